@@ -9,14 +9,32 @@ from contextlib import contextmanager
 from typing import Any
 
 _err_console = None
+_err_stream = None
+
+
+def err_stream():
+    """A private duplicate of stderr: converters silence fd 2 (C++ logs) but progress and messages still show."""
+    global _err_stream
+    if _err_stream is None:
+        import os
+
+        try:
+            fd = sys.stderr.fileno()
+        except (OSError, ValueError, AttributeError):  # no real fd (a test runner's capture): use it, don't cache
+            return sys.stderr
+        _err_stream = open(os.dup(fd), "w", buffering=1, closefd=True)  # noqa: SIM115
+    return _err_stream
 
 
 def err_console():
     global _err_console
-    if _err_console is None:
-        from rich.console import Console
+    from rich.console import Console
 
-        _err_console = Console(stderr=True, highlight=False)
+    stream = err_stream()
+    if stream is not _err_stream:
+        return Console(file=stream, highlight=False)
+    if _err_console is None:
+        _err_console = Console(file=stream, highlight=False)
     return _err_console
 
 
@@ -58,7 +76,7 @@ def progress(description: str, total: int | None = None) -> Iterator[Any]:
         TimeElapsedColumn(),
         console=err_console(),
         transient=True,
-        disable=not sys.stderr.isatty(),
+        disable=not err_stream().isatty(),
     )
     with bar:
         task = bar.add_task(description, total=total)

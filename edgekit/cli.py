@@ -1,0 +1,360 @@
+"""The edgekit command line: thin commands (parse -> call the API -> render). Heavy libraries load inside commands."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgekit import __version__
+from edgekit.errors import EXIT_FAILURE, EdgekitError, UsageError
+
+app = typer.Typer(
+    name="edgekit",
+    help="Build, quantize, export, verify, profile and predict image classifiers on edge devices.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+emulate_app = typer.Typer(help="Emulated ARM (aarch64) userland under QEMU, to run artifacts as a Raspberry Pi would.")
+app.add_typer(emulate_app, name="emulate")
+
+# Shared option aliases.
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+InputSizeOpt = Annotated[
+    int | None, typer.Option("--input-size", min=8, help="Square input size (default: the model's).")
+]
+NumClassesOpt = Annotated[int, typer.Option("--num-classes", min=1, help="Number of output classes.")]
+AlphaOpt = Annotated[float | None, typer.Option("--alpha", min=0.1, max=4.0, help="Width multiplier (MobileNet).")]
+WeightsOpt = Annotated[str, typer.Option("--weights", help="none | imagenet | PATH to a weights file.")]
+Int8Opt = Annotated[bool, typer.Option("--int8", help="Full-integer INT8 (post-training, calibrated).")]
+Fp16Opt = Annotated[bool, typer.Option("--fp16", help="FP16 weights.")]
+Fp32Opt = Annotated[bool, typer.Option("--fp32", help="FP32 (the default).")]
+DynOpt = Annotated[bool, typer.Option("--dynamic", help="TFLite dynamic-range INT8 weights, float activations.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"edgekit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """edgekit: one tool that builds, quantizes, exports, verifies, profiles and predicts."""
+
+
+def precision_of(int8: bool, fp16: bool, fp32: bool, dynamic: bool = False, default: str | None = "fp32") -> str | None:
+    chosen = [name for name, on in (("int8", int8), ("fp16", fp16), ("fp32", fp32), ("dynamic", dynamic)) if on]
+    if len(chosen) > 1:
+        raise UsageError(f"choose one precision, not {' and '.join('--' + c for c in chosen)}")
+    return chosen[0] if chosen else default
+
+
+def split_list(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    items = tuple(v.strip().lower() for v in value.split(",") if v.strip())
+    if not items:
+        raise UsageError("--format needs at least one format")
+    return items
+
+
+# --- models / build ----------------------------------------------------------------------------------------------
+@app.command()
+def models(
+    pattern: Annotated[str | None, typer.Argument(help="Filter by name or family (glob or substring).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List the model zoo: parameters, MACs, default input size and use case (no TensorFlow import)."""
+    from edgekit import console
+    from edgekit.models.registry import list_models
+
+    specs = list_models(pattern)
+    if json_out:
+        console.print_json([s.summary() for s in specs])
+        return
+    rows = [
+        (
+            s.name,
+            s.family,
+            s.year,
+            f"{s.params / 1e6:.2f} M",
+            f"{s.macs / 1e9:.2f} G",
+            s.default_input_size,
+            "yes" if s.edge else "",
+            s.use_case,
+        )
+        for s in specs
+    ]
+    console.print_table(("model", "family", "year", "params", "MACs", "input", "edge", "use case"), rows)
+
+
+@app.command()
+def build(
+    model: Annotated[str, typer.Argument(help="A model name (see `edgekit models`).")],
+    input_size: InputSizeOpt = None,
+    num_classes: NumClassesOpt = 1000,
+    alpha: AlphaOpt = None,
+    weights: WeightsOpt = "none",
+    softmax: Annotated[bool, typer.Option("--softmax/--logits", help="Output softmax or logits.")] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default edgekit-out/<model>/keras).")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Build a model and write MODEL.keras with a manifest.json beside it, atomically."""
+    from edgekit import console
+    from edgekit.build import build_to_dir
+
+    record = build_to_dir(model, input_size, num_classes, alpha, weights, out, "softmax" if softmax else None)
+    if json_out:
+        console.print_json(record)
+    else:
+        console.info(f"wrote {record['path']} ({record['params']:,} parameters, {record['macs'] / 1e9:.3f} GMACs)")
+
+
+# --- export ------------------------------------------------------------------------------------------------------
+@app.command()
+def export(
+    model: Annotated[str, typer.Argument(help="A model name or a .keras file.")],
+    int8: Int8Opt = False,
+    fp16: Fp16Opt = False,
+    fp32: Fp32Opt = False,
+    dynamic: DynOpt = False,
+    format: Annotated[str | None, typer.Option("--format", help="tflite,onnx,openvino,edgetpu or all.")] = None,
+    calib: Annotated[str, typer.Option("--calib", help="Image folder, 'builtin' or 'synthetic'.")] = "builtin",
+    calib_size: Annotated[int, typer.Option("--calib-size", min=1, help="Calibration images.")] = 200,
+    holdout: Annotated[int, typer.Option("--holdout", min=1, help="Held-out images for the fidelity check.")] = 32,
+    io: Annotated[str, typer.Option("--io", help="TFLite int8 input/output type: int8 or float.")] = "int8",
+    input_size: InputSizeOpt = None,
+    alpha: AlphaOpt = None,
+    num_classes: NumClassesOpt = 1000,
+    weights: WeightsOpt = "none",
+    out: Annotated[Path | None, typer.Option("--out", help="Output root (default ./edgekit-out).")] = None,
+    min_cosine: Annotated[float | None, typer.Option("--min-cosine", help="Fail (exit 3) below this cosine.")] = None,
+    max_accuracy_drop: Annotated[
+        float | None, typer.Option("--max-accuracy-drop", help="Fail (exit 3) if labelled accuracy drops more.")
+    ] = None,
+    layer_report: Annotated[
+        bool | None, typer.Option("--layer-report/--no-layer-report", help="Per-layer INT8 error (TFLite).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for calibration sampling.")] = 0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Quantize and export to TFLite, ONNX and OpenVINO IR (and Edge TPU), then check fidelity against Keras."""
+    from edgekit import console
+    from edgekit.export.core import ExportOptions
+    from edgekit.export.core import export as run_export
+
+    if io not in ("int8", "float"):
+        raise UsageError("--io must be int8 or float")
+    opts = ExportOptions(
+        model=model,
+        precision=precision_of(int8, fp16, fp32, dynamic),
+        formats=split_list(format),
+        calib=calib,
+        calib_size=calib_size,
+        holdout=holdout,
+        io=io,
+        input_size=input_size,
+        alpha=alpha,
+        num_classes=num_classes,
+        weights=weights,
+        out=out,
+        seed=seed,
+        min_cosine=min_cosine,
+        max_accuracy_drop=max_accuracy_drop,
+        layer_report=layer_report,
+    )
+    records = run_export(opts)
+    if json_out:
+        console.print_json(records)
+    else:
+        render_export(records)
+    exit_for_export(records)
+
+
+def render_export(records: list[dict]) -> None:
+    from edgekit import console
+
+    rows = []
+    for r in records:
+        fid = r.get("fidelity") or {}
+        sq = fid.get("sqnr_db")
+        rows.append(
+            (
+                r["format"],
+                r["precision"],
+                r["status"],
+                f"{r['size_bytes'] / 1e6:.2f} MB" if r.get("size_bytes") else "",
+                f"{fid['cosine']:.4f}" if fid else "",
+                "exact" if fid and sq is None else (f"{sq:.1f}" if fid else ""),
+                f"{fid['top1_agreement']:.2f}" if fid else "",
+                r.get("path", ""),
+            )
+        )
+    console.print_table(("format", "precision", "status", "size", "cosine", "SQNR dB", "top-1 agree", "path"), rows)
+    for r in records:
+        if r.get("error"):
+            console.info(f"{r['format']}: {r['error']}")
+        if r.get("reason"):
+            console.info(f"{r['format']}: {r['reason']}")
+        for layer in r.get("worst_layers") or []:
+            console.info(
+                f"{r['format']}: worst int8 layer {layer['tensor']} ({layer['op']}): "
+                f"RMSE {layer['rmse_in_steps']:.2f} quantization steps"
+            )
+        if r.get("compiler") == "absent":
+            console.info(
+                "edgetpu: edgetpu_compiler not found on PATH; wrote the int8 TFLite it would compile "
+                "(see the manifest's 'analysis' for edgekit's own op mapping)"
+            )
+
+
+def exit_for_export(records: list[dict]) -> None:
+    from edgekit.errors import EXIT_FIDELITY
+
+    if any(r["status"] == "failed" for r in records):
+        raise typer.Exit(EXIT_FAILURE)
+    failing = [r for r in records if r["status"] == "below-threshold"]
+    if failing:
+        typer.echo(f"error: {failing[0]['format']} {failing[0]['precision']}: {failing[0]['reason']}", err=True)
+        raise typer.Exit(EXIT_FIDELITY)
+
+
+# --- targets -----------------------------------------------------------------------------------------------------
+@app.command()
+def targets(json_out: JsonOpt = False) -> None:
+    """List the targets described in targets/*.toml."""
+    from edgekit import console
+    from edgekit.targets import target_rows
+
+    columns, rows, records = target_rows()
+    if json_out:
+        console.print_json(records)
+    else:
+        console.print_table(columns, rows)
+
+
+# --- profile -----------------------------------------------------------------------------------------------------
+@app.command()
+def profile(
+    items: Annotated[list[str] | None, typer.Argument(help="Model names, artifacts or export folders.")] = None,
+    target: Annotated[str, typer.Option("--target", help="Target id (see `edgekit targets`).")] = "host",
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="Threads (default: 1 on host).")] = None,
+    runs: Annotated[int, typer.Option("--runs", min=1, help="At least this many timed runs.")] = 50,
+    min_seconds: Annotated[float, typer.Option("--min-seconds", min=0.0, help="And at least this long.")] = 1.0,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Warm-up runs.")] = 5,
+    int8: Int8Opt = False,
+    fp16: Fp16Opt = False,
+    fp32: Fp32Opt = False,
+    format: Annotated[str | None, typer.Option("--format", help="Only these formats (comma separated).")] = None,
+    input_size: InputSizeOpt = None,
+    predict: Annotated[bool, typer.Option("--predict", help="Predict even where measuring is possible.")] = False,
+    emulate: Annotated[bool, typer.Option("--emulate", help="Run under QEMU as the target's CPU (rpi4/rpi5).")] = False,
+    runtime: Annotated[str, typer.Option("--runtime", help="Emulation runtime: litert | tflite-runtime.")] = "litert",
+    timeout: Annotated[float, typer.Option("--timeout", min=1.0, help="Seconds per artifact before giving up.")] = 600,
+    save: Annotated[bool, typer.Option("--save/--no-save", help="Keep results under profiles/<target>/.")] = True,
+    profiles_dir: Annotated[Path, typer.Option("--profiles-dir", help="Where results are kept.")] = Path("profiles"),
+    out: Annotated[Path | None, typer.Option("--out", help="Export root to search/use.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Measure artifacts on this machine, or predict them on a target you don't have (every number says which)."""
+    from edgekit import console
+    from edgekit.profile.run import ProfileRequest, profile_all, render_results
+
+    req = ProfileRequest(
+        items=list(items or []),
+        target=target,
+        threads=threads,
+        runs=runs,
+        min_seconds=min_seconds,
+        warmup=warmup,
+        precision=precision_of(int8, fp16, fp32, default=None),
+        formats=split_list(format),
+        input_size=input_size,
+        predict=predict,
+        emulate=emulate,
+        runtime=runtime,
+        timeout=timeout,
+        save=save,
+        profiles_dir=profiles_dir,
+        export_root=out,
+    )
+    results, errors = profile_all(req)
+    if json_out:
+        console.print_json(results)
+    else:
+        render_results(results)
+    for line in errors:
+        typer.echo(f"error: {line}", err=True)
+    if errors:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+@app.command()
+def report(
+    target: Annotated[str | None, typer.Option("--target", help="Only this target.")] = None,
+    csv: Annotated[Path | None, typer.Option("--csv", help="Also write a CSV file.")] = None,
+    markdown: Annotated[Path | None, typer.Option("--markdown", help="Also write a Markdown table.")] = None,
+    profiles_dir: Annotated[Path, typer.Option("--profiles-dir", help="Where results are kept.")] = Path("profiles"),
+    json_out: JsonOpt = False,
+) -> None:
+    """Roll up the saved profile results."""
+    from edgekit import console
+    from edgekit.results import report as make_report
+    from edgekit.results import result_rows_for_table
+
+    rows = make_report(profiles_dir, target=target, csv_path=csv, markdown_path=markdown)
+    if json_out:
+        console.print_json(rows)
+        return
+    columns, table = result_rows_for_table(rows)
+    console.print_table(columns, table)
+
+
+# --- emulate -----------------------------------------------------------------------------------------------------
+@emulate_app.command("setup")
+def emulate_setup(
+    arch: Annotated[str, typer.Option("--arch", help="Guest architecture.")] = "aarch64",
+    runtime: Annotated[str, typer.Option("--runtime", help="litert | tflite-runtime")] = "litert",
+    directory: Annotated[Path | None, typer.Option("--dir", help="Where to build the userland.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if cached.")] = False,
+) -> None:
+    """Build (or reuse from the cache) a Debian arm64 userland with the device runner's dependencies."""
+    from edgekit import console
+    from edgekit.emulate import setup_emulator
+
+    rootfs = setup_emulator(arch=arch, runtime=runtime, directory=directory, force=force, progress=console.info)
+    typer.echo(str(rootfs))
+
+
+# --- entry point -------------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> None:
+    """Console script: EdgekitError -> one line and its exit code; EDGEKIT_DEBUG=1 shows tracebacks."""
+    try:
+        app(args=argv, prog_name="edgekit")
+    except EdgekitError as exc:
+        if os.environ.get("EDGEKIT_DEBUG"):
+            raise
+        typer.echo(f"error: {exc.message}", err=True)
+        if exc.hint:
+            typer.echo(f"hint: {exc.hint}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # an unexpected bug: still one line unless debugging
+        if os.environ.get("EDGEKIT_DEBUG"):
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        typer.echo(f"error: {type(exc).__name__}: {first} (set EDGEKIT_DEBUG=1 for the traceback)", err=True)
+        sys.exit(EXIT_FAILURE)

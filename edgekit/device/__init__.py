@@ -1,0 +1,55 @@
+"""edgekit device runner: run one .tflite artifact with only numpy + LiteRT (or tflite-runtime); print one JSON object.
+
+This package is copied alone onto devices (a Raspberry Pi over SSH, an emulated arm64 userland): it imports nothing
+from the rest of edgekit, only the standard library, numpy and one TFLite interpreter, and runs on Python >= 3.7
+(Coral's Mendel Linux). To ship it, put ``edgekit/device/`` and an ``edgekit/__init__.py`` (edgekit's own, or an
+empty one) on the device's PYTHONPATH.
+
+Command line::
+
+    python -m edgekit.device run MODEL.tflite --json [--runtime auto|litert|tflite-runtime] [--threads N]
+        [--runs N] [--warmup N] [--min-seconds S] [--inputs FILE.npy|.npz] [--seed N] [--save-inputs FILE.npy]
+        [--save-outputs FILE.npy|.npz] [--profile-ops] [--mark-invokes]
+
+Inputs are fixed: read from --inputs (already in the model's input dtype, shape exact; float64 is cast to float32),
+or generated from --seed (default 0): integers over the whole range for int8/uint8 inputs, uniform [-1, 1] for float.
+Warm-up runs come first, then timed runs until both --runs and --min-seconds are reached. Only ``invoke()`` is timed.
+--mark-invokes brackets each timed invoke() with a no-op ``lseek(-1, MAGIC, 0)`` (EBADF) that edgekit's QEMU plugin
+uses to count guest instructions per inference; it changes nothing else.
+
+Output contract (``--json``): exactly one JSON object on stdout, nothing else (native log lines go to stderr).
+Keys (stable; new keys may be added, none removed)::
+
+    schema               "edgekit.device.run/1"
+    status               "ok" | "failed"
+    error                null | one-line message
+    model                {path, bytes, sha256}
+    runtime              {name: "litert"|"tflite-runtime", version, threads, device: "cpu"}
+    machine              platform.machine() of the interpreter running us (e.g. "aarch64")
+    host                 {hostname, machine, cpu, board, os}   (board from /proc/device-tree/model or null)
+    python, numpy        version strings
+    input, output        first input/output tensor {name, shape, dtype, quantization: {scale, zero_point} | null}
+    inputs, outputs      every input/output tensor, same shape of entries
+    input_source         "seed:N" | "file:PATH"
+    load_ms              Interpreter() + allocate_tensors()
+    first_inference_ms   the first invoke()
+    warmup               warm-up runs done (after the first inference)
+    latency_ms           {median, p90, p99, std (population), mean, min, max, n} over the timed runs
+    timed_seconds        wall time of the timed loop
+    peak_memory_bytes    ru_maxrss of this process (bytes) after the timed runs (before --profile-ops)
+    baseline_memory_bytes  ru_maxrss after importing numpy and the runtime, before loading the model
+    output_sha256        sha256 over the raw bytes of every output tensor, in output order, after the last run
+    outputs_saved        path of --save-outputs (one output: .npy; several: .npz arr_0..), or null
+    inputs_saved         path of --save-inputs, or null
+    layers               with --profile-ops: [{index, name, op, time_ms, percent}] slowest first (each op timed
+                         alone, see runner.profile_ops); null otherwise or when the runtime cannot do it
+    layers_error         why layers is null despite --profile-ops, else absent
+
+On failure the object is ``{"schema", "status": "failed", "error", "error_type"}``, a one-line
+``error: ...`` goes to stderr, and the exit code is 1 (2 for bad arguments).
+"""
+
+SCHEMA = "edgekit.device.run/1"
+RUNTIMES = ("litert", "tflite-runtime")
+
+__all__ = ["RUNTIMES", "SCHEMA"]

@@ -1,0 +1,511 @@
+"""The device runner: load a .tflite model, feed fixed inputs, time invoke(), print one JSON object.
+
+Standard library + numpy + one TFLite interpreter only: this file must run alone on a Raspberry Pi or in an emulated
+arm64 userland. The JSON contract is documented in edgekit/device/__init__.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import resource
+import socket
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+SCHEMA = "edgekit.device.run/1"
+RUNTIME_MODULES = {"litert": "ai_edge_litert", "tflite-runtime": "tflite_runtime"}
+
+
+class RunnerError(Exception):
+    """An expected failure, reported as one line (and exit code 1)."""
+
+
+# ---------------------------------------------------------------- runtime
+
+
+def load_runtime(name: str) -> tuple[Any, dict[str, Any]]:
+    """Return (Interpreter class, {name, version}) for 'litert', 'tflite-runtime' or 'auto' (first one importable)."""
+    names = list(RUNTIME_MODULES) if name == "auto" else [name]
+    errors = []
+    for candidate in names:
+        module_name = RUNTIME_MODULES[candidate]
+        try:
+            module = __import__(f"{module_name}.interpreter", fromlist=["Interpreter"])
+            package = sys.modules[module_name]
+        except ImportError as exc:
+            errors.append(f"{module_name}: {exc}")
+            continue
+        version = getattr(package, "__version__", None) or _dist_version(candidate)
+        return module.Interpreter, {"name": candidate, "version": version}
+    wanted = " or ".join(RUNTIME_MODULES[n].replace("_", "-") for n in names)
+    raise RunnerError(f"no TFLite runtime importable ({'; '.join(errors)}); install {wanted}")
+
+
+def _dist_version(dist: str) -> str | None:
+    try:
+        from importlib.metadata import version
+
+        return version("ai-edge-litert" if dist == "litert" else dist)
+    except Exception:
+        return None
+
+
+def tensor_info(detail: dict[str, Any]) -> dict[str, Any]:
+    """A JSON-able description of one interpreter tensor (per-tensor quantization only: model inputs/outputs)."""
+    import numpy as np
+
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    quant = {"scale": float(scale), "zero_point": int(zero_point)} if scale else None
+    return {
+        "name": detail["name"],
+        "shape": [int(d) for d in detail["shape"]],
+        "dtype": np.dtype(detail["dtype"]).name,
+        "quantization": quant,
+    }
+
+
+# ---------------------------------------------------------------- inputs and outputs
+
+
+def generate_inputs(details: list[dict[str, Any]], seed: int) -> list[Any]:
+    """Deterministic inputs already in each input's dtype: full-range integers for int8/uint8, [-1, 1] for floats."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for detail in details:
+        dtype = np.dtype(detail["dtype"])
+        shape = tuple(int(d) for d in detail["shape"])
+        if dtype.kind == "f":
+            arrays.append(rng.uniform(-1.0, 1.0, size=shape).astype(dtype))
+        elif dtype.kind in "iu" and dtype.itemsize == 1:
+            info = np.iinfo(dtype)
+            arrays.append(rng.integers(info.min, int(info.max) + 1, size=shape, dtype=dtype))
+        elif dtype.kind in "iu":
+            # Wider integers are usually indices or ids: keep them small and non-negative.
+            arrays.append(rng.integers(0, 10, size=shape).astype(dtype))
+        elif dtype.kind == "b":
+            arrays.append(rng.integers(0, 2, size=shape).astype(dtype))
+        else:
+            raise RunnerError(f"cannot generate inputs of dtype {dtype.name} for '{detail['name']}'; pass --inputs")
+    return arrays
+
+
+def read_inputs(path: Path, details: list[dict[str, Any]]) -> list[Any]:
+    """Inputs from .npy (one input) or .npz (by input name, else arr_0.. in order), checked against the model."""
+    import numpy as np
+
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise RunnerError(f"cannot read inputs {path}: {exc}") from exc
+    if isinstance(loaded, np.ndarray):
+        if len(details) != 1:
+            raise RunnerError(f"model has {len(details)} inputs; pass an .npz with one array per input")
+        arrays = [loaded]
+    else:
+        with loaded:
+            keys = list(loaded.keys())
+            names = [d["name"] for d in details]
+            order = names if all(n in keys for n in names) else [f"arr_{i}" for i in range(len(details))]
+            missing = [k for k in order if k not in keys]
+            if missing:
+                raise RunnerError(f"{path} lacks arrays {missing}; it has {keys}")
+            arrays = [loaded[k] for k in order]
+    return [_check_input(a, d) for a, d in zip(arrays, details)]  # noqa: B905 (same length; strict= needs 3.10)
+
+
+def _check_input(array: Any, detail: dict[str, Any]) -> Any:
+    import numpy as np
+
+    want_dtype = np.dtype(detail["dtype"])
+    want_shape = tuple(int(d) for d in detail["shape"])
+    if tuple(array.shape) != want_shape:
+        raise RunnerError(f"input '{detail['name']}' has shape {list(array.shape)}; the model wants {list(want_shape)}")
+    if array.dtype != want_dtype:
+        if array.dtype.kind == "f" and want_dtype.kind == "f":
+            array = array.astype(want_dtype)
+        else:
+            raise RunnerError(
+                f"input '{detail['name']}' is {array.dtype.name}; the model wants {want_dtype.name} (quantize first)"
+            )
+    return np.ascontiguousarray(array)
+
+
+def save_arrays(path: Path, arrays: list[Any]) -> None:
+    """Write .npy (one array) or .npz (several: arr_0..) atomically: a reader never sees half a file."""
+    import numpy as np
+
+    path = Path(path)
+    if path.suffix not in (".npy", ".npz"):
+        raise RunnerError(f"{path}: use a .npy or .npz file name")
+    if path.suffix == ".npy" and len(arrays) != 1:
+        raise RunnerError(f"{path}: {len(arrays)} tensors need an .npz file")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            if path.suffix == ".npy":
+                np.save(f, arrays[0], allow_pickle=False)
+            else:
+                np.savez(f, *arrays)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def outputs_sha256(arrays: list[Any]) -> str:
+    import numpy as np
+
+    h = hashlib.sha256()
+    for array in arrays:
+        h.update(np.ascontiguousarray(array).tobytes())
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------- measuring
+
+
+def latency_stats(times_ms: list[float]) -> dict[str, Any]:
+    import numpy as np
+
+    a = np.asarray(times_ms, dtype=np.float64)
+    return {
+        "median": round(float(np.median(a)), 4),
+        "p90": round(float(np.percentile(a, 90)), 4),
+        "p99": round(float(np.percentile(a, 99)), 4),
+        "std": round(float(a.std()), 4),
+        "mean": round(float(a.mean()), 4),
+        "min": round(float(a.min()), 4),
+        "max": round(float(a.max()), 4),
+        "n": int(a.size),
+    }
+
+
+def _invoke(interpreter: Any, input_details: list[dict[str, Any]], inputs: list[Any], mark: bool = False) -> float:
+    """Set the inputs, invoke once, return the invoke time in ms (only invoke() is timed)."""
+    for detail, array in zip(input_details, inputs):  # noqa: B905 (same length; strict= needs 3.10)
+        interpreter.set_tensor(detail["index"], array)
+    if mark:
+        insn_marker(MARK_START)
+    start = time.perf_counter()
+    interpreter.invoke()
+    elapsed = time.perf_counter() - start
+    if mark:
+        insn_marker(MARK_STOP)
+    return elapsed * 1000.0
+
+
+# Markers for edgekit's QEMU instruction-counting plugin (edgekit/emulate.py): lseek(-1, MAGIC, 0) fails with EBADF
+# and does nothing, but the plugin sees the syscall and counts the guest instructions between START and STOP.
+MARK_START = 0x6564676B69740001
+MARK_STOP = 0x6564676B69740002
+
+
+def insn_marker(magic: int) -> None:
+    try:
+        os.lseek(-1, magic, 0)
+    except OSError:
+        pass
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def host_info() -> dict[str, Any]:
+    """What machine this is; on a Raspberry Pi the device-tree model names the board."""
+    cpu = None
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+        for key in ("model name", "Model", "Hardware", "CPU part"):
+            for line in text.splitlines():
+                if line.startswith(key) and ":" in line:
+                    cpu = f"{key}: {line.split(':', 1)[1].strip()}" if key == "CPU part" else line.split(":", 1)[1]
+                    cpu = cpu.strip()
+                    break
+            if cpu:
+                break
+    except OSError:
+        pass
+    board = None
+    try:
+        board = Path("/proc/device-tree/model").read_text(errors="replace").strip("\x00\n ") or None
+    except OSError:
+        pass
+    return {
+        "hostname": socket.gethostname(),
+        "machine": platform.machine(),
+        "cpu": cpu or platform.processor() or None,
+        "board": board,
+        "os": platform.platform(),
+    }
+
+
+def peak_memory_bytes() -> int:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(rss if sys.platform == "darwin" else rss * 1024)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Load, feed, warm up, time; return the result object (status ok)."""
+    import numpy as np
+
+    model = Path(args.model)
+    if not model.is_file():
+        raise RunnerError(f"model file not found: {model}")
+    interpreter_cls, runtime = load_runtime(args.runtime)
+    result: dict[str, Any] = {
+        "schema": SCHEMA,
+        "status": "ok",
+        "error": None,
+        "model": {"path": str(model), "bytes": model.stat().st_size, "sha256": _sha256_file(model)},
+        "runtime": {**runtime, "threads": args.threads, "device": "cpu"},
+        "machine": platform.machine(),
+        "host": host_info(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
+
+    result["baseline_memory_bytes"] = peak_memory_bytes()  # python + numpy + runtime, before the model
+    start = time.perf_counter()
+    try:
+        interpreter = interpreter_cls(model_path=str(model), num_threads=args.threads)
+        interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        raise RunnerError(f"cannot load {model}: {_one_line(exc)}") from exc
+    result["load_ms"] = round((time.perf_counter() - start) * 1000.0, 4)
+
+    input_details = interpreter.get_input_details()
+    output_details = interpreter.get_output_details()
+    result["inputs"] = [tensor_info(d) for d in input_details]
+    result["outputs"] = [tensor_info(d) for d in output_details]
+    result["input"] = result["inputs"][0] if result["inputs"] else None
+    result["output"] = result["outputs"][0] if result["outputs"] else None
+
+    if args.inputs:
+        inputs = read_inputs(Path(args.inputs), input_details)
+        result["input_source"] = f"file:{args.inputs}"
+    else:
+        inputs = generate_inputs(input_details, args.seed)
+        result["input_source"] = f"seed:{args.seed}"
+    result["inputs_saved"] = None
+    if args.save_inputs:
+        save_arrays(Path(args.save_inputs), inputs)
+        result["inputs_saved"] = str(args.save_inputs)
+
+    try:
+        result["first_inference_ms"] = round(_invoke(interpreter, input_details, inputs), 4)
+        for _ in range(args.warmup):
+            _invoke(interpreter, input_details, inputs)
+        times: list[float] = []
+        if args.mark_invokes:  # an empty START/STOP pair first: the markers' own cost, which the plugin subtracts
+            insn_marker(MARK_START)
+            insn_marker(MARK_STOP)
+        timed_start = time.perf_counter()
+        while len(times) < args.runs or time.perf_counter() - timed_start < args.min_seconds:
+            times.append(_invoke(interpreter, input_details, inputs, args.mark_invokes))
+    except (ValueError, RuntimeError) as exc:
+        raise RunnerError(f"inference failed: {_one_line(exc)}") from exc
+    result["timed_seconds"] = round(time.perf_counter() - timed_start, 4)
+    result["warmup"] = args.warmup
+    result["latency_ms"] = latency_stats(times)
+    # Before --profile-ops, whose one-op interpreters would add their own memory.
+    result["peak_memory_bytes"] = peak_memory_bytes()
+
+    outputs = [np.array(interpreter.get_tensor(d["index"])) for d in output_details]
+    result["output_sha256"] = outputs_sha256(outputs)
+    result["outputs_saved"] = None
+    if args.save_outputs:
+        save_arrays(Path(args.save_outputs), outputs)
+        result["outputs_saved"] = str(args.save_outputs)
+
+    if args.profile_ops:
+        try:
+            result["layers"] = profile_ops(model, interpreter_cls, inputs, args.threads)
+        except RunnerError as exc:
+            result["layers"] = None
+            result["layers_error"] = str(exc)
+    else:
+        result["layers"] = None
+    return result
+
+
+# ---------------------------------------------------------------- per-op profiling
+
+
+def profile_ops(model: Path, interpreter_cls: Any, inputs: list[Any], threads: int, runs: int = 5) -> list[dict]:
+    """Time every operator of subgraph 0 alone: a one-op model per operator, fed the real intermediate tensors.
+
+    The Python interpreters expose no per-op profiler, so this rebuilds the flatbuffer (LiteRT's flatbuffer_utils)
+    with a single operator and times its invoke(); the sum of op times is close to, not equal to, the model's
+    latency (no fusion across ops, one dispatch per op). tflite-runtime lacks flatbuffer_utils: then it fails.
+    """
+    try:
+        from ai_edge_litert.tools import flatbuffer_utils
+    except ImportError as exc:
+        raise RunnerError("per-op profiling needs ai-edge-litert (its flatbuffer_utils)") from exc
+
+    content = model.read_bytes()
+    # Run once preserving every intermediate tensor, to feed each op its real inputs.
+    # Without the default (XNNPACK) delegate, so that ops stay one node each and intermediate tensors stay readable.
+    resolver = sys.modules[interpreter_cls.__module__].OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    with warnings.catch_warnings():  # the "debugging only" warning is expected here
+        warnings.simplefilter("ignore")
+        full = interpreter_cls(
+            model_content=content,
+            experimental_op_resolver_type=resolver,
+            experimental_preserve_all_tensors=True,
+            num_threads=threads,
+        )
+    full.allocate_tensors()
+    input_details = full.get_input_details()
+    _invoke(full, input_details, inputs)
+    ops = full._get_ops_details()  # private but stable since TF 2.5: index, op_name, inputs, outputs
+    tensor_names = {d["index"]: d["name"] for d in full.get_tensor_details()}
+
+    graph = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+    graph.signatureDefs = []
+    subgraph = graph.subgraphs[0]
+    all_operators = list(subgraph.operators)
+    if len(all_operators) != len(ops):
+        raise RunnerError("per-op profiling supports single-subgraph models only")
+
+    def is_constant(index: int) -> bool:
+        buffer = graph.buffers[subgraph.tensors[index].buffer]
+        return (buffer.data is not None and len(buffer.data) > 0) or bool(getattr(buffer, "offset", 0))
+
+    rows = []
+    for op_index, operator in enumerate(all_operators):
+        op_inputs = [int(i) for i in operator.inputs if i >= 0 and not is_constant(int(i))]
+        subgraph.operators = [operator]
+        subgraph.inputs = op_inputs
+        subgraph.outputs = [int(i) for i in operator.outputs]
+        one = interpreter_cls(
+            model_content=bytes(flatbuffer_utils.convert_object_to_bytearray(graph)), num_threads=threads
+        )
+        one.allocate_tensors()
+        feed = [full.get_tensor(i) for i in op_inputs]
+        one_details = one.get_input_details()
+        _invoke(one, one_details, feed)
+        best = statistics.median(_invoke(one, one_details, feed) for _ in range(runs))
+        outputs = [int(i) for i in operator.outputs]
+        rows.append(
+            {
+                "index": op_index,
+                "name": tensor_names.get(outputs[0], "") if outputs else "",
+                "op": ops[op_index]["op_name"],
+                "time_ms": round(best, 4),
+            }
+        )
+    subgraph.operators = all_operators
+    total = sum(r["time_ms"] for r in rows) or 1.0
+    for r in rows:
+        r["percent"] = round(100.0 * r["time_ms"] / total, 2)
+    return sorted(rows, key=lambda r: r["time_ms"], reverse=True)
+
+
+# ---------------------------------------------------------------- command line
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m edgekit.device", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="run a .tflite model and report latency and outputs")
+    p.add_argument("model", help="path to a .tflite file")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--runtime", choices=["auto", *RUNTIME_MODULES], default="auto")
+    p.add_argument("--threads", type=_positive_int, default=1)
+    p.add_argument("--runs", type=_positive_int, default=50, help="timed runs (at least)")
+    p.add_argument("--warmup", type=_non_negative_int, default=5, help="warm-up runs after the first inference")
+    p.add_argument("--min-seconds", type=float, default=0.0, help="keep timing until this many seconds passed")
+    p.add_argument("--inputs", help=".npy (one input) or .npz with inputs already in the model's dtype")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated inputs (without --inputs)")
+    p.add_argument("--save-inputs", help="write the inputs fed to the model (.npy or .npz)")
+    p.add_argument("--save-outputs", help="write the outputs of the last run (.npy or .npz)")
+    p.add_argument("--profile-ops", action="store_true", help="also time every operator alone (slow)")
+    p.add_argument(
+        "--mark-invokes",
+        action="store_true",
+        help="bracket each timed invoke() with marker syscalls for edgekit's QEMU instruction counter",
+    )
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return value
+
+
+def _print_human(result: dict[str, Any], out) -> None:
+    lat = result["latency_ms"]
+    out.write(
+        f"{result['model']['path']}: {result['runtime']['name']} {result['runtime']['version']} "
+        f"threads={result['runtime']['threads']} on {result['machine']}\n"
+        f"  load {result['load_ms']:.1f} ms, first inference {result['first_inference_ms']:.2f} ms\n"
+        f"  latency median {lat['median']:.3f} ms, p90 {lat['p90']:.3f}, p99 {lat['p99']:.3f} (n={lat['n']})\n"
+        f"  peak memory {result['peak_memory_bytes'] / 2**20:.1f} MiB, outputs sha256 {result['output_sha256'][:16]}\n"
+    )
+    for row in (result.get("layers") or [])[:10]:
+        out.write(f"    {row['time_ms']:9.3f} ms {row['percent']:5.1f}%  {row['op']:<24} {row['name']}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # Native libraries may write to fd 1; keep stdout for our one JSON object by pointing fd 1 at stderr meanwhile.
+    sys.stdout.flush()
+    out_fd = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        result = run(args)
+        code = 0
+    except (RunnerError, OSError, MemoryError) as exc:
+        result = {"schema": SCHEMA, "status": "failed", "error": _one_line(exc), "error_type": type(exc).__name__}
+        code = 1
+    except Exception as exc:  # one line, never a traceback: the caller parses our output
+        message = f"{type(exc).__name__}: {_one_line(exc)}"
+        result = {"schema": SCHEMA, "status": "failed", "error": message, "error_type": type(exc).__name__}
+        code = 1
+    finally:
+        sys.stdout.flush()
+        os.dup2(out_fd, 1)
+        os.close(out_fd)
+    if code:
+        sys.stderr.write(f"error: {result['error']}\n")
+    if args.json:
+        sys.stdout.write(json.dumps(result) + "\n")
+    elif code == 0:
+        _print_human(result, sys.stdout)
+    sys.stdout.flush()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

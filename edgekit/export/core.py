@@ -1,0 +1,408 @@
+"""export(): spec -> build -> calibration set -> for each format: convert, verify, manifest, atomic rename."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit import __version__
+from edgekit.errors import EdgekitError, UsageError
+from edgekit.export import DEFAULT_FORMATS, FORMAT_NAMES
+from edgekit.ioutil import atomic_dir, sha256_file, write_json_atomic
+from edgekit.models.registry import PREPROCESS_TF, Preprocess
+
+DEFAULT_OUT = Path("edgekit-out")
+
+
+@dataclass
+class ExportOptions:
+    model: str  # a registered name or a path to a .keras file
+    precision: str = "fp32"
+    formats: tuple[str, ...] | None = None  # None: the default set
+    calib: str = "builtin"
+    calib_size: int = 200
+    holdout: int = 32
+    io: str = "int8"
+    input_size: int | None = None
+    alpha: float | None = None
+    num_classes: int = 1000
+    weights: str = "none"
+    out: Path | None = None
+    seed: int = 0
+    min_cosine: float | None = None
+    max_accuracy_drop: float | None = None
+    layer_report: bool | None = None  # None: only when an int8 TFLite looks damaged
+    recalibrate_bn: bool | None = None  # None: when the model is untrained (weights none)
+    reuse: bool = False  # keep an earlier artifact built with the same options (profile uses this)
+    threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+
+    def key(self, fmt: str) -> str:
+        """What makes two exports the same artifact (the cache key)."""
+        d = asdict(self)
+        for k in ("formats", "out", "min_cosine", "max_accuracy_drop", "layer_report", "reuse", "threads"):
+            d.pop(k)
+        d["format"], d["edgekit"] = fmt, __version__
+        if Path(self.model).suffix == ".keras" and Path(self.model).is_file():
+            d["model_sha256"] = sha256_file(Path(self.model))  # same path, new weights: not the same artifact
+        return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclass
+class Source:
+    """The float model every artifact is made from, and what the manifest says about it."""
+
+    model: Any
+    name: str
+    preprocess: Preprocess
+    input_size: int
+    build: dict[str, Any]
+
+
+# --- validation -------------------------------------------------------------------------------------------------
+def resolve_formats(opts: ExportOptions) -> list[str]:
+    from edgekit.export import formats as table
+
+    explicit = opts.formats is not None
+    names = list(opts.formats) if explicit else list(DEFAULT_FORMATS)
+    if "all" in names:
+        names, explicit = list(FORMAT_NAMES), False
+    for n in names:
+        if n not in FORMAT_NAMES:
+            from edgekit.errors import did_you_mean
+
+            raise did_you_mean("format", n, FORMAT_NAMES)
+    rows = table()
+    kept = []
+    for n in dict.fromkeys(names):
+        if opts.precision in rows[n].precisions:
+            kept.append(n)
+        elif explicit:
+            if n == "edgetpu":
+                raise UsageError("the Edge TPU runs only full-integer models: use --int8 with --format edgetpu")
+            raise UsageError(f"{n} has no {opts.precision} export; it offers {', '.join(rows[n].precisions)}")
+    if not kept:
+        raise UsageError(f"no format offers {opts.precision}")
+    if "edgetpu" in kept and opts.io == "float":
+        raise UsageError("--format edgetpu needs int8 input/output: drop --io float")
+    return kept
+
+
+def check_writable(root: Path) -> None:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=root, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise EdgekitError(f"cannot write to output folder {root}: {exc.strerror or exc}") from exc
+
+
+# --- the float model --------------------------------------------------------------------------------------------
+def load_source(opts: ExportOptions) -> Source:
+    path = Path(opts.model)
+    if path.suffix == ".keras" or path.exists():
+        return load_keras_file(path, opts)
+    from edgekit.models.registry import create_model, get_spec
+
+    spec = get_spec(opts.model)
+    size = opts.input_size or spec.default_input_size
+    spec.check_input_size(size)
+    model = create_model(spec.name, size, opts.num_classes, opts.alpha, opts.weights)
+    build = {"input_size": size, "num_classes": opts.num_classes, "alpha": opts.alpha, "weights": opts.weights}
+    return Source(model, spec.name, spec.preprocess, size, build)
+
+
+def load_keras_file(path: Path, opts: ExportOptions) -> Source:
+    """A user's .keras file, loaded in Keras safe mode: lambdas and unknown custom layers are refused."""
+    if not path.exists():
+        raise UsageError(f"no such model file: {path}")
+    if path.suffix != ".keras":
+        raise UsageError(f"{path} is not a .keras file (export takes a model name or a .keras file)")
+    from edgekit.export.quiet import quiet_tf
+
+    with quiet_tf():
+        import keras
+
+        try:
+            model = keras.models.load_model(str(path), safe_mode=True, compile=False)
+        except Exception as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UsageError(f"refusing to load {path.name} (Keras safe mode): {reason[:300]}") from exc
+    shape = model.inputs[0].shape
+    if len(shape) != 4 or shape[1] is None or shape[1] != shape[2]:
+        raise UsageError(f"{path.name}: edgekit exports NHWC image classifiers with a square static input, got {shape}")
+    name, pre = path.stem, PREPROCESS_TF
+    manifest = path.with_name("manifest.json")
+    if manifest.exists():  # built by `edgekit build`: keep its name and preprocessing
+        try:
+            meta = json.loads(manifest.read_text())
+            from edgekit.models.registry import get_spec
+
+            name = meta.get("model", name)
+            pre = get_spec(name).preprocess
+        except (ValueError, UsageError):
+            pass
+    build = {
+        "input_size": int(shape[1]),
+        "num_classes": int(model.outputs[0].shape[-1]),
+        "file": str(path),
+        "file_sha256": sha256_file(path),
+    }
+    return Source(model, name, pre, int(shape[1]), build)
+
+
+def iter_layers(model):
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from iter_layers(layer)
+
+
+def reestimate_batchnorm(model, images: np.ndarray, batch: int = 64) -> int:
+    """Untrained BatchNorm layers hold mean 0 / var 1, so activations explode or collapse and int8 ranges mean
+    nothing: replace the statistics with those of real images (one training-mode pass with momentum 0)."""
+    import keras
+
+    bns = [layer for layer in iter_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
+    if not bns:
+        return 0
+    saved = [layer.momentum for layer in bns]
+    try:
+        for layer in bns:
+            layer.momentum = 0.0
+        model(images[:batch], training=True)
+    finally:
+        for layer, m in zip(bns, saved, strict=True):
+            layer.momentum = m
+    return len(bns)
+
+
+# --- data ---------------------------------------------------------------------------------------------------------
+def calibration_and_holdout(opts: ExportOptions, size: int, pre: Preprocess):
+    from edgekit import data
+
+    if opts.calib in ("builtin", "synthetic"):
+        make = data.builtin if opts.calib == "builtin" else data.synthetic
+        return make(opts.calib_size, size, pre, opts.seed), make(opts.holdout, size, pre, opts.seed + 1)
+    full = data.from_folder(Path(opts.calib), opts.calib_size + opts.holdout, size, pre, opts.seed)
+    if len(full) < 2:
+        return full, full
+    return full.split(opts.holdout)
+
+
+# --- orchestration ------------------------------------------------------------------------------------------------
+def artifact_dir(root: Path, model: str, fmt: str, precision: str) -> Path:
+    return root / model / f"{fmt}-{precision}"
+
+
+def tool_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in (
+        "tensorflow-cpu",
+        "tensorflow",
+        "keras",
+        "tf2onnx",
+        "onnx",
+        "onnxruntime",
+        "openvino",
+        "nncf",
+        "ai-edge-litert",
+        "numpy",
+    ):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def cached_artifact(final: Path, key: str) -> dict[str, Any] | None:
+    """An earlier artifact made with the same options whose files still match their recorded hashes."""
+    manifest = final / "manifest.json"
+    try:
+        meta = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return None
+    if meta.get("options_key") != key or meta.get("status") != "ok":
+        return None
+    for f in meta.get("files", []):
+        p = final / f["path"]
+        if not p.exists() or sha256_file(p) != f["sha256"]:
+            return None
+    return meta
+
+
+def export(opts: ExportOptions, on_step=None) -> list[dict[str, Any]]:
+    """Export one model to every requested format; returns one record per artifact (the --json output)."""
+    from edgekit import console
+    from edgekit.export import formats as table
+
+    console.err_stream()  # keep a handle on the real stderr before converters silence fd 2
+    step = on_step or (lambda msg: console.info(msg))
+    names = resolve_formats(opts)
+    root = Path(opts.out) if opts.out else DEFAULT_OUT
+    check_writable(root)
+    if opts.io not in ("int8", "float"):
+        raise UsageError("--io must be int8 or float")
+    if opts.holdout < 1:
+        raise UsageError("--holdout must be at least 1")
+
+    model_name = Path(opts.model).stem if Path(opts.model).suffix == ".keras" else None
+    if opts.reuse and model_name is None:
+        from edgekit.models.registry import get_spec
+
+        model_name = get_spec(opts.model).name
+    if opts.reuse and model_name:
+        hits = [cached_artifact(artifact_dir(root, model_name, n, opts.precision), opts.key(n)) for n in names]
+        if all(hits):
+            return [
+                record_from_manifest(artifact_dir(root, model_name, n, opts.precision), m)
+                for n, m in zip(names, hits, strict=True)
+            ]
+
+    t0 = time.perf_counter()
+    step(f"building {opts.model}")
+    from edgekit.export.quiet import quiet_env, quiet_tf
+
+    quiet_env()
+    with quiet_tf():
+        src = load_source(opts)
+    step(f"loading calibration images ({opts.calib}, {opts.calib_size} + {opts.holdout} held out)")
+    calib, holdout = calibration_and_holdout(opts, src.input_size, src.preprocess)
+    if opts.calib == "synthetic":
+        console.warn("calibrating on synthetic images (asked for): INT8 ranges will not reflect real photographs")
+    untrained = opts.weights == "none" and "file" not in src.build  # a user's .keras file is taken as trained
+    recal = opts.recalibrate_bn if opts.recalibrate_bn is not None else untrained
+    bn_layers = reestimate_batchnorm(src.model, calib.images) if recal else 0
+    if bn_layers:
+        step(
+            f"untrained weights: re-estimated {bn_layers} BatchNorm layers on {min(len(calib), 64)} calibration "
+            "images so int8 ranges and fidelity numbers mean something"
+        )
+    reference = np.asarray(src.model(holdout.images, training=False), np.float32)
+
+    rows = table()
+    records = []
+    with tempfile.TemporaryDirectory(prefix="edgekit-export-") as work:
+        for name in names:
+            final = artifact_dir(root, src.name, name, opts.precision)
+            step(f"exporting {src.name} -> {name} {opts.precision}")
+            with quiet_tf():  # converters print to fd 1 and 2; --json owns stdout
+                rec = export_one(rows[name], src, opts, calib, holdout, reference, final, Path(work), bn_layers)
+            records.append(rec)
+    step(f"done in {time.perf_counter() - t0:.1f} s")
+    return records
+
+
+def export_one(fmt, src: Source, opts, calib, holdout, reference, final: Path, work: Path, bn_layers: int):
+    from edgekit.export.base import ExportJob
+    from edgekit.verify import compare, gate
+
+    t0 = time.perf_counter()
+    manifest: dict[str, Any] = {}
+    try:
+        with atomic_dir(final) as tmp:
+            job = ExportJob(src.model, src.name, opts.precision, opts.io, calib, tmp, work)
+            files = fmt.convert(job)
+            convert_s = time.perf_counter() - t0
+            runner = fmt.load(files[0], {"precision": job.precision}, opts.threads)
+            fidelity = compare(reference, runner.run(holdout.images), holdout.labels)
+            reason = gate(fidelity, opts.min_cosine, opts.max_accuracy_drop)
+            manifest = build_manifest(fmt, job, src, opts, files, tmp, calib, holdout, fidelity, bn_layers)
+            manifest["timings_s"] = {"convert": round(convert_s, 2), "total": round(time.perf_counter() - t0, 2)}
+            manifest["gate"] = {"passed": reason is None, "reason": reason}
+            if wants_layer_report(opts, job, fidelity):
+                manifest["layer_errors"] = layer_report_safe(src.model, calib, holdout, job.io)
+            write_json_atomic(tmp / "manifest.json", manifest)
+    except EdgekitError:
+        raise
+    except Exception as exc:  # a converter failure: report it for this format, keep going with the others
+        if os.environ.get("EDGEKIT_DEBUG"):
+            raise
+        msg = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:300]
+        return {
+            "model": src.name,
+            "format": fmt.name,
+            "precision": opts.precision,
+            "path": str(final),
+            "size_bytes": None,
+            "sha256": None,
+            "status": "failed",
+            "error": f"{type(exc).__name__}: {msg}",
+            "fidelity": None,
+        }
+    return record_from_manifest(final, manifest)
+
+
+def wants_layer_report(opts: ExportOptions, job, fidelity: dict[str, Any]) -> bool:
+    if job.precision != "int8" or job.model_name is None or not str(job.extra.get("converter", "")).startswith("tf"):
+        return False
+    if opts.layer_report is not None:
+        return opts.layer_report
+    return fidelity["cosine"] < 0.99  # damaged enough that users will ask which layer did it
+
+
+def layer_report_safe(model, calib, holdout, io: str) -> list[dict[str, Any]] | dict[str, str]:
+    from edgekit.export.tflite import layer_error_report
+
+    try:
+        return layer_error_report(model, calib, holdout.images[:16], io)
+    except Exception as exc:  # the debugger is a diagnostic: never fail an export because of it
+        return {"error": f"quantization debugger failed: {type(exc).__name__}: {str(exc)[:200]}"}
+
+
+def build_manifest(fmt, job, src: Source, opts, files, tmp: Path, calib, holdout, fidelity, bn_layers) -> dict:
+    from edgekit.export import edgetpu, onnx, openvino, tflite
+
+    io_mod = {"tflite": tflite, "edgetpu": tflite, "onnx": onnx, "openvino": openvino}[fmt.name]
+    return {
+        "edgekit_version": __version__,
+        "status": "ok",
+        "options_key": opts.key(fmt.name),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "model": src.name,
+        "format": fmt.name,
+        "precision": job.precision,
+        "files": [{"path": p.name, "bytes": p.stat().st_size, "sha256": sha256_file(p)} for p in files],
+        **io_mod.io_details(files[0]),
+        "preprocess": src.preprocess.to_dict(),
+        "build": src.build,
+        "calibration": {**calib.describe(), "used": job.precision == "int8", "batchnorm_reestimated": bn_layers},
+        "holdout": holdout.describe(),
+        "fidelity": fidelity,
+        "tool_versions": tool_versions(),
+        "host": {"machine": platform.machine(), "system": platform.system()},
+        **job.extra,
+    }
+
+
+def record_from_manifest(final: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    main = manifest["files"][0]
+    rec = {
+        "model": manifest["model"],
+        "format": manifest["format"],
+        "precision": manifest["precision"],
+        "path": str(final / main["path"]),
+        "size_bytes": sum(f["bytes"] for f in manifest["files"] if not f["path"].endswith(".log")),
+        "sha256": main["sha256"],
+        "status": "ok" if manifest.get("gate", {}).get("passed", True) else "below-threshold",
+        "fidelity": manifest.get("fidelity"),
+        "manifest": str(final / "manifest.json"),
+    }
+    if manifest.get("gate", {}).get("reason"):
+        rec["reason"] = manifest["gate"]["reason"]
+    if "compiler" in manifest:
+        rec["compiler"] = manifest["compiler"].get("status", "ok")
+    if manifest.get("layer_errors"):
+        rec["worst_layers"] = manifest["layer_errors"][:3] if isinstance(manifest["layer_errors"], list) else None
+    return rec

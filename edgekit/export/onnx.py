@@ -1,0 +1,146 @@
+"""Keras -> ONNX (tf2onnx through keras' exporter); INT8 as QDQ with per-channel weights (onnxruntime.quantization)."""
+
+from __future__ import annotations
+
+import platform
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.errors import EdgekitError
+from edgekit.export.base import ExportFormat, ExportJob, Runner
+
+OPSET = 17
+
+
+def cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def int8_settings(machine: str | None = None, flags: set[str] | None = None) -> dict[str, Any]:
+    """The activation/weight types that are fast on this CPU (see benchmarks/int8_settings.py for the evidence).
+
+    x86: unsigned activations with signed weights (U8S8) is ONNX Runtime's fast path; S8S8 falls back to slower
+    kernels. Without VNNI, 7-bit weights (reduce_range) avoid the saturation of the u8*s8 pair-add (vpmaddubsw).
+    ARM: S8S8 maps onto SDOT/SMMLA.
+    """
+    machine = (machine or platform.machine()).lower()
+    flags = cpu_flags() if flags is None else flags
+    if machine in ("x86_64", "amd64", "i686"):
+        vnni = bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})
+        return {
+            "activation_type": "QUInt8",
+            "weight_type": "QInt8",
+            "reduce_range": not vnni,
+            "reason": f"x86 {'with' if vnni else 'without'} VNNI: U8S8 is the fast path",
+        }
+    return {
+        "activation_type": "QInt8",
+        "weight_type": "QInt8",
+        "reduce_range": False,
+        "reason": f"{machine}: S8S8 maps onto int8 dot-product instructions",
+    }
+
+
+def keras2onnx(model, path: Path) -> Path:
+    """Export through keras' own ONNX path (tf2onnx), with a static batch of 1 (edge runtimes want static shapes)."""
+    import tensorflow as tf
+
+    from edgekit.export.quiet import quiet_tf
+
+    signature = [tf.TensorSpec((1, *tuple(model.inputs[0].shape[1:])), tf.float32, name="input")]
+    with quiet_tf():
+        model.export(str(path), format="onnx", verbose=False, input_signature=signature, opset_version=OPSET)
+    return path
+
+
+def quantize_onnx(src: Path, dst: Path, calib, work: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    pre = work / "onnx-preprocessed.onnx"
+    try:
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+    except Exception:  # pre-processing is an optimisation; quantize the plain graph if it fails
+        shutil.copyfile(src, pre)
+    input_name = _input_name(pre)
+    quantize_static(
+        str(pre),
+        str(dst),
+        calib.onnx_reader(input_name),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        reduce_range=settings["reduce_range"],
+        activation_type=getattr(QuantType, settings["activation_type"]),
+        weight_type=getattr(QuantType, settings["weight_type"]),
+        calibrate_method=CalibrationMethod.MinMax,
+    )
+    return {"scheme": "QDQ", "per_channel": True, "calibrate_method": "MinMax", **settings}
+
+
+def _input_name(path: Path) -> str:
+    import onnx
+
+    return onnx.load(str(path), load_external_data=False).graph.input[0].name
+
+
+def convert(job: ExportJob) -> list[Path]:
+    float_path = job.work_dir / "model-fp32.onnx"
+    if not float_path.exists():
+        keras2onnx(job.model, float_path)
+    out = job.out_dir / "model.onnx"
+    if job.precision == "fp32":
+        shutil.copyfile(float_path, out)
+    elif job.precision == "int8":
+        job.extra["quantization"] = quantize_onnx(float_path, out, job.calib, job.work_dir, int8_settings())
+    else:
+        raise EdgekitError(f"ONNX export has no {job.precision} path; use --fp32 or --int8")
+    job.extra["opset"] = OPSET
+    job.extra["converter"] = "keras.Model.export(format='onnx') (tf2onnx)"
+    return [out]
+
+
+class OnnxRunner(Runner):
+    def __init__(self, path: Path, threads: int = 1):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        self.sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.name = self.sess.get_inputs()[0].name
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.sess.run(None, {self.name: x.astype(np.float32)})[0], np.float32)
+
+
+def io_details(path: Path) -> dict[str, Any]:
+    import onnx
+
+    g = onnx.load(str(path), load_external_data=False).graph
+
+    def describe(v) -> dict[str, Any]:
+        dims = [d.dim_value if d.HasField("dim_value") else d.dim_param for d in v.type.tensor_type.shape.dim]
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type).name
+        return {"name": v.name, "shape": dims, "dtype": dtype, "quantization": None}
+
+    return {"input": describe(g.input[0]), "output": describe(g.output[0])}
+
+
+FORMAT = ExportFormat(
+    name="onnx",
+    suffix=".onnx",
+    precisions=("fp32", "int8"),
+    extra="onnx",
+    convert=convert,
+    load=lambda path, manifest, threads=1: OnnxRunner(path, threads),
+)

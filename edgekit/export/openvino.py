@@ -1,0 +1,103 @@
+"""-> OpenVINO IR: FP32 (uncompressed weights), FP16 (compressed), INT8 through NNCF post-training quantization."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.export.base import ExportFormat, ExportJob, Runner
+
+
+def ov_from_keras(job: ExportJob):
+    """Convert from the ONNX file when another format already made one (no second TensorFlow trace), else Keras."""
+    import openvino as ov
+
+    from edgekit.export.quiet import quiet_tf
+
+    onnx_path = job.work_dir / "model-fp32.onnx"
+    shape = [1, *[int(d) for d in job.model.inputs[0].shape[1:]]]
+    if onnx_path.exists():
+        job.extra["converter"] = "openvino.convert_model(ONNX)"
+        return ov.convert_model(str(onnx_path), input=[shape])
+    job.extra["converter"] = "openvino.convert_model(keras.Model)"
+    with quiet_tf():
+        return ov.convert_model(job.model, input=[shape])
+
+
+def nncf_quantize(ov_model, calib, model_name: str):
+    import nncf
+
+    model_type = nncf.ModelType.TRANSFORMER if model_name.startswith("vit") else None
+    with_progress = {"model_type": model_type} if model_type else {}
+    nncf.set_log_level(40)  # errors only
+    quantized = nncf.quantize(ov_model, calib.nncf_dataset(), subset_size=len(calib), **with_progress)
+    return quantized, {
+        "tool": "nncf.quantize",
+        "preset": "performance (symmetric)",
+        "subset_size": len(calib),
+        "model_type": "transformer" if model_type else "cnn",
+    }
+
+
+def convert(job: ExportJob) -> list[Path]:
+    import openvino as ov
+
+    model = ov_from_keras(job)
+    if job.precision == "int8":
+        model, job.extra["quantization"] = nncf_quantize(model, job.calib, job.model_name)
+    xml = job.out_dir / "model.xml"
+    ov.save_model(model, str(xml), compress_to_fp16=job.precision == "fp16")
+    return [xml, xml.with_suffix(".bin")]
+
+
+def compile_cpu(path: Path, precision: str, threads: int = 1):
+    """Compile on the CPU; FP32 IR runs in true f32 (this CPU would silently use bfloat16 otherwise)."""
+    import openvino as ov
+
+    config: dict[str, Any] = {
+        "INFERENCE_NUM_THREADS": threads,
+        "PERFORMANCE_HINT": "LATENCY",
+        "NUM_STREAMS": 1,
+    }
+    if precision == "fp32":
+        config["INFERENCE_PRECISION_HINT"] = "f32"
+    core = ov.Core()
+    return core.compile_model(core.read_model(str(path)), "CPU", config)
+
+
+class OpenVINORunner(Runner):
+    def __init__(self, path: Path, precision: str, threads: int = 1):
+        self.compiled = compile_cpu(path, precision, threads)
+        self.request = self.compiled.create_infer_request()
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        res = self.request.infer({0: x.astype(np.float32)})
+        return np.asarray(res[self.compiled.output(0)], np.float32)
+
+
+def io_details(path: Path) -> dict[str, Any]:
+    import openvino as ov
+
+    model = ov.Core().read_model(str(path))
+
+    def describe(port) -> dict[str, Any]:
+        return {
+            "name": port.get_any_name(),
+            "shape": [int(d) for d in port.get_shape()],
+            "dtype": port.get_element_type().to_dtype().name,
+            "quantization": None,
+        }
+
+    return {"input": describe(model.inputs[0]), "output": describe(model.outputs[0])}
+
+
+FORMAT = ExportFormat(
+    name="openvino",
+    suffix=".xml",
+    precisions=("fp32", "fp16", "int8"),
+    extra="openvino",
+    convert=convert,
+    load=lambda path, manifest, threads=1: OpenVINORunner(path, manifest.get("precision", "fp32"), threads),
+)

@@ -1,0 +1,154 @@
+"""Keras -> TFLite (LiteRT): FP32, FP16, dynamic-range INT8 and full-integer INT8 with int8 or float I/O."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.export.base import ExportFormat, ExportJob, Runner
+from edgekit.ioutil import write_bytes_atomic
+
+
+def make_converter(model, precision: str, calib=None, io: str = "int8"):
+    import tensorflow as tf
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    if precision == "fp16":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.target_spec.supported_types = [tf.float16]
+    elif precision == "dynamic":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif precision == "int8":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = calib.representative_dataset()
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if io == "int8":
+            conv.inference_input_type = tf.int8
+            conv.inference_output_type = tf.int8
+    return conv
+
+
+def keras2tflite(model, precision: str, calib=None, io: str = "int8") -> bytes:
+    from edgekit.export.quiet import quiet_tf
+
+    with quiet_tf():
+        return make_converter(model, precision, calib, io).convert()
+
+
+def convert(job: ExportJob) -> list[Path]:
+    data = keras2tflite(job.model, job.precision, job.calib, job.io)
+    path = job.out_dir / "model.tflite"
+    write_bytes_atomic(path, data)
+    job.extra["converter"] = "tf.lite.TFLiteConverter.from_keras_model"
+    if job.precision == "int8":
+        job.extra["quantization"] = {
+            "scheme": "full-integer",
+            "weights": "int8 per-channel (conv), per-tensor (dense)",
+            "activations": "int8 per-tensor",
+            "io": job.io,
+        }
+    elif job.precision == "dynamic":
+        job.extra["quantization"] = {"scheme": "dynamic-range", "weights": "int8", "activations": "float32"}
+    return [path]
+
+
+class TFLiteRunner(Runner):
+    def __init__(self, path: Path, threads: int = 1):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interp = Interpreter(model_path=str(path), num_threads=threads)
+        self.interp.allocate_tensors()
+        self.inp = self.interp.get_input_details()[0]
+        self.out = self.interp.get_output_details()[0]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        inp, out = self.inp, self.out
+        if inp["dtype"] in (np.int8, np.uint8):
+            scale, zp = inp["quantization"]
+            info = np.iinfo(inp["dtype"])
+            x = np.clip(np.round(x / scale + zp), info.min, info.max).astype(inp["dtype"])
+        self.interp.set_tensor(inp["index"], x.astype(inp["dtype"], copy=False))
+        self.interp.invoke()
+        y = self.interp.get_tensor(out["index"])
+        if out["dtype"] in (np.int8, np.uint8):
+            scale, zp = out["quantization"]
+            y = (y.astype(np.float32) - zp) * scale
+        return y.astype(np.float32)
+
+
+def io_details(path: Path) -> dict[str, Any]:
+    """Input/output name, shape, dtype and quantization as the manifest records them."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(path))
+
+    def describe(d: dict[str, Any]) -> dict[str, Any]:
+        scale, zp = d["quantization"]
+        quant = {"scale": float(scale), "zero_point": int(zp)} if scale else None
+        return {
+            "name": d["name"],
+            "shape": [int(s) for s in d["shape"]],
+            "dtype": np.dtype(d["dtype"]).name,
+            "quantization": quant,
+        }
+
+    return {"input": describe(interp.get_input_details()[0]), "output": describe(interp.get_output_details()[0])}
+
+
+def layer_error_report(model, calib, debug_images, io: str, top: int = 10) -> list[dict[str, Any]]:
+    """TFLite's quantization debugger: per-layer error of the int8 model against its float twin, worst first.
+
+    The error is normalised by the layer's quantization scale (RMSE / scale), so layers can be compared: a value
+    well above ~0.3 quantization steps means the range is too wide for int8 (the EfficientNet swish/SE symptom).
+    """
+    import io as _io
+
+    import tensorflow as tf
+
+    from edgekit.export.quiet import quiet_tf
+
+    conv = make_converter(model, "int8", calib, io)
+
+    def debug_dataset():
+        for i in range(len(debug_images)):
+            yield [debug_images[i : i + 1]]
+
+    with quiet_tf():
+        dbg = tf.lite.experimental.QuantizationDebugger(converter=conv, debug_dataset=debug_dataset)
+        dbg.run()
+    buf = _io.StringIO()
+    dbg.layer_statistics_dump(buf)
+    return rank_layer_errors(buf.getvalue(), top)
+
+
+def rank_layer_errors(csv_text: str, top: int = 10) -> list[dict[str, Any]]:
+    import csv
+
+    rows = []
+    for r in csv.DictReader(csv_text.splitlines()):
+        scale = float(r["scale"] or 0) or 1.0
+        mse = float(r["mean_squared_error"])
+        rows.append(
+            {
+                "op": r["op_name"],
+                "tensor": r["tensor_name"].split(";")[0],
+                "rmse": float(np.sqrt(mse)),
+                "max_abs_error": float(r["max_abs_error"]),
+                "scale": scale,
+                "rmse_in_steps": float(np.sqrt(mse) / scale),
+            }
+        )
+    rows.sort(key=lambda r: r["rmse_in_steps"], reverse=True)
+    return rows[:top]
+
+
+FORMAT = ExportFormat(
+    name="tflite",
+    suffix=".tflite",
+    precisions=("fp32", "fp16", "dynamic", "int8"),
+    extra="tf",
+    convert=convert,
+    load=lambda path, manifest, threads=1: TFLiteRunner(path, threads),
+)

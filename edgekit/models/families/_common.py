@@ -1,0 +1,58 @@
+"""Shared helpers for the family modules: wrap a keras.applications constructor as a registry build_fn."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from edgekit.models.weights import build_keras_application
+
+# The notes' comparison table, one line per family (used as ModelSpec.use_case).
+USE_CASES = {
+    "AlexNet": "Teaching and history: the first deep CNN",
+    "VGG": "Feature extraction: simple structure, good for transfer learning",
+    "Inception": "Medium to large tasks: multi-scale convolutions",
+    "SqueezeNet": "Embedded devices: a very small model",
+    "ResNet": "General classification and detection: skip connections",
+    "DenseNet": "Medical imaging and classification: dense connections",
+    "Xception": "Efficient inference: depthwise-separable convolutions",
+    "NASNet": "High-accuracy needs: an automatically designed architecture",
+    "MobileNet": "Mobile and edge devices: light and efficient",
+    "EfficientNet": "Practical deployment: the best accuracy for the resources",
+    "ViT": "Large-data classification and pre-training: global features",
+}
+
+
+def keras_app(
+    model_name: str,
+    ctor_name: str,
+    default_size: int,
+    with_alpha: bool = False,
+    post_build: Callable[[Any], None] | None = None,
+) -> Callable[..., Any]:
+    """A registry build_fn (input_size, num_classes, alpha, classifier_activation, weights) -> keras.Model."""
+
+    def build(
+        input_size: int,
+        num_classes: int = 1000,
+        alpha: float = 1.0,
+        classifier_activation: str | None = None,
+        weights: str | None = "none",
+    ) -> Any:
+        from keras import applications
+
+        kwargs: dict[str, Any] = {"alpha": alpha} if with_alpha else {}
+        return build_keras_application(
+            model_name,
+            getattr(applications, ctor_name),
+            default_size=default_size,
+            input_size=input_size,
+            num_classes=num_classes,
+            classifier_activation=classifier_activation,
+            weights=weights,
+            post_build=post_build,
+            **kwargs,
+        )
+
+    build.__name__ = f"build_{model_name}"
+    return build

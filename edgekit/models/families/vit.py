@@ -1,0 +1,105 @@
+"""Vision Transformer (2020): 16x16 patches become tokens with learned positions, then transformer encoders.
+
+The position embedding has one vector per patch, so a ViT's parameter count (and any weights file) is tied
+to its input size; the input must be a multiple of the patch size.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edgekit.models import blocks
+from edgekit.models.families._common import USE_CASES
+from edgekit.models.registry import PREPROCESS_TF, ModelSpec, register_model
+from edgekit.models.weights import build_hand_made
+
+PATCH = 16
+
+
+def build_vit(
+    input_size: int,
+    num_classes: int = 1000,
+    classifier_activation: str | None = None,
+    patch_size: int = PATCH,
+    dim: int = 768,
+    depth: int = 12,
+    heads: int = 12,
+    mlp_dim: int = 3072,
+    dropout: float = 0.0,
+    name: str = "vit",
+) -> Any:
+    """Layers: 'patch_embed_*', 'encoder{i}_*' (i = 1..depth), 'encoder_norm', 'cls_select', 'predictions'."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((input_size, input_size, 3), name="input")
+    x = blocks.patch_embedding(inputs, patch_size, dim, class_token=True, name="patch_embed")
+    for i in range(1, depth + 1):
+        x = blocks.transformer_encoder_block(x, heads, mlp_dim, dropout, name=f"encoder{i}")
+    x = layers.LayerNormalization(epsilon=1e-6, name="encoder_norm")(x)
+    # Keep the class token only: built-in layers (not x[:, 0]) so that the layer names stay explicit.
+    x = layers.Cropping1D((0, int(x.shape[1]) - 1), name="cls_select")(x)
+    x = layers.Flatten(name="cls_flatten")(x)
+    outputs = layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+VARIANTS = {"vitti16": (192, 12, 3, 768), "vitb16": (768, 12, 12, 3072)}
+
+
+def _builder(name: str):
+    dim, depth, heads, mlp_dim = VARIANTS[name]
+
+    def build(
+        input_size: int,
+        num_classes: int = 1000,
+        alpha: float = 1.0,
+        classifier_activation: str | None = None,
+        weights: str | None = "none",
+    ) -> Any:
+        return build_hand_made(
+            name,
+            weights,
+            lambda: build_vit(
+                input_size, num_classes, classifier_activation, PATCH, dim, depth, heads, mlp_dim, name=name
+            ),
+        )
+
+    return build
+
+
+VIT_TI16 = register_model(
+    ModelSpec(
+        name="vitti16",
+        family="ViT",
+        year=2020,
+        build_fn=_builder("vitti16"),
+        default_input_size=224,
+        min_input_size=PATCH,
+        params=5_717_416,
+        macs=1_253_683_200,
+        use_case=USE_CASES["ViT"],
+        preprocess=PREPROCESS_TF,
+        aliases=("vittiny16", "vittiny", "vitti"),
+        imagenet_weights=False,
+        input_size_multiple=PATCH,
+    )
+)
+
+VIT_B16 = register_model(
+    ModelSpec(
+        name="vitb16",
+        family="ViT",
+        year=2020,
+        build_fn=_builder("vitb16"),
+        default_input_size=224,
+        min_input_size=PATCH,
+        params=86_567_656,
+        macs=17_563_828_224,
+        use_case=USE_CASES["ViT"],
+        preprocess=PREPROCESS_TF,
+        aliases=("vitbase16", "vitbase", "vitb"),
+        imagenet_weights=False,
+        input_size_multiple=PATCH,
+    )
+)

@@ -1,0 +1,423 @@
+"""Measure an artifact on this host, each in a fresh subprocess, and return a profile result dict.
+
+ONNX and OpenVINO run in edgekit.profile._worker; .tflite runs in edgekit's device runner (python -m edgekit.device)
+when it is installed, else in the worker, which follows the same command-line contract. A runtime that crashes or hangs
+kills only the subprocess: the caller gets an EdgekitError naming the file and the signal or the timeout.
+
+EDGEKIT_TFLITE_RUNNER=worker forces the worker's own LiteRT path for .tflite (default: the device runner if present).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from edgekit.errors import EdgekitError, UsageError
+from edgekit.ioutil import sha256_file
+from edgekit.results import base_result
+
+SUFFIX_FORMATS = {".tflite": "tflite", ".onnx": "onnx", ".xml": "openvino"}
+MODEL_FILES = ("model.tflite", "model.onnx", "model.xml", "model_edgetpu.tflite")
+_EXPORT_DIR = re.compile(r"^(tflite|onnx|openvino|edgetpu)-(fp32|fp16|dynamic|int8)$")
+RUNTIME_NAMES = {"onnx": "onnxruntime", "openvino": "openvino", "tflite": "litert"}
+_PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the edgekit package
+
+
+class MeasureError(EdgekitError):
+    """A measurement that failed; .result is the failed profile result (status "failed"), ready to save."""
+
+    def __init__(self, message: str, result: dict[str, Any]):
+        super().__init__(message)
+        self.result = result
+
+
+# --------------------------------------------------------------------------------------------------- artifact lookup
+def _read_manifest(path: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{path}: unreadable manifest ({exc})") from exc
+    if not isinstance(manifest, dict):
+        raise UsageError(f"{path}: manifest is not a JSON object")
+    return manifest
+
+
+def _format_of(file: Path, manifest: dict[str, Any] | None) -> str:
+    if manifest and manifest.get("format"):
+        return str(manifest["format"])
+    if file.name.endswith("_edgetpu.tflite"):
+        return "edgetpu"
+    return SUFFIX_FORMATS[file.suffix.lower()]
+
+
+def find_model_file(path: Path) -> tuple[Path, str, dict[str, Any] | None]:
+    """(model file, format, manifest or None) for a model file or an export folder holding manifest.json."""
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"no such file or folder: {path}")
+    if path.is_file():
+        if path.suffix.lower() not in SUFFIX_FORMATS:
+            raise UsageError(
+                f"{path}: not a model file (expected .tflite, .onnx or OpenVINO .xml, or an export folder)"
+            )
+        manifest_path = path.parent / "manifest.json"
+        manifest = None
+        if manifest_path.is_file():
+            candidate = _read_manifest(manifest_path)
+            listed = {Path(str(f.get("path", ""))).name for f in candidate.get("files", []) if isinstance(f, dict)}
+            manifest = candidate if path.name in listed else None  # only a manifest that describes this file
+        return path, _format_of(path, manifest), manifest
+    manifest = _read_manifest(path / "manifest.json") if (path / "manifest.json").is_file() else None
+    candidates: list[Path] = []
+    if manifest:
+        for entry in manifest.get("files", []):
+            name = str(entry.get("path", "")) if isinstance(entry, dict) else ""
+            if Path(name).suffix.lower() in SUFFIX_FORMATS and (path / name).is_file():
+                candidates.append(path / name)
+    if not candidates:
+        candidates = [path / n for n in MODEL_FILES if (path / n).is_file()]
+    if not candidates:
+        candidates = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUFFIX_FORMATS)
+    if not candidates:
+        raise UsageError(f"{path}: no model file (.tflite, .onnx, .xml) in this folder")
+    if len(candidates) > 1 and not manifest:
+        names = ", ".join(p.name for p in candidates)
+        raise UsageError(f"{path}: several model files ({names}); pass one of them")
+    return candidates[0], _format_of(candidates[0], manifest), manifest
+
+
+def _model_files(file: Path, fmt: str) -> list[Path]:
+    """The files a runtime reads: the OpenVINO .xml comes with its .bin."""
+    files = [file]
+    if fmt == "openvino" and file.with_suffix(".bin").is_file():
+        files.append(file.with_suffix(".bin"))
+    return files
+
+
+def _names(file: Path, fmt: str, manifest: dict[str, Any] | None) -> tuple[str, str | None]:
+    """(model name, declared precision or None) from the manifest, else from an export folder name."""
+    if manifest:
+        precision = manifest.get("precision")
+        return str(manifest.get("model") or file.parent.parent.name), str(precision) if precision else None
+    match = _EXPORT_DIR.match(file.parent.name)
+    if match:
+        return file.parent.parent.name or file.stem, match.group(2)
+    stem = file.stem
+    if stem in ("model", "model_edgetpu"):
+        stem = file.parent.name or stem
+    return stem, None
+
+
+def tflite_precision(file: Path) -> str | None:
+    """fp32 / fp16 / dynamic / int8 from the flatbuffer (pure Python parsing: a corrupt file cannot crash us)."""
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError:
+        return None
+    try:
+        buf = file.read_bytes()
+        if not schema.Model.ModelBufferHasIdentifier(buf, 0):
+            return None
+        model = schema.Model.GetRootAs(buf, 0)
+        graph = model.Subgraphs(0)
+        tensors = [graph.Tensors(i) for i in range(graph.TensorsLength())]
+        types = {t.Type() for t in tensors}
+        io = [graph.Inputs(i) for i in range(graph.InputsLength())] + [
+            graph.Outputs(i) for i in range(graph.OutputsLength())
+        ]
+        io_types = {tensors[i].Type() for i in io}
+
+        def constant(t) -> bool:  # weights have a non-empty buffer (inline data or an offset past the flatbuffer)
+            b = model.Buffers(t.Buffer()) if t.Buffer() else None
+            return b is not None and (b.DataLength() > 0 or b.Size() > 0)
+
+        activation_types = {t.Type() for t in tensors if not constant(t)}
+    except Exception:  # not a valid flatbuffer: the worker will report the real error
+        return None
+    int8 = {schema.TensorType.INT8, schema.TensorType.UINT8}
+    if io_types & int8 or activation_types & int8:
+        return "int8"  # quantized activations (full-integer, possibly with float I/O)
+    if types & int8:
+        return "dynamic"  # int8 weights, float activations
+    if schema.TensorType.FLOAT16 in types:
+        return "fp16"
+    return "fp32"
+
+
+# ------------------------------------------------------------------------------------------------------- subprocess
+def device_runner_available() -> bool:
+    return (_PACKAGE_ROOT / "edgekit" / "device" / "__main__.py").is_file()
+
+
+def runner_command(
+    file: Path, fmt: str, threads: int, runs: int, warmup: int, min_seconds: float, layers: bool, precision: str | None
+) -> tuple[list[str], str]:
+    """The command measuring one file, and which program it is ("device runner" or "worker")."""
+    use_device = fmt == "tflite" and os.environ.get("EDGEKIT_TFLITE_RUNNER", "auto") != "worker"
+    use_device = use_device and device_runner_available()
+    module = "edgekit.device" if use_device else "edgekit.profile._worker"
+    cmd = [sys.executable, "-m", module, "run", str(file), "--json", "--threads", str(threads), "--runs", str(runs)]
+    cmd += ["--warmup", str(warmup), "--min-seconds", repr(float(min_seconds))]
+    if layers:
+        cmd.append("--profile-ops")
+    if not use_device:
+        cmd += ["--format", fmt] + (["--precision", precision] if precision else [])
+    return cmd, ("device runner" if use_device else "worker")
+
+
+def parse_json_output(stdout: str) -> dict[str, Any] | None:
+    """The last JSON object printed on stdout (tolerates log lines before it)."""
+    text = stdout.strip()
+    if not text:
+        return None
+    starts = [0] + [m.start() + 1 for m in re.finditer(r"\n\{", text)]
+    decoder = json.JSONDecoder()
+    for start in reversed(starts):
+        try:
+            obj, end = decoder.raw_decode(text[start:])
+        except json.JSONDecodeError:
+            continue
+        if isinstance(obj, dict) and not text[start + end :].strip():
+            return obj
+    return None
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+def _signal_name(returncode: int) -> str:
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f"signal {-returncode}"
+
+
+class _Failure(Exception):
+    """A one-line reason why the measuring subprocess gave no result."""
+
+
+# Linux keeps a process's ru_maxrss across fork+exec, so a child forked from a big parent (e.g. one that imported
+# TensorFlow) would report the parent's peak as its own. A shell that forks the measuring process gives it a fresh,
+# small starting point; "$@" keeps the arguments intact. The shell exits with 128+N when its child dies of signal N.
+_FRESH_RUSAGE = ["/bin/sh", "-c", '"$@"; exit $?', "edgekit-measure"]
+
+
+def _crash_signal(returncode: int) -> int | None:
+    if returncode < 0:
+        return -returncode
+    if returncode > 128 and returncode - 128 in {s.value for s in signal.Signals}:
+        return returncode - 128
+    return None
+
+
+def _run(cmd: list[str], file: Path, timeout: float) -> dict[str, Any]:
+    """Run the measuring subprocess; its JSON on success, else raise _Failure with a one-line message."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PACKAGE_ROOT), env.get("PYTHONPATH", "")) if p)
+    wrapped = _FRESH_RUSAGE + cmd if Path(_FRESH_RUSAGE[0]).exists() else cmd
+    proc = subprocess.Popen(
+        wrapped, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env,
+        start_new_session=True,  # its own process group: a timeout or Ctrl-C kills the shell and the runtime
+    )  # fmt: skip
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        message = f"{file}: timed out after {timeout:g} s (the runtime hung or is too slow; raise the timeout)"
+        raise _Failure(message) from None
+    except BaseException:
+        _kill_group(proc)
+        raise
+    data = parse_json_output(stdout)
+    sig = _crash_signal(proc.returncode)
+    if sig is not None and data is not None and data.get("status") == "ok":
+        # Died during teardown, after printing a complete result: keep the result, say what happened.
+        data["exit_note"] = f"the measuring process died with {_signal_name(-sig)} after printing its result"
+        return data
+    if sig is not None:
+        name = _signal_name(-sig)
+        raise _Failure(f"{file}: the runtime crashed with {name} (signal {sig}) while loading or running it")
+    if data is None:
+        detail = _last_line(stderr) or "no output"
+        raise _Failure(f"{file}: measurement exited with code {proc.returncode} and no result: {detail}")
+    if data.get("status", "ok") != "ok" or proc.returncode != 0:
+        detail = data.get("error") or _last_line(stderr) or f"exit code {proc.returncode}"
+        raise _Failure(f"{file}: {' '.join(str(detail).split())}")
+    return data
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.communicate()
+
+
+# ---------------------------------------------------------------------------------------------------------- results
+def _runtime(data: dict[str, Any], threads: int) -> dict[str, Any]:
+    """The runtime block, whether the runner printed a dict or only a name."""
+    runtime = data.get("runtime")
+    if isinstance(runtime, str):
+        runtime = {"name": runtime, "version": data.get("runtime_version") or data.get("version")}
+    runtime = dict(runtime or {})
+    runtime.setdefault("threads", threads)
+    runtime.setdefault("device", "CPU")
+    return runtime
+
+
+def _runner_layers(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Top-10 layers from whatever per-op list the runner printed (layers or ops)."""
+    raw = data.get("layers") or data.get("ops") or []
+    rows = []
+    for item in raw if isinstance(raw, list) else []:
+        if not isinstance(item, dict):
+            continue
+        ms = item.get("time_ms", item.get("avg_ms", item.get("ms")))
+        if not isinstance(ms, (int, float)):
+            continue
+        name = str(item.get("name", item.get("node", "")))
+        rows.append({"name": name, "op": str(item.get("op", item.get("type", ""))), "time_ms": float(ms)})
+    total = sum(r["time_ms"] for r in rows)
+    for row in rows:
+        row["percent"] = round(100 * row["time_ms"] / total, 3) if total else 0.0
+    return sorted(rows, key=lambda r: r["time_ms"], reverse=True)[:10]
+
+
+def _artifact(file: Path, files: list[Path], manifest: dict[str, Any] | None, source: Path) -> dict[str, Any]:
+    entries = [{"path": str(p), "bytes": p.stat().st_size, "sha256": sha256_file(p)} for p in files]
+    artifact = {"path": str(file), "sha256": entries[0]["sha256"], "files": entries}
+    if manifest is not None:
+        artifact["manifest"] = str(file.parent / "manifest.json")
+    if source != file:
+        artifact["requested"] = str(source)
+    return artifact
+
+
+def _versions(runtime: dict[str, Any]) -> dict[str, Any]:
+    import platform
+
+    from edgekit import __version__
+
+    versions = {"edgekit": __version__, "python": platform.python_version()}
+    if runtime.get("name"):
+        versions[str(runtime["name"])] = runtime.get("version")
+    return versions
+
+
+def _check_args(threads: int, runs: int, min_seconds: float, warmup: int, timeout: float) -> None:
+    if threads < 1:
+        raise UsageError(f"threads must be at least 1, not {threads}")
+    if runs < 1:
+        raise UsageError(f"runs must be at least 1, not {runs}")
+    if warmup < 0 or min_seconds < 0:
+        raise UsageError("warmup and min_seconds cannot be negative")
+    if timeout <= 0:
+        raise UsageError(f"timeout must be positive, not {timeout}")
+
+
+def measure_artifact(
+    path: Path,
+    threads: int = 1,
+    runs: int = 50,
+    min_seconds: float = 1.0,
+    warmup: int = 5,
+    timeout: float = 600,
+    profile_layers: bool = True,
+    *,
+    raise_errors: bool = True,
+) -> dict[str, Any]:
+    """Measure one artifact on this host in a fresh subprocess; a profile result dict (source measured, target host).
+
+    On a crash, hang or runtime error: raises MeasureError (an EdgekitError; .result holds the failed result, to save)
+    or, with raise_errors=False, returns that failed result.
+    """
+    _check_args(threads, runs, min_seconds, warmup, timeout)
+    source = Path(path)
+    file, fmt, manifest = find_model_file(source)
+    if fmt == "edgetpu":
+        raise UsageError(f"{file}: Edge TPU artifacts need a Coral Edge TPU; profile them on that target")
+    if fmt not in ("tflite", "onnx", "openvino"):
+        raise UsageError(f"{file}: cannot measure format {fmt!r} on the host")
+    model, precision = _names(file, fmt, manifest)
+    files = _model_files(file, fmt)
+
+    # The device runner reports peak memory after its per-op pass (one-op interpreters): time and profile separately.
+    cmd, runner = runner_command(file, fmt, threads, runs, warmup, min_seconds, profile_layers, precision)
+    separate_layers = runner == "device runner" and profile_layers
+    if separate_layers:
+        cmd, runner = runner_command(file, fmt, threads, runs, warmup, min_seconds, False, precision)
+    settings = {"runs": runs, "min_seconds": min_seconds, "warmup": warmup, "timeout": timeout, "runner": runner}
+    try:
+        data = _run(cmd, file, timeout)
+        if separate_layers:
+            layers_cmd, _ = runner_command(file, fmt, threads, 1, 0, 0.0, True, precision)
+            layers_data = _run(layers_cmd, file, timeout)
+            data["layers"], data["layers_error"] = layers_data.get("layers"), layers_data.get("layers_error")
+    except _Failure as exc:
+        detected = tflite_precision(file) if fmt == "tflite" else None
+        result = base_result("host", model, fmt, precision or detected or "unknown", "measured")
+        result.update(status="failed", error=str(exc), size_bytes=sum(p.stat().st_size for p in files))
+        result.update(artifact=_artifact(file, files, manifest, source), settings=settings)
+        result["runtime"] = {"name": RUNTIME_NAMES[fmt], "version": None, "threads": threads, "device": "CPU"}
+        if raise_errors:
+            raise MeasureError(str(exc), result) from None
+        return result
+
+    detected = data.get("precision_detected") or (tflite_precision(file) if fmt == "tflite" else None)
+    result = base_result("host", model, fmt, precision or detected or "unknown", "measured")
+    runtime = _runtime(data, threads)
+    result.update(
+        latency_ms=data.get("latency_ms") or {},
+        size_bytes=sum(p.stat().st_size for p in files),
+        peak_memory_bytes=data.get("peak_memory_bytes"),
+        runtime=runtime,
+        artifact=_artifact(file, files, manifest, source),
+        load_ms=data.get("load_ms"),
+        first_inference_ms=data.get("first_inference_ms"),
+        throughput_ips=data.get("throughput_ips"),
+        power_w=data.get("power_w"),
+        energy_mj=data.get("energy_mj"),
+    )
+    result.update(_derived_fields(data, runner, profile_layers))
+    result["precision_detected"] = detected
+    result["versions"] = _versions(runtime)
+    result["settings"] = settings
+    for key in ("timed_seconds", "baseline_memory_bytes", "inputs", "warmup", "output_sha256", "exit_note"):
+        if key in data:
+            result[key] = data[key]
+    return result
+
+
+def _derived_fields(data: dict[str, Any], runner: str, profile_layers: bool) -> dict[str, Any]:
+    """Layers, notes and throughput, whichever program measured."""
+    from edgekit.profile.energy import find_zones
+
+    out: dict[str, Any] = {}
+    if runner == "device runner":
+        out["layers"] = _runner_layers(data)
+        note = "device runner --profile-ops: each op timed alone as a one-op model (sum is close to the latency)"
+        out["layers_note"] = note if out["layers"] else data.get("layers_error") or "the runner reported no op times"
+    else:
+        out["layers"] = data.get("layers") or []
+        out["layers_note"] = data.get("layers_note")
+    if not profile_layers:
+        out["layers_note"] = "layer profiling not requested"
+    latency = data.get("latency_ms") or {}
+    if data.get("throughput_ips") is None and isinstance(latency.get("mean"), (int, float)) and latency["mean"] > 0:
+        out["throughput_ips"] = 1000.0 / latency["mean"]  # sequential batch-1 loop
+        out["throughput_note"] = "1000 / mean latency of the timed runs (the runner reports no throughput)"
+    if data.get("energy_mj") is None:
+        zones, why = find_zones()
+        out["energy_note"] = data.get("energy_note") or why or f"RAPL readable, but the {runner} does not read it"
+    else:
+        out["energy_note"] = data.get("energy_note")
+    return out

@@ -1,0 +1,432 @@
+"""Predicted latency, memory, power and energy of an artifact on a target, from its graph (no device needed).
+
+The cost model is a roofline per op: max(MACs / (peak * efficiency[op class]), bytes / bandwidth) + per-op overhead,
+with the per-class efficiencies, overheads and thread scaling (Amdahl) fitted per target and kept in targets/*.toml.
+Edge TPU targets add the one-time partition, the on-chip parameter cache (weights beyond it stream over the link on
+every inference) and the input/output transfers; Intel NPU targets compute in INT8 or FP16 and need static shapes.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgekit.analyze.graph import MAC_CLASSES, Graph, OpInfo, load_graph
+from edgekit.errors import UsageError
+from edgekit.targets import Target
+
+FORMAT_OF_SUFFIX = {".tflite": "tflite", ".onnx": "onnx", ".xml": "openvino"}
+EXPORT_HINT = {
+    "tflite": "edgekit export MODEL --format tflite",
+    "onnx": "edgekit export MODEL --format onnx",
+    "openvino": "edgekit export MODEL --format openvino",
+    "edgetpu": "edgekit export MODEL --format tflite --int8 --io int8",
+}
+LINK_MBS = {"usb2": 60.0, "usb3": 500.0, "pcie": 500.0}  # payload rates: 480 Mb/s; 5 Gb/s 8b/10b; Gen2 x1 8b/10b
+
+
+@dataclass(frozen=True)
+class OpCost:
+    op: OpInfo
+    device: str  # cpu | tpu | npu
+    ms: float
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# CPU roofline
+
+
+def amdahl_speedup(threads: int, parallel_fraction: float) -> float:
+    return 1.0 / ((1.0 - parallel_fraction) + parallel_fraction / max(threads, 1))
+
+
+def _cpu_mac_precision(graph_precision: str, target: Target) -> str:
+    """int8 kernels for int8 and dynamic-range models (XNNPACK quantizes activations on the fly); float otherwise."""
+    return "int8" if graph_precision in ("int8", "dynamic") else "fp32"
+
+
+def cpu_op_ms(op: OpInfo, target: Target, threads: int, precision: str) -> float:
+    cpu, cost = target.cpu, target.cpu_cost
+    if op.op_class == "view":
+        return 0.0
+    int8 = precision == "int8"
+    speedup = amdahl_speedup(threads, cost.parallel_fraction)
+    compute_s = 0.0
+    if op.op_class in MAC_CLASSES and op.macs:
+        eff = (cost.int8_efficiency if int8 else cost.fp32_efficiency).of(op.op_class)
+        per_core = cpu.clock_ghz * 1e9 * (cpu.int8_macs_per_cycle if int8 else cpu.fp32_macs_per_cycle)
+        compute_s = op.macs / (per_core * eff) / speedup
+    nbytes = op.weight_bytes + op.act_read_bytes + op.act_write_bytes
+    memory_s = nbytes / (cpu.memory_bandwidth_gbs * 1e9 * cost.bandwidth_efficiency)
+    return (max(compute_s, memory_s) + cost.op_overhead_us * 1e-6) * 1e3
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Accelerators
+
+
+def _accel_op_ms(op: OpInfo, target: Target, precision: str) -> float:
+    acc, cost = target.accelerator, target.accelerator_cost
+    assert acc is not None and cost is not None
+    if op.op_class in ("view", "quant"):
+        return 0.0
+    tops = acc.peak_int8_tops if precision == "int8" else (acc.peak_fp16_tops or acc.peak_int8_tops / 2)
+    compute_s = 0.0
+    if op.op_class in MAC_CLASSES and op.macs:
+        compute_s = op.macs / (tops * 1e12 / 2 * cost.efficiency.of(op.op_class))
+    memory_s = 0.0
+    if acc.memory_bandwidth_gbs:  # weights and activations come from system memory (NPU); the Edge TPU: on chip
+        memory_s = (op.weight_bytes + op.act_read_bytes + op.act_write_bytes) / (acc.memory_bandwidth_gbs * 1e9)
+    return (max(compute_s, memory_s) + cost.op_overhead_us * 1e-6) * 1e3
+
+
+def link_mbs(target: Target, link: str | None = None) -> float:
+    acc = target.accelerator
+    assert acc is not None
+    if link is None or link == acc.link:
+        return acc.link_bandwidth_mbs
+    if link not in LINK_MBS:
+        raise UsageError(f"unknown link {link!r}; choose one of {', '.join(LINK_MBS)}")
+    return LINK_MBS[link]
+
+
+def _predict_edgetpu(graph: Graph, target: Target, threads: int, link: str | None) -> dict[str, Any]:
+    from edgekit.analyze.edgetpu import analyze_graph
+
+    acc, cost = target.accelerator, target.accelerator_cost
+    assert acc is not None and cost is not None
+    if graph.compiled_edgetpu:
+        raise UsageError(
+            f"{Path(graph.path).name} is already compiled for the Edge TPU (its ops are hidden in one custom op): "
+            "predict from the int8 .tflite it was compiled from"
+        )
+    analysis = analyze_graph(graph, int(acc.param_cache_mib * 1024 * 1024))
+    if analysis["problems"]:
+        raise UsageError(f"{target.id} cannot run {Path(graph.path).name}: {analysis['problems'][0]}")
+    on_tpu = {o["index"] for o in analysis["ops"] if o["device"] == "tpu"}
+    costs = [
+        OpCost(op, "tpu", _accel_op_ms(op, target, "int8"))
+        if op.index in on_tpu
+        else OpCost(op, "cpu", cpu_op_ms(op, target, threads, "int8"))
+        for op in graph.ops
+    ]
+    bw = link_mbs(target, link) * 1e6 * cost.link_efficiency
+    # Tensors crossing the link: into the TPU segment (model input) and out of it (its outputs or the cut).
+    tpu_ops = [op for op in graph.ops if op.index in on_tpu]
+    produced = {t.name for op in tpu_ops for t in op.outputs}
+    consumed_in = {t.name: t for op in tpu_ops for t in op.act_inputs if t.name not in produced}
+    cpu_consumed = {t.name for op in graph.ops if op.index not in on_tpu for t in op.act_inputs}
+    graph_out = {t.name for t in graph.outputs}
+    crossing_out = [t for op in tpu_ops for t in op.outputs if t.name in cpu_consumed or t.name in graph_out]
+    io_bytes = sum(t.nbytes for t in consumed_in.values()) + sum(t.nbytes for t in crossing_out)
+    transfer_ms = io_bytes / bw * 1e3 if tpu_ops else 0.0
+    stream_ms = analysis["off_chip_param_bytes"] / bw * 1e3
+    accel_ms = sum(c.ms for c in costs if c.device == "tpu") + (cost.invoke_overhead_us * 1e-3 if tpu_ops else 0.0)
+    cpu_ms = sum(c.ms for c in costs if c.device == "cpu") + (target.cpu_cost.invoke_overhead_us * 1e-3)
+    total = accel_ms + cpu_ms + transfer_ms + stream_ms
+    split = {
+        "accelerator_ops": len(tpu_ops),
+        "cpu_ops": len(graph.ops) - len(tpu_ops),
+        "accelerator_ms": round(accel_ms, 4),
+        "cpu_ms": round(cpu_ms, 4),
+        "transfer_ms": round(transfer_ms + stream_ms, 4),
+        "io_transfer_ms": round(transfer_ms, 4),
+        "param_streaming_ms": round(stream_ms, 4),
+        "on_chip_param_bytes": analysis["on_chip_param_bytes"],
+        "off_chip_param_bytes": analysis["off_chip_param_bytes"],
+        "link": link or acc.link,
+    }
+    basis = (
+        f"Edge TPU roofline: {acc.peak_int8_tops:g} TOPS int8 x per-class efficiency + {cost.op_overhead_us:g} us/op "
+        f"+ {cost.invoke_overhead_us:g} us/inference; one partition at the first unmappable op "
+        f"({len(tpu_ops)}/{len(graph.ops)} ops on the TPU); parameters beyond the {acc.param_cache_mib:g} MiB cache "
+        f"stream over {split['link']} at {bw / 1e6:.0f} MB/s every inference; CPU part on {target.cpu.model} "
+        f"with {threads} thread(s)"
+    )
+    return {
+        "total_ms": total,
+        "costs": costs,
+        "split": split,
+        "fallback_ops": analysis["fallback_ops"],
+        "busy": {
+            "accelerator": (accel_ms + stream_ms) / total if total else 0.0,
+            "cpu": cpu_ms / total if total else 0,
+        },
+        "basis": basis,
+        "device": f"{acc.name} over {split['link']}",
+        "analysis": analysis,
+    }
+
+
+def _predict_npu(graph: Graph, target: Target, threads: int, precision_hint: str | None) -> dict[str, Any]:
+    from edgekit.analyze.npu import analyze_npu_graph, require_static
+
+    acc, cost = target.accelerator, target.accelerator_cost
+    assert acc is not None and cost is not None
+    require_static(graph)
+    analysis = analyze_npu_graph(graph)
+    precision = "int8" if (precision_hint or analysis["compute_precision"]) == "int8" else "fp16"
+    on_npu = {o["index"] for o in analysis["ops"] if o["device"] == "npu"}
+    costs = [
+        OpCost(op, "npu", _accel_op_ms(op, target, precision))
+        if op.index in on_npu
+        else OpCost(op, "cpu", cpu_op_ms(op, target, threads, "fp32"))
+        for op in graph.ops
+    ]
+    accel_ms = sum(c.ms for c in costs if c.device == "npu") + cost.invoke_overhead_us * 1e-3
+    cpu_ms = sum(c.ms for c in costs if c.device == "cpu")
+    # HETERO hand-overs: each fallback op's tensors go through system memory.
+    transfer_ms = 0.0
+    if cpu_ms:
+        moved = sum(c.op.act_read_bytes + c.op.act_write_bytes for c in costs if c.device == "cpu")
+        transfer_ms = moved / (acc.link_bandwidth_mbs * 1e6 * cost.link_efficiency) * 1e3
+    total = accel_ms + cpu_ms + transfer_ms
+    split = {
+        "accelerator_ops": len(on_npu),
+        "cpu_ops": len(graph.ops) - len(on_npu),
+        "accelerator_ms": round(accel_ms, 4),
+        "cpu_ms": round(cpu_ms, 4),
+        "transfer_ms": round(transfer_ms, 4),
+        "compute_precision": precision,
+    }
+    tops = acc.peak_int8_tops if precision == "int8" else acc.peak_fp16_tops
+    basis = (
+        f"Intel NPU roofline: {tops:g} TOPS {precision} ({analysis['precision_note']}) x per-class efficiency, "
+        f"{acc.memory_bandwidth_gbs or 0:g} GB/s memory, {cost.op_overhead_us:g} us/op + "
+        f"{cost.invoke_overhead_us:g} us/inference (OpenVINO NPU plugin, PERFORMANCE_HINT=LATENCY, static shapes)"
+    )
+    return {
+        "total_ms": total,
+        "costs": costs,
+        "split": split,
+        "fallback_ops": analysis["fallback_ops"],
+        "busy": {"accelerator": accel_ms / total, "cpu": cpu_ms / total},
+        "basis": basis,
+        "device": "NPU",
+        "precision": "int8" if precision == "int8" else graph.precision,
+        "analysis": analysis,
+    }
+
+
+def _predict_cpu(graph: Graph, target: Target, threads: int) -> dict[str, Any]:
+    precision = _cpu_mac_precision(graph.precision, target)
+    costs = [OpCost(op, "cpu", cpu_op_ms(op, target, threads, precision)) for op in graph.ops]
+    total = sum(c.ms for c in costs) + target.cpu_cost.invoke_overhead_us * 1e-3
+    cpu, cost = target.cpu, target.cpu_cost
+    basis = (
+        f"CPU roofline on {cpu.cores}x {cpu.model} @ {cpu.clock_ghz:g} GHz: {precision} "
+        f"{cpu.int8_macs_per_cycle if precision == 'int8' else cpu.fp32_macs_per_cycle} MACs/cycle/core x per-class "
+        f"efficiency, {cpu.memory_bandwidth_gbs:g} GB/s x {cost.bandwidth_efficiency:g}, {cost.op_overhead_us:g} us/op, "
+        f"{threads} thread(s) with parallel fraction {cost.parallel_fraction:g} ({target.runtime.name})"
+    )
+    if graph.precision == "fp16":
+        basis += "; fp16 weights are computed in fp32 by XNNPACK"
+    if graph.precision == "dynamic":
+        basis += "; dynamic-range model: int8 MAC kernels with activations quantized on the fly"
+    return {
+        "total_ms": total,
+        "costs": costs,
+        "split": None,
+        "fallback_ops": None,
+        "busy": {"cpu": 1.0},
+        "basis": basis,
+        "device": "CPU",
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Public API
+
+
+def _check_format(graph: Graph, target: Target) -> None:
+    fmt = graph.format
+    if target.runs(fmt):
+        return
+    wanted = target.runtime.formats[0]
+    if target.kind == "edgetpu":
+        wanted = "edgetpu"
+    raise UsageError(
+        f"{target.id} runs {'/'.join(target.runtime.formats)} artifacts, not {fmt}: "
+        f"export one with `{EXPORT_HINT.get(wanted, 'edgekit export MODEL')}`"
+    )
+
+
+def _power(target: Target, busy: dict[str, float], threads: int) -> tuple[float | None, str]:
+    """Average power while inferring back to back: idle + (active - idle) x utilisation (None when unknown)."""
+    p = target.power
+    if p is None:
+        return None, "no sourced power figures for this target: power and energy are null"
+    if target.kind == "cpu":
+        util = min(threads, target.cpu.cores) / target.cpu.cores * busy.get("cpu", 1.0)
+    else:
+        util = busy.get("accelerator", 0.0)
+    idle = p.idle_w if p.idle_w is not None else 0.0
+    watts = idle + (p.active_w - idle) * util
+    note = f"power: {p.scope}; utilisation {util:.2f}"
+    if p.idle_w is None:
+        note += " (idle draw unknown: dynamic power only)"
+    return watts, note
+
+
+def predict_graph(
+    graph: Graph,
+    target: Target,
+    threads: int | None = None,
+    precision_hint: str | None = None,
+    link: str | None = None,
+    allow_any_format: bool = False,
+) -> dict[str, Any]:
+    """The prediction core; returns the profile-result fields derived from the graph."""
+    if not allow_any_format:
+        _check_format(graph, target)
+    if precision_hint is not None and precision_hint not in ("fp32", "fp16", "dynamic", "int8"):
+        raise UsageError(f"unknown precision {precision_hint!r}; choose fp32, fp16, dynamic or int8")
+    threads = threads or target.runtime.default_threads
+    if threads < 1:
+        raise UsageError("threads must be >= 1")
+    if graph.dynamic_inputs and target.kind != "npu":
+        graph_note = "dynamic input shape: predicted for the shape stored in the file (dims of -1 counted as 1)"
+    else:
+        graph_note = ""
+    if target.kind == "edgetpu":
+        core = _predict_edgetpu(graph, target, threads, link)
+    elif target.kind == "npu":
+        core = _predict_npu(graph, target, threads, precision_hint)
+    else:
+        if precision_hint is not None and precision_hint != graph.precision:
+            graph = _with_precision(graph, precision_hint)
+        core = _predict_cpu(graph, target, threads)
+    median = core["total_ms"]
+    u = target.uncertainty
+    watts, power_note = _power(target, core["busy"], threads)
+    costs: list[OpCost] = core["costs"]
+    layers = sorted((c for c in costs if c.ms > 0), key=lambda c: c.ms, reverse=True)[:10]
+    op_total = sum(c.ms for c in costs) or 1.0
+    basis = core["basis"] + f"; band = median /x {u:g} (target uncertainty); {power_note}"
+    if graph_note:
+        basis += f"; {graph_note}"
+    result: dict[str, Any] = {
+        "source": "predicted",
+        "status": "ok",
+        "error": None,
+        "precision": core.get("precision", graph.precision),
+        "latency_ms": {"median": round(median, 4), "low": round(median / u, 4), "high": round(median * u, 4)},
+        "peak_memory_bytes": _peak_memory(graph),
+        "runtime": {
+            "name": target.runtime.name,
+            "version": target.runtime.version,
+            "threads": threads,
+            "device": core["device"],
+        },
+        "layers": [
+            {"name": c.op.name, "op": c.op.type, "time_ms": round(c.ms, 4), "percent": round(100 * c.ms / op_total, 1)}
+            for c in layers
+        ],
+        "throughput_ips": round(1000.0 / median, 2) if median else None,
+        "power_w": None if watts is None else round(watts, 3),
+        "energy_mj": None if watts is None else round(watts * median, 3),  # W x ms = mJ
+        "macs": graph.macs,
+        "weight_bytes": graph.weight_bytes,
+        "basis": basis,
+    }
+    if core["split"] is not None:
+        result["split"] = core["split"]
+        result["fallback_ops"] = core["fallback_ops"]
+    return result
+
+
+def _with_precision(graph: Graph, precision: str) -> Graph:
+    from dataclasses import replace
+
+    return replace(graph, precision=precision)
+
+
+def _peak_memory(graph: Graph) -> int:
+    """File bytes (mapped) + packed weights (the runtime repacks them) + the activation arena."""
+    try:
+        size = Path(graph.path).stat().st_size
+    except OSError:
+        size = graph.weight_bytes
+    return int(size + graph.weight_bytes + graph.arena_bytes())
+
+
+def _model_name(path: Path) -> str:
+    manifest = path.parent / "manifest.json"
+    if manifest.is_file():
+        try:
+            return str(json.loads(manifest.read_text())["model"])
+        except (ValueError, KeyError, OSError):
+            pass
+    if path.parent.parent.name and "-" in path.parent.name:  # edgekit-out/<model>/<format>-<precision>/model.*
+        return path.parent.parent.name
+    return path.stem
+
+
+def _artifact_size(path: Path) -> int:
+    size = path.stat().st_size
+    if path.suffix == ".xml" and path.with_suffix(".bin").is_file():
+        size += path.with_suffix(".bin").stat().st_size
+    return size
+
+
+def _host_info() -> dict[str, Any]:
+    from edgekit.targets import _cpuinfo, _cpuinfo_field
+
+    return {
+        "hostname": socket.gethostname(),
+        "machine": platform.machine(),
+        "cpu": _cpuinfo_field(_cpuinfo(), "model name", "Model") or platform.processor(),
+        "os": f"{platform.system()} {platform.release()}",
+    }
+
+
+def predict_artifact(
+    path: Path,
+    target: Target,
+    threads: int | None = None,
+    precision_hint: str | None = None,
+    link: str | None = None,
+) -> dict[str, Any]:
+    """A profile result dict with source "predicted" for one artifact (.tflite, .onnx or OpenVINO .xml)."""
+    import edgekit
+    from edgekit.ioutil import sha256_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"artifact {path} does not exist")
+    if path.suffix.lower() not in FORMAT_OF_SUFFIX:
+        raise UsageError(f"cannot predict {path.name}: expected a .tflite, .onnx or OpenVINO .xml artifact")
+    graph = load_graph(path)
+    core = predict_graph(graph, target, threads, precision_hint, link)
+    return {
+        "target": target.id,
+        "model": _model_name(path),
+        "format": "edgetpu" if target.kind == "edgetpu" else graph.format,
+        **{k: core[k] for k in ("precision", "source", "status", "error", "latency_ms")},
+        "size_bytes": _artifact_size(path),
+        "peak_memory_bytes": core["peak_memory_bytes"],
+        "runtime": core["runtime"],
+        "layers": core["layers"],
+        "artifact": {"path": str(path), "sha256": sha256_file(path)},
+        "host": _host_info(),
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "edgekit_version": edgekit.__version__,
+        "load_ms": None,
+        "first_inference_ms": None,
+        **{k: v for k, v in core.items() if k not in ("precision", "source", "status", "error", "latency_ms",
+                                                      "peak_memory_bytes", "runtime", "layers")},
+    }  # fmt: skip
+
+
+def edgetpu_fallback_lines(path: Path, target: Target) -> list[str]:
+    """The lines `edgekit profile --target coral-*` prints: which ops fall back to the CPU and why."""
+    from edgekit.analyze.edgetpu import analyze_graph, fallback_lines
+
+    acc = target.accelerator
+    cache = int((acc.param_cache_mib if acc else 6.9) * 1024 * 1024)
+    return fallback_lines(analyze_graph(load_graph(path), cache))

@@ -1,0 +1,273 @@
+"""`edgekit profile`: target -> artifacts -> measured (here), emulated (QEMU) or predicted (cost model) -> results."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgekit.errors import EdgekitError, UsageError
+
+EMULATED_CPUS = {"rpi4": "cortex-a72", "rpi5": "cortex-a76"}
+
+
+@dataclass
+class ProfileRequest:
+    items: list[str] = field(default_factory=list)
+    target: str = "host"
+    threads: int | None = None
+    runs: int = 50
+    min_seconds: float = 1.0
+    warmup: int = 5
+    precision: str | None = None
+    formats: tuple[str, ...] | None = None
+    input_size: int | None = None
+    predict: bool = False
+    emulate: bool = False
+    runtime: str = "litert"
+    timeout: float = 600
+    save: bool = True
+    profiles_dir: Path = Path("profiles")
+    export_root: Path | None = None
+
+
+@dataclass
+class Artifact:
+    path: Path  # the model file (.tflite / .onnx / .xml)
+    format: str
+    manifest: dict[str, Any] | None
+
+    @property
+    def precision(self) -> str | None:
+        return (self.manifest or {}).get("precision")
+
+
+def target_formats(target) -> tuple[str, ...]:
+    """Formats a target runs, per its toml (host: all of them)."""
+    fmts = getattr(target, "formats", None)
+    return tuple(fmts) if fmts else ("tflite", "onnx", "openvino", "edgetpu")
+
+
+def default_precision(target) -> str:
+    return getattr(target, "default_precision", None) or "fp32"
+
+
+def export_root(req: ProfileRequest) -> Path:
+    from edgekit.export.core import DEFAULT_OUT
+
+    return req.export_root or DEFAULT_OUT
+
+
+def scan_exports(root: Path) -> list[Artifact]:
+    from edgekit.profile.measure import find_model_file
+
+    found = []
+    for manifest in sorted(root.glob("*/*/manifest.json")):
+        try:
+            meta = json.loads(manifest.read_text())
+        except (OSError, ValueError):
+            continue
+        if meta.get("format") not in ("tflite", "onnx", "openvino", "edgetpu"):
+            continue  # e.g. the .keras folder written by `edgekit build`
+        file, fmt, meta = find_model_file(manifest.parent)
+        found.append(Artifact(file, fmt, meta))
+    return found
+
+
+def export_for(name: str, req: ProfileRequest, target) -> list[Artifact]:
+    """A model name: export it (cached, keyed by its options) in the formats the target runs."""
+    from edgekit.export import formats as table
+    from edgekit.export.core import ExportOptions, export
+
+    precision = req.precision or default_precision(target)
+    wanted = [f for f in target_formats(target) if (req.formats is None or f in req.formats)]
+    if "edgetpu" in wanted and "tflite" in wanted:
+        wanted.remove("tflite")  # the edgetpu artifact is the int8 TFLite the TPU runs
+    wanted = [f for f in wanted if precision in table()[f].precisions]
+    if not wanted:
+        raise UsageError(f"target {target.id} runs none of the requested formats at {precision}")
+    opts = ExportOptions(
+        model=name,
+        precision=precision,
+        formats=tuple(wanted),
+        input_size=req.input_size,
+        out=req.export_root,
+        reuse=True,
+    )
+    records = export(opts)
+    failed = [r for r in records if r["status"] == "failed"]
+    if failed:
+        raise EdgekitError(f"export of {name} to {failed[0]['format']} failed: {failed[0].get('error')}")
+    return [artifact_at(Path(r["path"])) for r in records]
+
+
+def artifact_at(path: Path) -> Artifact:
+    from edgekit.profile.measure import find_model_file
+
+    if not path.exists():
+        raise UsageError(f"no such artifact or model: {path}")
+    file, fmt, meta = find_model_file(path)
+    return Artifact(file, fmt, meta)
+
+
+def gather(req: ProfileRequest, target) -> list[Artifact]:
+    arts: list[Artifact] = []
+    if not req.items:
+        root = export_root(req)
+        arts = scan_exports(root)
+        if not arts:
+            raise UsageError(f"no artifacts under {root}/: run `edgekit export MODEL` first, or name a model or file")
+        arts = [a for a in arts if a.format in target_formats(target)]
+    for item in req.items:
+        path = Path(item)
+        if path.exists() or path.suffix in (".tflite", ".onnx", ".xml") or "/" in item:
+            arts.append(artifact_at(path))
+        else:
+            arts.extend(export_for(item, req, target))
+    if req.formats:
+        arts = [a for a in arts if a.format in req.formats]
+    if req.precision and req.items == []:
+        arts = [a for a in arts if a.precision in (None, req.precision)]
+    if not arts:
+        raise UsageError(f"no artifact matches target {target.id} (it runs {', '.join(target_formats(target))})")
+    return arts
+
+
+def profile_one(art: Artifact, req: ProfileRequest, target) -> dict[str, Any]:
+    if req.emulate:
+        return emulate_one(art, req, target)
+    if target.is_this_machine() and not req.predict:
+        from edgekit.profile.measure import measure_artifact
+
+        return measure_artifact(
+            art.path,
+            threads=req.threads or 1,
+            runs=req.runs,
+            min_seconds=req.min_seconds,
+            warmup=req.warmup,
+            timeout=req.timeout,
+        )
+    from edgekit.profile.predict import predict_artifact
+
+    return predict_artifact(art.path, target, threads=req.threads)
+
+
+def emulate_one(art: Artifact, req: ProfileRequest, target) -> dict[str, Any]:
+    cpu = EMULATED_CPUS.get(target.id)
+    if cpu is None:
+        raise UsageError(f"--emulate runs Raspberry Pi CPUs ({', '.join(EMULATED_CPUS)}), not {target.id}")
+    if art.format not in ("tflite", "edgetpu"):
+        raise UsageError(f"--emulate runs TFLite artifacts; {art.path.name} is {art.format}")
+    from edgekit.emulate import profile_emulated
+
+    return profile_emulated(art.path, target.id, cpu, runtime=req.runtime, timeout=req.timeout)
+
+
+def fill_identity(result: dict[str, Any], art: Artifact, target) -> dict[str, Any]:
+    """Name the result after the artifact's manifest (model, format, precision) and the target asked for."""
+    meta = art.manifest or {}
+    result["target"] = target.id
+    for key in ("model", "format", "precision"):
+        if meta.get(key) and not result.get(key):
+            result[key] = meta[key]
+    result.setdefault("model", art.path.stem)
+    result.setdefault("format", art.format)
+    if meta.get("fidelity"):
+        result.setdefault("fidelity", meta["fidelity"])
+    return result
+
+
+def failed_result(art: Artifact, target, source: str, error: str) -> dict[str, Any]:
+    return {
+        "target": target.id,
+        "model": (art.manifest or {}).get("model", art.path.stem),
+        "format": art.format,
+        "precision": art.precision,
+        "source": source,
+        "status": "failed",
+        "error": error,
+        "latency_ms": None,
+        "artifact": {"path": str(art.path)},
+    }
+
+
+def profile_all(req: ProfileRequest) -> tuple[list[dict[str, Any]], list[str]]:
+    from edgekit.targets import get_target
+
+    target = get_target(req.target)
+    if req.emulate and req.predict:
+        raise UsageError("choose --emulate or --predict, not both")
+    results, errors = [], []
+    for art in gather(req, target):
+        source = (
+            "emulated" if req.emulate else ("measured" if target.is_this_machine() and not req.predict else "predicted")
+        )
+        try:
+            result = fill_identity(profile_one(art, req, target), art, target)
+        except UsageError:
+            raise
+        except EdgekitError as exc:
+            result = fill_identity(
+                getattr(exc, "result", None) or failed_result(art, target, source, exc.message), art, target
+            )
+            errors.append(exc.message)
+        if req.save:
+            from edgekit.results import save_result
+
+            result["saved_to"] = str(save_result(result, req.profiles_dir))
+        results.append(result)
+    return results, errors
+
+
+def _fmt_ms(lat: dict[str, Any] | None) -> str:
+    if not lat or lat.get("median") is None:
+        return ""
+    text = f"{lat['median']:.2f}"
+    if lat.get("low") is not None and lat.get("high") is not None:
+        text += f" ({lat['low']:.2f}-{lat['high']:.2f})"
+    return text
+
+
+def render_results(results: list[dict[str, Any]]) -> None:
+    from edgekit import console
+
+    rows = []
+    for r in results:
+        rt = r.get("runtime") or {}
+        rows.append(
+            (
+                r.get("target"),
+                r.get("model"),
+                r.get("format"),
+                r.get("precision"),
+                r.get("source"),
+                r.get("status") if r.get("status") != "ok" else _fmt_ms(r.get("latency_ms")),
+                f"{r['size_bytes'] / 1e6:.2f}" if r.get("size_bytes") else "",
+                f"{r['peak_memory_bytes'] / 1e6:.0f}" if r.get("peak_memory_bytes") else "",
+                f"{r['energy_mj']:.1f}" if r.get("energy_mj") is not None else "",
+                f"{rt.get('name', '')} {rt.get('version', '') or ''} x{rt.get('threads', '')} {rt.get('device', '')}",
+                "" if r.get("match") is None else ("match" if r["match"] else "MISMATCH"),
+            )
+        )
+    console.print_table(
+        (
+            "target",
+            "model",
+            "format",
+            "prec",
+            "source",
+            "latency ms",
+            "size MB",
+            "peak MB",
+            "energy mJ",
+            "runtime",
+            "emulated",
+        ),
+        rows,
+    )
+    for r in results:
+        for op in r.get("fallback_ops") or []:
+            console.info(
+                f"{r.get('model')}: op {op.get('index')} {op.get('op')} falls back to the CPU: {op.get('reason')}"
+            )

@@ -1,0 +1,541 @@
+"""Targets: the hardware facts and fitted cost-model constants of each device, one TOML file per target.
+
+Every file in targets/ is validated against the frozen dataclasses below: unknown keys are rejected, a missing or
+mistyped field is a UsageError naming the file and the field, and every hardware fact carries its source.
+A value "auto" (host.toml) is read from this machine at load time (os.cpu_count, /proc/cpuinfo, sysfs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from edgekit.errors import UsageError, did_you_mean
+
+FORMATS = ("tflite", "onnx", "openvino", "edgetpu")
+PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
+KINDS = ("cpu", "edgetpu", "npu")
+REACH = ("local", "ssh")
+LINKS = ("usb2", "usb3", "pcie", "soc")
+FEATURES = ("neon", "dotprod", "i8mm", "fp16", "bf16", "sve", "avx2", "avx512", "vnni", "amx")
+OP_CLASSES = ("conv", "pointwise", "depthwise", "fc", "matmul")
+DETECT_RE = re.compile(r"^(always|device-tree:.+|edgetpu-usb|edgetpu-pcie|openvino:NPU(:.+)?)$")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Schema
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """Fraction of the peak MAC rate each op class reaches (roofline compute term)."""
+
+    conv: float  # k x k convolutions (im2col / indirect GEMM)
+    pointwise: float  # 1x1 convolutions (plain GEMM)
+    depthwise: float  # one filter per channel: little reuse, far from peak everywhere
+    fc: float  # fully connected at batch 1 (GEMV; usually bandwidth-bound anyway)
+    matmul: float  # batch-matmul / attention
+
+    def of(self, op_class: str) -> float:
+        return getattr(self, op_class)
+
+
+@dataclass(frozen=True)
+class CpuSpec:
+    model: str
+    cores: int
+    clock_ghz: float
+    isa: str
+    features: list[str]
+    l1d_kib: int
+    l2_kib: int
+    l3_kib: int
+    memory: str
+    memory_bandwidth_gbs: float  # sustained (STREAM-like) where known, else the spec's peak
+    fp32_macs_per_cycle: int  # per core, SIMD peak
+    int8_macs_per_cycle: int  # per core, SIMD peak with the ISA's best int8 instruction
+    sources: dict[str, str]
+
+
+@dataclass(frozen=True)
+class AcceleratorSpec:
+    name: str
+    kind: str  # edgetpu | npu
+    peak_int8_tops: float
+    peak_fp16_tops: float  # 0: no FP16 path
+    on_chip_memory_mib: float
+    param_cache_mib: float  # usable for caching weights (0: no such cache)
+    link: str  # usb2 | usb3 | pcie | soc
+    link_bandwidth_mbs: float  # host <-> accelerator payload bandwidth of the link (MB/s)
+    sources: dict[str, str]
+    memory_bandwidth_gbs: float | None = None  # DRAM bandwidth the accelerator reads from (None: on-chip only)
+
+
+@dataclass(frozen=True)
+class PowerSpec:
+    active_w: float  # with the compute unit fully busy
+    scope: str  # what the figures cover (board at the wall, rails, accelerator only)
+    sources: dict[str, str]
+    idle_w: float | None = None  # None: unknown; power then covers dynamic power only (said in the basis)
+
+
+@dataclass(frozen=True)
+class RuntimeSpec:
+    name: str
+    version: str  # the runtime version the cost constants were fitted for
+    device: str
+    formats: list[str]
+    precisions: list[str]
+    default_threads: int
+
+
+@dataclass(frozen=True)
+class CpuCost:
+    """Fitted constants of the CPU roofline (see the 'fitted' note in each file)."""
+
+    fp32_efficiency: Efficiency
+    int8_efficiency: Efficiency
+    bandwidth_efficiency: float  # fraction of memory_bandwidth_gbs reached by streaming ops
+    op_overhead_us: float  # fixed cost per op (dispatch, thread sync)
+    invoke_overhead_us: float  # fixed cost per inference
+    parallel_fraction: float  # Amdahl: share of the single-thread time that scales with threads
+    fitted: str
+
+
+@dataclass(frozen=True)
+class AcceleratorCost:
+    efficiency: Efficiency
+    op_overhead_us: float  # per mapped op (instruction issue, activation hand-over)
+    invoke_overhead_us: float  # per inference: driver, synchronisation, input quantize / output copy
+    link_efficiency: float  # fraction of link_bandwidth_mbs reached by input/output transfers and streaming
+    fitted: str
+
+
+@dataclass(frozen=True)
+class Target:
+    id: str
+    name: str
+    kind: str
+    reach: str
+    detect: list[str]
+    uncertainty: float  # the predicted band is [median / u, median * u]
+    cpu: CpuSpec
+    cpu_cost: CpuCost
+    runtime: RuntimeSpec
+    description: str = ""
+    power: PowerSpec | None = None
+    accelerator: AcceleratorSpec | None = None
+    accelerator_cost: AcceleratorCost | None = None
+    file: str = field(default="", compare=False)
+
+    def is_this_machine(self) -> bool:
+        """Whether this process runs on (or can reach locally) this target; checked lazily, never cached."""
+        return all(_detect(rule) for rule in self.detect)
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        return tuple(self.runtime.formats)
+
+    @property
+    def default_precision(self) -> str:
+        """What `edgekit profile --target X` exports when no precision is asked for."""
+        return "fp32" if self.kind == "cpu" and "fp32" in self.runtime.precisions else self.runtime.precisions[-1]
+
+    def runs(self, fmt: str, precision: str | None = None) -> bool:
+        return fmt in self.runtime.formats and (precision is None or precision in self.runtime.precisions)
+
+    def summary(self) -> dict[str, Any]:
+        acc = self.accelerator
+        return {
+            "id": self.id,
+            "name": self.name,
+            "kind": self.kind,
+            "cpu": f"{self.cpu.cores}x {self.cpu.model} @ {self.cpu.clock_ghz:g} GHz",
+            "features": list(self.cpu.features),
+            "accelerator": None if acc is None else acc.name,
+            "peak_int8_tops": None if acc is None else acc.peak_int8_tops,
+            "link": None if acc is None else acc.link,
+            "runtime": self.runtime.name,
+            "formats": list(self.runtime.formats),
+            "precisions": list(self.runtime.precisions),
+            "reach": self.reach,
+            "power_idle_w": None if self.power is None else self.power.idle_w,
+            "power_active_w": None if self.power is None else self.power.active_w,
+        }
+
+
+# Fields whose presence must be backed by a source (facts, not fitted constants).
+_SOURCED = (CpuSpec, AcceleratorSpec, PowerSpec)
+_CHOICES: dict[tuple[type, str], tuple[str, ...]] = {
+    (Target, "kind"): KINDS,
+    (Target, "reach"): REACH,
+    (AcceleratorSpec, "kind"): ("edgetpu", "npu"),
+    (AcceleratorSpec, "link"): LINKS,
+    (RuntimeSpec, "formats"): FORMATS,
+    (RuntimeSpec, "precisions"): PRECISIONS,
+    (CpuSpec, "features"): FEATURES,
+}
+
+
+class _SchemaError(Exception):
+    def __init__(self, field_path: str, problem: str):
+        super().__init__(f"{field_path}: {problem}")
+        self.field_path = field_path
+        self.problem = problem
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is list:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if origin is dict:
+        return f"a table of {_type_name(typing.get_args(tp)[1])}"
+    if dataclasses.is_dataclass(tp):
+        return "a table"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true/false"}.get(tp, str(tp))
+
+
+def _convert(tp: Any, value: Any, path: str) -> Any:
+    """Check value against the type hint tp; return the typed value or raise _SchemaError."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)][0]
+        return _convert(inner, value, path)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise _SchemaError(path, f"must be {_type_name(tp)}, got {type(value).__name__}")
+        return _build(tp, value, path + ".")
+    if origin is list:
+        if not isinstance(value, list):
+            raise _SchemaError(path, f"must be {_type_name(tp)}, got {type(value).__name__}")
+        (item,) = typing.get_args(tp)
+        return [_convert(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _SchemaError(path, f"must be {_type_name(tp)}, got {type(value).__name__}")
+        _, item = typing.get_args(tp)
+        return {str(k): _convert(item, v, f"{path}.{k}") for k, v in value.items()}
+    ok = (
+        isinstance(value, bool)
+        if tp is bool
+        else isinstance(value, (int, float)) and not isinstance(value, bool)
+        if tp is float
+        else isinstance(value, tp) and not isinstance(value, bool)
+    )
+    if not ok:
+        raise _SchemaError(path, f"must be {_type_name(tp)}, got {type(value).__name__} {value!r}")
+    return float(value) if tp is float else value
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str = ""):
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "file"}
+    for key in data:
+        if key not in fields:
+            raise _SchemaError(prefix + key, f"unknown key (known: {', '.join(fields)})")
+    kwargs: dict[str, Any] = {}
+    for name, f in fields.items():
+        path = prefix + name
+        if name not in data:
+            optional = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+            if not optional:
+                raise _SchemaError(path, "missing")
+            continue
+        value = _convert(hints[name], data[name], path)
+        choices = _CHOICES.get((cls, name))
+        if choices:
+            for v in value if isinstance(value, list) else [value]:
+                if v not in choices:
+                    raise _SchemaError(path, f"{v!r} is not one of {', '.join(choices)}")
+        kwargs[name] = value
+    obj = cls(**kwargs)
+    _check_values(obj, prefix)
+    return obj
+
+
+def _check_values(obj: Any, prefix: str) -> None:
+    if isinstance(obj, _SOURCED):
+        facts = {f.name for f in dataclasses.fields(obj)} - {"sources", "scope", "name", "kind"}
+        covered: set[str] = set()
+        for key in obj.sources:
+            for name in (k.strip() for k in key.split(",")):
+                if name not in facts:
+                    raise _SchemaError(f"{prefix}sources.{key}", f"names no field of this table ({name!r})")
+                covered.add(name)
+        present = {n for n in facts if getattr(obj, n) is not None}
+        if present - covered:
+            raise _SchemaError(f"{prefix}sources", f"no source for {', '.join(sorted(present - covered))}")
+    if isinstance(obj, Efficiency):
+        for name in OP_CLASSES:
+            if not 0 < obj.of(name) <= 1:
+                raise _SchemaError(prefix + name, "must be in (0, 1]")
+    if isinstance(obj, CpuCost) and not 0 <= obj.parallel_fraction <= 1:
+        raise _SchemaError(prefix + "parallel_fraction", "must be in [0, 1]")
+    if isinstance(obj, Target):
+        for rule in obj.detect:
+            if not DETECT_RE.match(rule):
+                raise _SchemaError("detect", f"unknown rule {rule!r}")
+        if (obj.kind != "cpu") != (obj.accelerator is not None):
+            raise _SchemaError("accelerator", f"a target of kind {obj.kind!r} needs an accelerator table iff not cpu")
+        if obj.accelerator is not None and obj.accelerator_cost is None:
+            raise _SchemaError("accelerator_cost", "missing (an accelerator needs its cost constants)")
+        if obj.uncertainty < 1:
+            raise _SchemaError("uncertainty", "must be >= 1")
+
+
+def parse_target(data: dict[str, Any], file: str, expected_id: str | None = None) -> Target:
+    """Validate one target table; errors name the file and the field."""
+    data = dict(data)
+    if isinstance(data.get("cpu"), dict):
+        data["cpu"] = _resolve_auto(data["cpu"])
+    try:
+        target = _build(Target, data)
+    except _SchemaError as exc:
+        raise UsageError(f"{file}: field '{exc.field_path}' {exc.problem}") from None
+    if expected_id is not None and target.id != expected_id:
+        raise UsageError(f"{file}: field 'id' is {target.id!r} but the file is named {expected_id}.toml")
+    return dataclasses.replace(target, file=file)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Loading
+
+
+def targets_dir() -> Path:
+    env = os.environ.get("EDGEKIT_TARGETS_DIR")
+    if env:
+        return Path(env)
+    import edgekit
+
+    return Path(edgekit.__file__).resolve().parent.parent / "targets"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: not valid TOML ({exc})") from None
+
+
+def load_targets(dir: Path | None = None) -> dict[str, Target]:
+    """Every targets/*.toml, validated, by id (sorted)."""
+    folder = Path(dir) if dir is not None else targets_dir()
+    if not folder.is_dir():
+        raise UsageError(f"targets folder {folder} does not exist (set EDGEKIT_TARGETS_DIR)")
+    out: dict[str, Target] = {}
+    for path in sorted(folder.glob("*.toml")):
+        out[path.stem] = parse_target(_read_toml(path), str(path), expected_id=path.stem)
+    return out
+
+
+@lru_cache(maxsize=8)
+def _cached_targets(folder: str) -> dict[str, Target]:
+    return load_targets(Path(folder))
+
+
+def get_target(id: str) -> Target:
+    targets = _cached_targets(str(targets_dir()))
+    if id not in targets:
+        raise did_you_mean("target", id, targets)
+    return targets[id]
+
+
+TARGET_COLUMNS = ("id", "cpu", "accelerator", "runtime", "formats", "precisions", "reach", "this machine")
+
+
+def target_records(dir: Path | None = None, detect: bool = True) -> list[dict[str, Any]]:
+    """One summary dict per target (this_machine: whether edgekit runs on it now; None when not checked)."""
+    records = []
+    for target in load_targets(dir).values():
+        rec = target.summary()
+        rec["this_machine"] = target.is_this_machine() if detect else None
+        records.append(rec)
+    return records
+
+
+def target_rows(
+    dir: Path | None = None, detect: bool = True
+) -> tuple[list[str], list[list[Any]], list[dict[str, Any]]]:
+    """(columns, table rows, JSON records) for `edgekit targets [--json]`."""
+    records = target_records(dir, detect)
+    rows = []
+    for r in records:
+        acc = "" if r["accelerator"] is None else f"{r['accelerator']} ({r['peak_int8_tops']:g} TOPS, {r['link']})"
+        mark = {True: "yes", False: "no", None: "?"}[r["this_machine"]]
+        rows.append([r["id"], r["cpu"], acc, r["runtime"], ",".join(r["formats"]),
+                     ",".join(r["precisions"]), r["reach"], mark])  # fmt: skip
+    return list(TARGET_COLUMNS), rows, records
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Facts read at run time ("auto") and whether this machine is a target
+
+
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def _cpuinfo_field(text: str, *names: str) -> str | None:
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in names and value.strip():
+            return value.strip()
+    return None
+
+
+def cpu_features(text: str | None = None) -> list[str]:
+    """Our feature vocabulary from /proc/cpuinfo flags (x86) or Features (Arm)."""
+    text = _cpuinfo() if text is None else text
+    flags = set((_cpuinfo_field(text, "flags", "Features") or "").split())
+    found = {
+        "neon": "asimd" in flags or "neon" in flags,
+        "dotprod": "asimddp" in flags,
+        "i8mm": "i8mm" in flags,
+        "fp16": "asimdhp" in flags or "avx512_fp16" in flags,
+        "bf16": "bf16" in flags or "avx512_bf16" in flags,
+        "sve": "sve" in flags,
+        "avx2": "avx2" in flags,
+        "avx512": "avx512f" in flags,
+        "vnni": "avx512_vnni" in flags or "avx_vnni" in flags,
+        "amx": "amx_int8" in flags,
+    }
+    return [f for f in FEATURES if found[f]]
+
+
+def _cache_kib(level: int, kind: str = "Data") -> int:
+    base = Path("/sys/devices/system/cpu/cpu0/cache")
+    for index in sorted(base.glob("index*")):
+        try:
+            if int((index / "level").read_text()) == level and (index / "type").read_text().strip() in (
+                kind,
+                "Unified",
+            ):
+                size = (index / "size").read_text().strip()
+                return int(size[:-1]) * (1024 if size.endswith("M") else 1) if size[-1] in "KM" else int(size) // 1024
+        except (OSError, ValueError):
+            continue
+    return 0
+
+
+def _clock_ghz(text: str) -> float:
+    try:
+        return int(Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq").read_text()) / 1e6
+    except (OSError, ValueError):
+        mhz = _cpuinfo_field(text, "cpu MHz")
+        return round(float(mhz) / 1000, 2) if mhz else 2.0
+
+
+def _peak_macs(features: list[str]) -> tuple[int, int]:
+    """Per-core SIMD MACs/cycle from the ISA (two FMA pipes assumed; the fitted efficiencies absorb the rest)."""
+    if "avx512" in features or "avx2" in features:
+        fp32 = 16  # 2 x 256-bit FMA (AVX-512 cores without a second 512-bit port land here too)
+        return fp32, fp32 * (4 if "vnni" in features else 2)
+    if "neon" in features:
+        return 8, 32 if "dotprod" in features else 16
+    return 2, 2
+
+
+def _resolve_auto(cpu: dict[str, Any]) -> dict[str, Any]:
+    """Replace "auto" values with facts read from this machine; their source says so."""
+    autos = [k for k, v in cpu.items() if v == "auto"]
+    if not autos:
+        return cpu
+    text = _cpuinfo()
+    feats = cpu_features(text)
+    fp32, int8 = _peak_macs(feats)
+    import platform
+
+    detected: dict[str, tuple[Any, str]] = {
+        "model": (
+            _cpuinfo_field(text, "model name", "Model", "Processor") or platform.processor() or "unknown",
+            "/proc/cpuinfo model name",
+        ),
+        "cores": (os.cpu_count() or 1, "os.cpu_count()"),
+        "clock_ghz": (_clock_ghz(text), "sysfs cpuinfo_max_freq or /proc/cpuinfo cpu MHz"),
+        "isa": (platform.machine() or "unknown", "platform.machine()"),
+        "features": (feats, "/proc/cpuinfo flags"),
+        "l1d_kib": (_cache_kib(1), "sysfs cpu0 cache"),
+        "l2_kib": (_cache_kib(2), "sysfs cpu0 cache"),
+        "l3_kib": (_cache_kib(3), "sysfs cpu0 cache"),
+        "fp32_macs_per_cycle": (fp32, "derived from the ISA flags (2 FMA pipes assumed)"),
+        "int8_macs_per_cycle": (int8, "derived from the ISA flags (VNNI: 4 int8 MACs per fp32 lane)"),
+    }
+    out = dict(cpu)
+    sources = dict(out.get("sources", {}))
+    for key in autos:
+        if key not in detected:
+            continue  # left as "auto": the schema rejects it with the field's name
+        value, source = detected[key]
+        out[key] = value
+        sources[key] = f"read at run time: {source}"
+    out["sources"] = sources
+    return out
+
+
+def _device_tree_model() -> str:
+    try:
+        return Path("/proc/device-tree/model").read_bytes().rstrip(b"\x00").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _usb_ids() -> set[str]:
+    ids = set()
+    for dev in Path("/sys/bus/usb/devices").glob("*"):
+        try:
+            ids.add(f"{(dev / 'idVendor').read_text().strip()}:{(dev / 'idProduct').read_text().strip()}")
+        except OSError:
+            continue
+    return ids
+
+
+# Coral USB Accelerator: 1a6e:089a before its firmware is loaded, 18d1:9302 after.
+EDGETPU_USB_IDS = {"1a6e:089a", "18d1:9302"}
+
+
+def _openvino_npu(match: str | None) -> bool:
+    if not any(Path("/dev/accel").glob("accel*")):  # no NPU driver node: skip importing OpenVINO
+        return False
+    try:
+        import openvino as ov
+
+        core = ov.Core()
+        if "NPU" not in core.available_devices:
+            return False
+        if match is None:
+            return True
+        names = " ".join(str(core.get_property("NPU", p)) for p in ("FULL_DEVICE_NAME", "DEVICE_ARCHITECTURE"))
+        return match in names
+    except Exception:  # no OpenVINO, or the plugin cannot load: not this machine
+        return False
+
+
+def _detect(rule: str) -> bool:
+    if rule == "always":
+        return True
+    if rule.startswith("device-tree:"):
+        return _device_tree_model().startswith(rule.split(":", 1)[1])
+    if rule == "edgetpu-usb":
+        return bool(_usb_ids() & EDGETPU_USB_IDS)
+    if rule == "edgetpu-pcie":
+        return any(Path("/dev").glob("apex_*"))
+    if rule.startswith("openvino:NPU"):
+        parts = rule.split(":", 2)
+        return _openvino_npu(parts[2] if len(parts) > 2 else None)
+    return False

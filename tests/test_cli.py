@@ -1,0 +1,82 @@
+"""The CLI surface: instant --help without heavy imports, models listing, build, one-line errors."""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import run_cli
+
+HEAVY = ("tensorflow", "keras", "openvino", "onnxruntime", "onnx", "nncf", "tf2onnx", "ai_edge_litert")
+
+
+def _imported_after(code: str) -> set[str]:
+    probe = f"import sys\n{code}\nprint(' '.join(sorted(m.split('.')[0] for m in sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    return set(out.split())
+
+
+def test_help_imports_no_heavy_library_and_is_fast():
+    mods = _imported_after(
+        "from edgekit.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass"
+    )
+    assert not (set(HEAVY) & mods), set(HEAVY) & mods
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "edgekit", "--help"], capture_output=True, check=True)
+    assert time.perf_counter() - t0 < 5  # generous bound for a shared machine; typically ~0.3 s
+
+
+def test_models_listing_imports_no_tensorflow():
+    mods = _imported_after("from edgekit.cli import main\ntry:\n    main(['models', '--json'])\nexcept SystemExit:\n"
+                           "    pass")
+    assert not (set(HEAVY) & mods)
+
+
+def test_models_json_contract(capsys):
+    code, out, _ = run_cli(["models", "--json"], capsys)
+    assert code == 0
+    rows = json.loads(out)
+    names = {r["name"] for r in rows}
+    for name in ("alexnet", "vgg16", "vgg19", "inceptionv3", "squeezenet", "squeezenet11", "resnet50", "densenet121",
+                 "xception", "nasnetmobile", "mobilenetv1", "mobilenetv2", "efficientnetb0", "efficientnetb3",
+                 "efficientnetlite0", "vitti16", "vitb16"):
+        assert name in names
+    for r in rows:
+        assert {"name", "family", "year", "params", "macs", "input_size", "use_case"} <= r.keys()
+        assert r["params"] > 0 and r["macs"] > 0
+
+
+def test_models_pattern_filters(capsys):
+    code, out, _ = run_cli(["models", "efficientnet*", "--json"], capsys)
+    assert code == 0 and {r["name"] for r in json.loads(out)} >= {"efficientnetb0", "efficientnetlite0"}
+    assert all(r["name"].startswith("efficientnet") for r in json.loads(out))
+
+
+def test_unknown_model_did_you_mean_exit_2(capsys):
+    code, _, err = run_cli(["build", "mobilenetv3"], capsys)
+    assert code == 2 and "unknown model 'mobilenetv3'; did you mean mobilenetv2?" in err
+    assert "Traceback" not in err
+
+
+def test_bad_input_size_one_line_exit_2(capsys, tmp_path):
+    code, _, err = run_cli(["build", "inceptionv3", "--input-size", "32", "--out", str(tmp_path)], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "inceptionv3" in err
+
+
+def test_build_writes_keras_and_manifest(tmp_path, capsys):
+    code, out, err = run_cli(["build", "squeezenet11", "--input-size", "64", "--num-classes", "7", "--json",
+                              "--out", str(tmp_path)], capsys)
+    assert code == 0, err
+    rec = json.loads(out)
+    assert Path(rec["path"]).exists() and (tmp_path / "manifest.json").exists()
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["build"]["num_classes"] == 7 and manifest["params"] > 0
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def test_console_script_exit_codes():
+    proc = subprocess.run([sys.executable, "-m", "edgekit", "export", "nosuchmodel"], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: unknown model")
+    proc = subprocess.run([sys.executable, "-m", "edgekit", "export"], capture_output=True, text=True)
+    assert proc.returncode == 2  # usage error from the parser

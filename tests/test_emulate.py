@@ -1,0 +1,178 @@
+"""Emulated aarch64 (QEMU user mode + a Debian arm64 userland): setup, cache, FP32/INT8 runs matching x86.
+
+Marked `arm`: `pytest -m arm`. The userland is built once into the cache (~45 s per runtime from scratch, needs
+qemu-user-static, debootstrap and root or fakeroot; EDGEKIT_CACHE moves it) and reused afterwards (< 1 s).
+Without the tools the building tests skip, unless EDGEKIT_REQUIRE_ARM=1 (CI) makes that a failure.
+Guest instruction counts also need qemu-user (the dynamic qemu-aarch64 loads plugins) and a C compiler.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgekit import emulate
+from edgekit.errors import EdgekitError
+
+try:
+    from tests._tiny import tiny_tflite_models
+except ImportError:  # tests/ is not a package: pytest put it on sys.path
+    from _tiny import tiny_tflite_models
+
+pytestmark = pytest.mark.arm
+
+TOOLS = ("qemu-aarch64-static", "debootstrap")
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    return tiny_tflite_models(tmp_path_factory.getbasetemp() / "tiny-models")
+
+
+def _needs_tools() -> None:
+    missing = [tool for tool in TOOLS if not shutil.which(tool)]
+    if missing and os.environ.get("EDGEKIT_REQUIRE_ARM") != "1":
+        pytest.skip(f"{', '.join(missing)} missing: {emulate.INSTALL_LINE}")
+
+
+_ROOTFS: dict[str, tuple[Path, float]] = {}
+
+
+def rootfs_for(runtime: str) -> tuple[Path, float]:
+    """(rootfs, seconds setup took) built or restored once per session."""
+    _needs_tools()
+    if runtime not in _ROOTFS:
+        start = time.perf_counter()
+        rootfs = emulate.setup_emulator(runtime=runtime)
+        _ROOTFS[runtime] = (rootfs, time.perf_counter() - start)
+    return _ROOTFS[runtime]
+
+
+@pytest.mark.parametrize("runtime", ["litert", "tflite-runtime"])
+def test_setup_builds_then_reuses(runtime):
+    rootfs, _ = rootfs_for(runtime)
+    directory = rootfs.parent
+    stamp = emulate.read_stamp(directory)
+    assert stamp["runtime"] == runtime and stamp["machine"] == "aarch64" and stamp["python"].startswith("3.11")
+    assert stamp["numpy"].startswith("2." if runtime == "litert" else "1.")
+    assert (rootfs / "proc" / "cpuinfo").read_text().count("CPU implementer") == 4
+    start = time.perf_counter()
+    assert emulate.setup_emulator(runtime=runtime, directory=directory) == rootfs
+    assert time.perf_counter() - start < 2.0, "a stamped emulator must be reused, not rebuilt"
+
+
+@pytest.mark.parametrize("runtime", ["litert", "tflite-runtime"])
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_emulated_run_matches_native(tiny_models, runtime, precision, tmp_path):
+    rootfs, _ = rootfs_for(runtime)
+    result = emulate.profile_emulated(
+        tiny_models[precision], "rpi4", "cortex-a72", runtime=runtime, rootfs=rootfs, timeout=300, work_dir=tmp_path
+    )
+    assert result["status"] == "ok", result["error"]
+    assert result["source"] == "emulated" and result["latency_ms"] is None and result["match"] is True
+    assert result["runtime"]["name"] == runtime and result["runtime"]["device"] == "qemu-aarch64 cortex-a72"
+    assert result["guest"]["machine"] == "aarch64" and result["emulated_wall_ms"] > 0
+    assert result["artifact"]["sha256"] and result["target"] == "rpi4"
+    if precision == "int8":
+        assert result["max_quant_steps"] <= 1 and result["precision"] == "int8"
+    else:
+        assert result["max_quant_steps"] is None and result["max_abs_diff"] < 1e-4
+    json.dumps(result)  # the result is JSON-able as is
+    if _can_count():
+        assert result["guest_instructions"] > 10_000, result["guest_instructions_note"]
+        assert result["guest_instructions_spread"]["n"] == 3
+    else:
+        assert result["guest_instructions"] is None and "not counted" in result["guest_instructions_note"]
+    # The emulated outputs came from an aarch64 run of the same inputs, not a copy of the reference.
+    assert (tmp_path / "emulated.npy").is_file() and (tmp_path / "inputs.npy").is_file()
+
+
+def _can_count() -> bool:
+    return bool(shutil.which("qemu-aarch64") and (shutil.which("cc") or shutil.which("gcc")))
+
+
+def test_cpu_specific_cpuinfo_and_deterministic_instruction_counts(tiny_models):
+    """Each run serves a cpuinfo for its own CPU: a cortex-a76 run (dot product) must not leave the next
+    cortex-a72 run reading a76 features (XNNPACK would pick SDOT kernels: SIGILL). Counts repeat exactly."""
+    rootfs, _ = rootfs_for("litert")
+    cpuinfo = (rootfs / "proc" / "cpuinfo").read_text()
+    counts = {}
+    for target, cpu in (("rpi5", "cortex-a76"), ("rpi4", "cortex-a72"), ("rpi4", "cortex-a72")):
+        result = emulate.profile_emulated(tiny_models["int8"], target, cpu, rootfs=rootfs)
+        assert result["status"] == "ok" and result["match"] is True, result["error"]
+        counts.setdefault(cpu, []).append(result["guest_instructions"])
+    assert (rootfs / "proc" / "cpuinfo").read_text() == cpuinfo, "runs must not modify the cached rootfs"
+    if not _can_count():
+        pytest.skip("instruction counts need qemu-user (dynamic qemu-aarch64) and a C compiler")
+    assert counts["cortex-a72"][0] == counts["cortex-a72"][1]
+    # LiteRT's int8 kernels use the A76's dot-product instructions: far fewer instructions than on the A72.
+    assert counts["cortex-a76"][0] < counts["cortex-a72"][0]
+
+
+def test_perturbed_outputs_are_a_mismatch(tiny_models, tmp_path):
+    rootfs, _ = rootfs_for("litert")
+    for precision in ("int8", "fp32"):
+        work = tmp_path / precision
+        result = emulate.profile_emulated(tiny_models[precision], "rpi5", "cortex-a76", rootfs=rootfs, work_dir=work)
+        assert result["match"] is True and result["runtime"]["device"] == "qemu-aarch64 cortex-a76"
+        reference = emulate.load_arrays(work / "native.npy")
+        emulated = emulate.load_arrays(work / "emulated.npy")
+        assert emulate.compare_outputs(reference, emulated)["match"]
+        if precision == "int8":
+            one = [np.clip(a.astype(np.int16) + 1, -128, 127).astype(np.int8) for a in emulated]
+            two = [np.clip(a.astype(np.int16) + 2, -128, 127).astype(np.int8) for a in emulated]
+            assert emulate.compare_outputs(reference, one)["match"]  # one quantization step is tolerated
+            far = emulate.compare_outputs(reference, two)
+            assert not far["match"] and far["max_quant_steps"] >= 2
+        else:
+            near = [a * np.float32(1 + 2e-6) for a in emulated]
+            assert emulate.compare_outputs(reference, near)["match"]
+            far = emulate.compare_outputs(reference, [a * np.float32(1 + 1e-3) + 1e-3 for a in emulated])
+            assert not far["match"] and far["max_rel_diff"] > 1e-5
+        wrong_shape = emulate.compare_outputs(reference, [emulated[0][:, :3]])
+        assert not wrong_shape["match"] and "differs" in wrong_shape["reason"]
+
+
+def test_missing_tools_is_one_line_with_install_line(tmp_path, monkeypatch, tiny_models):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    with pytest.raises(EdgekitError) as info:
+        emulate.setup_emulator(directory=tmp_path / "emu")
+    message = info.value.message
+    assert "\n" not in message and "apt-get install qemu-user-static debootstrap" in message
+    assert "qemu-aarch64-static" in message and "debootstrap" in message
+    assert not (tmp_path / "emu").exists()
+    # Running needs QEMU too (a userland present, QEMU missing).
+    fake = tmp_path / "fake" / "rootfs"
+    (fake / "usr" / "bin").mkdir(parents=True)
+    (fake / "usr" / "bin" / "python3").touch()
+    with pytest.raises(EdgekitError) as info:
+        emulate.profile_emulated(tiny_models["int8"], "rpi4", "cortex-a72", rootfs=fake)
+    assert "apt-get install qemu-user-static debootstrap" in info.value.message
+
+
+def test_half_built_folder_is_not_reused(tmp_path, monkeypatch):
+    half = tmp_path / "emu"
+    (half / "rootfs" / "usr" / "bin").mkdir(parents=True)
+    (half / "rootfs" / "usr" / "bin" / "python3").touch()
+    assert emulate.read_stamp(half) is None
+    (half / emulate.STAMP).write_text("{truncated")
+    assert emulate.read_stamp(half) is None
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    with pytest.raises(EdgekitError):  # it tries to build (and here cannot) rather than reuse
+        emulate.setup_emulator(directory=half)
+
+
+def test_names_and_defaults(monkeypatch, tmp_path):
+    assert emulate.cpu_for_target("rpi4") == "cortex-a72" and emulate.cpu_for_target("rpi5") == "cortex-a76"
+    with pytest.raises(EdgekitError, match="did you mean rpi"):
+        emulate.cpu_for_target("rpi3")
+    with pytest.raises(EdgekitError, match="did you mean litert"):
+        emulate.setup_emulator(runtime="litrt")
+    monkeypatch.setenv("EDGEKIT_CACHE", str(tmp_path))
+    assert emulate.default_emulator_dir("aarch64", "litert") == tmp_path / "emulate" / "aarch64-litert"

@@ -1,0 +1,196 @@
+"""Export: real conversions of a tiny MobileNetV2 to every format, manifests, fidelity, bad input."""
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import run_cli
+
+from edgekit.export import DEFAULT_FORMATS, formats
+from edgekit.ioutil import sha256_file
+
+REQUIRED = {"model", "format", "precision", "path", "size_bytes", "sha256", "status", "fidelity"}
+
+
+@pytest.mark.parametrize("fmt", DEFAULT_FORMATS)
+def test_fp32_artifacts_match_keras(tiny_fp32, fmt):
+    rec = tiny_fp32[fmt]
+    assert REQUIRED <= rec.keys() and rec["status"] == "ok"
+    assert sha256_file(Path(rec["path"])) == rec["sha256"]
+    fid = rec["fidelity"]
+    assert fid["cosine"] > 0.9999 and fid["top1_agreement"] == 1.0, fid
+
+
+@pytest.mark.parametrize("fmt", ("tflite", "onnx", "openvino", "edgetpu"))
+def test_int8_artifacts_are_quantized_and_close(tiny_int8, tiny_fp32, fmt):
+    rec = tiny_int8[fmt]
+    assert rec["status"] == "ok", rec
+    manifest = json.loads(Path(rec["manifest"]).read_text())
+    assert manifest["calibration"]["source"].startswith("folder:") and manifest["calibration"]["count"] == 24
+    assert manifest["calibration"]["batchnorm_reestimated"] == 0  # a trained .keras file keeps its statistics
+    # Really quantized: smaller than FP32 (edgetpu shares tflite's float twin).
+    float_size = tiny_fp32["tflite" if fmt == "edgetpu" else fmt]["size_bytes"]
+    assert rec["size_bytes"] < 0.6 * float_size
+    fid = rec["fidelity"]
+    assert 0.98 < fid["cosine"] < 1.0 and fid["sqnr_db"] > 12 and fid["top1_agreement"] >= 0.75, fid
+    # The held-out images carry labels (class folders): accuracy is reported next to the float model's.
+    assert 0 <= fid["accuracy"] <= 1 and fid["reference_accuracy"] >= 0.5
+    assert fid["reference_accuracy"] - fid["accuracy"] <= 0.25
+
+
+def test_manifest_records_what_users_need(tiny_int8):
+    m = json.loads(Path(tiny_int8["tflite"]["manifest"]).read_text())
+    for key in ("edgekit_version", "tool_versions", "build", "files", "input", "output", "preprocess", "calibration",
+                "fidelity", "holdout"):
+        assert key in m, key
+    assert m["input"]["dtype"] == "int8" and m["input"]["quantization"]["scale"] > 0
+    assert m["input"]["shape"] == [1, 32, 32, 3]
+    assert m["build"]["file"].endswith("tinynet.keras") and len(m["build"]["file_sha256"]) == 64
+    for f in m["files"]:
+        p = Path(tiny_int8["tflite"]["manifest"]).parent / f["path"]
+        assert p.stat().st_size == f["bytes"] and sha256_file(p) == f["sha256"]
+
+
+def test_onnx_int8_records_cpu_specific_types(tiny_int8):
+    m = json.loads(Path(tiny_int8["onnx"]["manifest"]).read_text())
+    q = m["quantization"]
+    assert q["scheme"] == "QDQ" and q["per_channel"] is True
+    assert q["activation_type"] in ("QUInt8", "QInt8") and q["reason"]
+
+
+def test_edgetpu_without_compiler_says_so_and_analyses(tiny_int8):
+    rec = tiny_int8["edgetpu"]
+    m = json.loads(Path(rec["manifest"]).read_text())
+    if m["compiler"].get("status") == "absent":
+        assert "edgetpu_compiler not found" in m["compiler"]["message"]
+    assert m["input"]["dtype"] == "int8" and m["output"]["dtype"] == "int8"
+    assert m.get("analysis"), "edgekit's own op mapping is given"
+
+
+def test_format_table_covers_every_module():
+    table = formats()
+    assert set(DEFAULT_FORMATS) <= set(table)
+    for row in table.values():
+        assert row.precisions and row.suffix.startswith(".")
+
+
+def test_layer_report_names_the_worst_layers(export_root, capsys):
+    code, out, err = run_cli(
+        ["export", "mobilenetv2", "--int8", "--format", "tflite", "--input-size", "32", "--alpha", "0.35",
+         "--num-classes", "10", "--calib-size", "8", "--holdout", "4", "--layer-report", "--json",
+         "--out", str(export_root / "layer-report")],
+        capsys,
+    )
+    assert code == 0, err
+    m = json.loads(Path(json.loads(out)[0]["manifest"]).read_text())
+    assert m["calibration"]["batchnorm_reestimated"] > 0  # untrained: statistics re-estimated on real images
+    layers = m["layer_errors"]
+    assert len(layers) >= 3 and layers[0]["rmse_in_steps"] >= layers[-1]["rmse_in_steps"]
+    assert all(layer["op"] and layer["tensor"] for layer in layers)
+
+
+def test_gate_exits_3_and_keeps_the_artifact(export_root, capsys):
+    out_root = export_root / "gate"
+    code, out, err = run_cli(
+        ["export", "mobilenetv2", "--int8", "--format", "onnx", "--input-size", "32", "--alpha", "0.35",
+         "--num-classes", "10", "--calib-size", "8", "--holdout", "4", "--min-cosine", "0.99999", "--json",
+         "--out", str(out_root)],
+        capsys,
+    )
+    assert code == 3, err
+    rec = json.loads(out)[0]
+    assert rec["status"] == "below-threshold" and Path(rec["path"]).exists()
+    assert len(err.strip().splitlines()) >= 1 and "min-cosine" in err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["export", "mobilenetv3"], 2, "did you mean mobilenetv2"),
+        (["export", "inceptionv3", "--input-size", "32"], 2, "inceptionv3"),
+        (["export", "mobilenetv2", "--int8", "--format", "edgetpu", "--io", "float"], 2, "--io float"),
+        (["export", "mobilenetv2", "--format", "edgetpu"], 2, "--int8"),
+        (["export", "mobilenetv2", "--int8", "--fp16"], 2, "choose one precision"),
+        (["export", "mobilenetv2", "--format", "tflite,coreml"], 2, "unknown format 'coreml'"),
+        (["export", "mobilenetv2", "--int8", "--calib", "/nonexistent/images"], 2, "does not exist"),
+    ],
+)
+def test_bad_input_is_one_line(args, code, message, capsys, tmp_path):
+    got, out, err = run_cli([*args, "--out", str(tmp_path / "o")], capsys)
+    assert got == code, err
+    assert message in err and "Traceback" not in err
+    assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1
+
+
+def test_unwritable_output_is_exit_1(tmp_path, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    if os.access(ro, os.W_OK):  # root ignores permissions: use a path under a regular file instead
+        blocker = tmp_path / "file"
+        blocker.write_text("x")
+        ro = blocker / "sub"
+    code, _, err = run_cli(["export", "mobilenetv2", "--input-size", "32", "--out", str(ro)], capsys)
+    assert code == 1 and "cannot write to output folder" in err
+
+
+def test_unsafe_keras_file_is_refused(tmp_path, capsys):
+    import keras
+
+    inp = keras.Input((32, 32, 3))
+    out = keras.layers.Lambda(lambda x: x * 2.0)(inp)
+    model = keras.Model(inp, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(out)))
+    path = tmp_path / "lambda.keras"
+    model.save(path)
+    code, _, err = run_cli(["export", str(path), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "safe mode" in err and "Traceback" not in err
+
+
+def _same_options(rec: dict, **kw):
+    from edgekit.export.core import ExportOptions
+
+    m = json.loads(Path(rec["manifest"]).read_text())
+    return ExportOptions(model=m["build"]["file"], precision=m["precision"], formats=(m["format"],),
+                         calib=m["calibration"]["source"].split(":", 1)[1], calib_size=24, holdout=24,
+                         out=Path(rec["path"]).parents[2], threads=1, **kw)
+
+
+def test_failed_export_never_damages_the_earlier_artifact(tiny_fp32, monkeypatch):
+    """A converter crash mid-export leaves the previous artifact and manifest byte-for-byte intact."""
+    from edgekit.export.core import export
+
+    rec = tiny_fp32["tflite"]
+    before = Path(rec["path"]).read_bytes(), Path(rec["manifest"]).read_bytes()
+
+    def boom(job):
+        (job.out_dir / "model.tflite").write_bytes(b"partial")
+        raise RuntimeError("converter died")
+
+    table = formats()
+    broken = dataclasses.replace(table["tflite"], convert=boom)
+    monkeypatch.setattr("edgekit.export.formats", lambda: {**table, "tflite": broken})
+    records = export(_same_options(rec), on_step=lambda m: None)
+    assert records[0]["status"] == "failed" and "converter died" in records[0]["error"]
+    assert (Path(rec["path"]).read_bytes(), Path(rec["manifest"]).read_bytes()) == before
+    leftovers = [p for p in Path(rec["path"]).parents[1].iterdir() if p.name.startswith(".")]
+    assert not leftovers
+
+
+def test_reuse_skips_an_identical_export(tiny_fp32):
+    from edgekit.export.core import export
+
+    rec = tiny_fp32["onnx"]
+    mtime = Path(rec["path"]).stat().st_mtime_ns
+    again = export(_same_options(rec, reuse=True), on_step=lambda m: None)
+    assert again[0]["sha256"] == rec["sha256"] and Path(rec["path"]).stat().st_mtime_ns == mtime
+
+
+def test_runner_hides_int8_scaling(tiny_int8):
+    from edgekit.export.tflite import TFLiteRunner
+
+    runner = TFLiteRunner(Path(tiny_int8["tflite"]["path"]))
+    y = runner.run(np.zeros((2, 32, 32, 3), np.float32))
+    assert y.dtype == np.float32 and y.shape == (2, 8)

@@ -1,0 +1,132 @@
+"""Profile result files: save (atomic, flat path), load (schema-checked), report rows, CSV and Markdown."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from edgekit.errors import EdgekitError
+from edgekit.results import (
+    REPORT_COLUMNS,
+    REQUIRED_KEYS,
+    base_result,
+    load_results,
+    load_results_with_problems,
+    report,
+    result_path,
+    result_rows_for_table,
+    save_result,
+    validate_result,
+)
+
+
+def _measured(model: str = "mobilenetv2", fmt: str = "onnx", precision: str = "fp32", median: float = 4.2) -> dict:
+    result = base_result("host", model, fmt, precision, "measured")
+    result.update(
+        latency_ms={"median": median, "p90": median * 1.1, "p99": median * 1.3, "std": 0.1, "n": 50},
+        size_bytes=14_000_000,
+        peak_memory_bytes=120_000_000,
+        runtime={"name": "onnxruntime", "version": "1.32.0", "threads": 1, "device": "CPU"},
+        layers=[{"name": "conv1", "op": "Conv", "time_ms": 1.0, "percent": 25.0}],
+        artifact={"path": f"edgekit-out/{model}/{fmt}-{precision}/model.{fmt}", "sha256": "0" * 64},
+        load_ms=50.0,
+        first_inference_ms=9.0,
+        throughput_ips=1000 / median,
+    )
+    return result
+
+
+def test_base_result_has_every_contract_key():
+    result = base_result("rpi4", "resnet50", "tflite", "int8", "predicted")
+    assert list(result)[: len(REQUIRED_KEYS)] == list(REQUIRED_KEYS)
+    assert result["power_w"] is None and result["energy_mj"] is None  # unknown, never invented
+    assert result["date"].endswith("Z") and validate_result(result) == []
+    with pytest.raises(ValueError):
+        base_result("host", "m", "onnx", "fp32", "guessed")
+
+
+def test_save_load_round_trip(tmp_path):
+    result = _measured()
+    path = save_result(result, tmp_path)
+    assert path == tmp_path / "host" / "mobilenetv2__onnx-fp32.json" == result_path(result, tmp_path)
+    assert json.loads(path.read_text()) == result
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # atomic write leaves no temp file
+    # Saving again replaces the file (git history is the history).
+    save_result(_measured(median=5.0), tmp_path)
+    loaded = load_results(tmp_path)
+    assert len(loaded) == 1 and loaded[0]["latency_ms"]["median"] == 5.0
+
+
+def test_failed_result_is_saved_with_status_and_error(tmp_path):
+    failed = _measured(fmt="tflite", precision="int8")
+    failed.update(status="failed", error="model.tflite: the runtime crashed with SIGSEGV (signal 11)", latency_ms=None)
+    path = save_result(failed, tmp_path)
+    (loaded,) = load_results(tmp_path, target="host")
+    assert loaded["status"] == "failed" and "SIGSEGV" in loaded["error"] and path.exists()
+    failed_without_error = dict(failed, error=None)
+    with pytest.raises(EdgekitError, match="needs an 'error'"):
+        save_result(failed_without_error, tmp_path)
+
+
+def test_unsafe_names_stay_inside_root(tmp_path):
+    result = _measured(model="../evil/name")
+    path = save_result(result, tmp_path)
+    assert path.resolve().is_relative_to(tmp_path.resolve()) and "/" not in path.name
+
+
+def test_bad_files_are_reported_not_fatal(tmp_path, capsys):
+    save_result(_measured(), tmp_path)
+    folder = tmp_path / "host"
+    (folder / "broken.json").write_text("{not json")
+    (folder / "missing.json").write_text(json.dumps({"target": "host", "model": "x"}))
+    (folder / "badsource.json").write_text(json.dumps(dict(_measured(), source="guessed")))
+    results, problems = load_results_with_problems(tmp_path)
+    assert len(results) == 1 and len(problems) == 3
+    assert any("missing key 'latency_ms'" in p for p in problems)
+    assert len(load_results(tmp_path)) == 1
+    assert "skipping" in capsys.readouterr().err
+
+
+def test_report_rows_csv_markdown(tmp_path):
+    save_result(_measured("mobilenetv2", "onnx", "fp32", 4.2), tmp_path)
+    save_result(_measured("mobilenetv2", "tflite", "int8", 2.1), tmp_path)
+    predicted = base_result("rpi4", "mobilenetv2", "tflite", "int8", "predicted")
+    predicted.update(latency_ms={"median": 30.0, "low": 20.0, "high": 45.0}, size_bytes=3_500_000)
+    save_result(predicted, tmp_path)
+    failed = dict(_measured("resnet50", "openvino", "fp32"), status="failed", error="timed out after 600 s")
+    save_result(failed, tmp_path)
+
+    csv_path, md_path = tmp_path / "out" / "report.csv", tmp_path / "out" / "report.md"
+    rows = report(tmp_path, csv_path=csv_path, markdown_path=md_path)
+    assert len(rows) == 4 and all(tuple(row) == REPORT_COLUMNS for row in rows)
+    by_key = {(r["target"], r["format"], r["model"]): r for r in rows}
+    onnx = by_key[("host", "onnx", "mobilenetv2")]
+    assert onnx["median ms"] == 4.2 and onnx["p90"] == 4.62 and onnx["size MB"] == 14.0 and onnx["peak MB"] == 120.0
+    assert onnx["runtime"] == "onnxruntime 1.32.0" and onnx["threads"] == 1 and onnx["status"] == "ok"
+    rpi = by_key[("rpi4", "tflite", "mobilenetv2")]
+    assert rpi["source"] == "predicted" and rpi["median ms"] == 30.0 and rpi["p90"] is None
+    assert by_key[("host", "openvino", "resnet50")]["status"].startswith("failed: timed out")
+
+    with open(csv_path, newline="") as f:
+        csv_rows = list(csv.DictReader(f))
+    assert tuple(csv_rows[0]) == REPORT_COLUMNS and len(csv_rows) == 4
+    markdown = md_path.read_text().splitlines()
+    assert markdown[0] == "| " + " | ".join(REPORT_COLUMNS) + " |" and len(markdown) == 6
+
+    only_rpi = report(tmp_path, target="rpi4")
+    assert [r["target"] for r in only_rpi] == ["rpi4"]
+
+
+def test_result_rows_for_table():
+    columns, rows = result_rows_for_table([_measured("b", median=1.0), _measured("a", median=2.0)])
+    assert columns == list(REPORT_COLUMNS)
+    assert [row[1] for row in rows] == ["a", "b"]  # sorted by target, model, ...
+    assert all(isinstance(cell, str) for row in rows for cell in row)
+    assert len(rows[0][columns.index("date")]) == 10  # the day only
+
+
+def test_report_of_empty_root(tmp_path: Path):
+    assert report(tmp_path / "none") == []
