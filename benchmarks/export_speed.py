@@ -55,21 +55,96 @@ t2 = time.perf_counter()
 print(json.dumps({"setup_s": t1 - t0, "convert_s": t2 - t1, "bytes": len(blob)}))
 """
 
-# Functions whose cumulative time explains an export (module-qualified name suffix -> label), in pipeline order.
-PROFILE_FUNCS = [
-    ("edgekit/export/core.py:load_source", "build Keras model (incl. TF import)"),
-    ("edgekit/export/core.py:calibration_and_holdout", "calibration + holdout images"),
-    ("edgekit/export/core.py:reestimate_batchnorm", "BatchNorm re-estimation"),
-    ("edgekit/export/tflite.py:keras2tflite", "TFLite INT8 conversion (trace + calibrate + quantize)"),
-    ("edgekit/export/onnx.py:keras2onnx", "Keras -> ONNX (tf2onnx trace)"),
-    ("edgekit/export/onnx.py:quantize_onnx", "ONNX Runtime quantize_static"),
-    ("edgekit/export/openvino.py:ov_from_keras", "OpenVINO convert_model"),
-    ("edgekit/export/openvino.py:nncf_quantize", "NNCF quantize"),
-    ("edgekit/verify.py:compare", "fidelity compare"),
-    ("edgekit/export/base.py:run", "runner.run on the holdout (fidelity inference)"),
-    ("edgekit/export/core.py:layer_report_safe", "TFLite quantization debugger (layer report)"),
-    ("edgekit/export/core.py:build_manifest", "manifest (hashes, io details, versions)"),
+# --profile: the CLI in a child whose key functions are wrapped with wall-clock timers (no profiler overhead).
+# (module, attribute, label) in pipeline order; "Class.method" patches a method. Third-party entry points are
+# patched on their module before edgekit imports them (edgekit imports lazily, inside functions).
+TIMED = [
+    ("edgekit.export.core", "load_source", "build the Keras model (incl. TensorFlow import)"),
+    ("edgekit.export.core", "calibration_and_holdout", "calibration + holdout images"),
+    ("edgekit.export.core", "reestimate_batchnorm", "BatchNorm re-estimation (Keras, training mode)"),
+    ("edgekit.export.tflite", "keras2tflite", "TFLite: INT8 conversion, total"),
+    ("tensorflow.lite.python.lite", "TFLiteConverterBase._quantize", "  of which calibration + quantization"),
+    ("edgekit.export.onnx", "keras2onnx", "ONNX: Keras -> ONNX (TF trace + tf2onnx)"),
+    ("edgekit.export.onnx", "quantize_onnx", "ONNX: INT8, total"),
+    ("onnxruntime.quantization.shape_inference", "quant_pre_process", "  of which quant_pre_process"),
+    ("onnxruntime.quantization", "quantize_static", "  of which quantize_static (calibration)"),
+    ("edgekit.export.openvino", "ov_from_keras", "OpenVINO: convert_model (from the ONNX file)"),
+    ("edgekit.export.openvino", "nncf_quantize", "OpenVINO: NNCF quantize"),
+    ("openvino", "save_model", "OpenVINO: save_model"),
+    ("edgekit.export.base", "Runner.run", "fidelity: holdout inference (all formats)"),
+    ("edgekit.export.core", "build_manifest", "manifests (hashes, I/O details, versions)"),
+    ("edgekit.export.core", "layer_report_safe", "TFLite quantization debugger (layer report)"),
 ]
+
+WRAPPED_CLI = r"""
+import atexit, functools, importlib, json, sys, time
+t_start = time.perf_counter()
+out_path, timed = sys.argv[1], json.loads(sys.argv[2])
+sys.argv = ["edgekit", *sys.argv[3:]]
+totals = {}
+
+def patch(modname, attr):
+    obj = importlib.import_module(modname)
+    owner, name = obj, attr
+    if "." in attr:
+        cls, name = attr.split(".")
+        owner = getattr(obj, cls)
+    fn = getattr(owner, name)
+
+    @functools.wraps(fn)
+    def timed_fn(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            row = totals.setdefault(f"{modname}:{attr}", [0, 0.0])
+            row[0] += 1
+            row[1] += time.perf_counter() - t0
+
+    setattr(owner, name, timed_fn)
+
+for modname, attr, _label in timed:
+    patch(modname, attr)
+t_patched = time.perf_counter()
+
+@atexit.register
+def dump():
+    json.dump({"imports_s": t_patched - t_start, "total_s": time.perf_counter() - t_start, "functions": totals},
+              open(out_path, "w"))
+
+from edgekit.cli import main
+main()
+"""
+
+
+def profile_wall(model: str, size: int, calib_size: int, work: Path) -> dict[str, Any]:
+    """One CLI run with wall-clock timers around the functions in TIMED; prints where the time goes."""
+    dump = work / "timers.json"
+    out = work / "out-timers"
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [sys.executable, "-c", WRAPPED_CLI, str(dump), json.dumps(TIMED)]
+    cmd += cli_command(model, size, calib_size, out)[2:]  # drop "-m edgekit"
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=child_env())
+    wall = time.perf_counter() - t0
+    print(f"\n== where the time goes: one CLI run with timers around key functions, wall {wall:.1f} s, "
+          f"rc {proc.returncode}")  # fmt: skip
+    if not dump.exists():
+        print(f"no timings written: {proc.stderr.strip()[-500:]}")
+        return {}
+    data = json.loads(dump.read_text())
+    print(f"  {'step':<52} {'function':<32} {'calls':>5} {'s':>7} {'% wall':>7}")
+    print(f"  {'imports: TF, ONNX Runtime, OpenVINO, NNCF (preloaded)':<52} {'':<32} {'':>5} "
+          f"{data['imports_s']:>7.1f} {100 * data['imports_s'] / wall:>6.1f}%")  # fmt: skip
+    accounted = data["imports_s"]
+    for modname, attr, label in TIMED:
+        calls, secs = data["functions"].get(f"{modname}:{attr}", [0, 0.0])
+        if not label.startswith("  "):
+            accounted += secs
+        print(f"  {label:<52} {attr[-32:]:<32} {calls:>5} {secs:>7.1f} {100 * secs / wall:>6.1f}%")
+    print(f"  {'other (reference, I/O details, hashing, start-up...)':<52} {'':<32} {'':>5} "
+          f"{wall - accounted:>7.1f} {100 * (wall - accounted) / wall:>6.1f}%")  # fmt: skip
+    return data
 
 
 TRACE_FUNCS = (
@@ -136,21 +211,31 @@ def run_cli(model: str, size: int, calib_size: int, out: Path, prefix: list[str]
     return {"wall_s": wall, "rc": rc, "marks": marks, "manifests": manifests, "stdout": stdout}
 
 
+STEP_LABELS = {
+    "building": "build the Keras model (TensorFlow import + create_model)",
+    "loading": "calibration + holdout images (+ BatchNorm re-estimation)",
+    "untrained": "float reference on the holdout (Keras)",
+}
+
+
+def step_label(line: str) -> str:
+    """What runs between this progress line and the next (a line announces the step that follows it)."""
+    word = line.split()[0]
+    if word == "exporting":
+        fmt = line.split("->")[-1].strip()
+        return f"{fmt}: convert + verify + manifest (+ layer report)"
+    return STEP_LABELS.get(word, line[:60])
+
+
 def steps_from_marks(marks: list[tuple[float, str]], wall: float) -> list[tuple[str, float]]:
     """Durations between progress lines; the first interval is interpreter start + imports + argument parsing."""
-    steps: list[tuple[str, float]] = []
-    starts = [(t, text) for t, text in marks if not text.startswith(" ") and not text.startswith("warning")]
-    keep = [(t, text) for t, text in starts if text.split()[0] in ("building", "loading", "untrained", "exporting")]
+    keep = [(t, x) for t, x in marks if x.split()[0] in ("building", "loading", "untrained", "exporting")]
     if not keep:
         return [("whole command", wall)]
-    steps.append(("python start + imports + CLI parsing", keep[0][0]))
-    for (t, text), nxt in zip(keep, [*keep[1:], (None, None)], strict=True):
-        end = nxt[0] if nxt[0] is not None else None
-        done = next((tm for tm, tx in marks if tx.startswith("done in")), None)
-        end = end if end is not None else (done if done is not None else wall)
-        label = text if len(text) <= 60 else text[:57] + "..."
-        steps.append((label, end - t))
-    done = next((tm for tm, tx in marks if tx.startswith("done in")), None)
+    done = next((t for t, x in marks if x.startswith("done in")), None)
+    ends = [t for t, _ in keep[1:]] + [done if done is not None else wall]
+    steps = [("python start + CLI imports + argument parsing", keep[0][0])]
+    steps += [(step_label(x), end - t) for (t, x), end in zip(keep, ends, strict=True)]
     if done is not None:
         steps.append(("results table + interpreter exit", wall - done))
     return steps
@@ -166,18 +251,18 @@ def profile_cli(model: str, size: int, calib_size: int, work: Path, top: int) ->
     stats = pstats.Stats(str(prof))
     table = stats.stats  # type: ignore[attr-defined]
     rows = []
-    for suffix, label in PROFILE_FUNCS:
-        file_part, func = suffix.split(":")
+    for modname, attr, label in TIMED:
+        file_part, func = modname.replace(".", "/"), attr.split(".")[-1]
         total = 0.0
         calls = 0
         for (filename, _line, name), (_cc, nc, _tt, ct, _callers) in table.items():
-            if name == func and filename.endswith(file_part):
+            if name == func and file_part in filename:
                 total += ct
                 calls += nc
         rows.append((label, func, calls, total))
-    print(f"{'step':<56} {'function':<24} {'calls':>5} {'cum s':>7}")
+    print(f"{'step':<52} {'function':<32} {'calls':>5} {'cum s':>7}")
     for label, func, calls, total in rows:
-        print(f"{label:<56} {func:<24} {calls:>5} {total:>7.1f}")
+        print(f"{label:<52} {func[-32:]:<32} {calls:>5} {total:>7.1f}")
     # TensorFlow tracing is the usual suspect: count how often Keras models get traced into graphs.
     traced = [
         (name, filename, nc, ct)
@@ -223,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calib-size", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=1, help="CLI/baseline pairs, interleaved (ABBA...)")
     ap.add_argument("--budget", type=float, default=45.0, help="seconds the CLI may take (the issue's target)")
-    ap.add_argument("--profile", action="store_true", help="add one CLI run under cProfile and print where time goes")
+    ap.add_argument("--profile", action="store_true", help="add one CLI run with timers around the key functions")
+    ap.add_argument("--cprofile", action="store_true", help="add one CLI run under cProfile (slower, more detail)")
     ap.add_argument("--top", type=int, default=25, help="--profile: functions to list")
     ap.add_argument("--keep", type=Path, default=None, help="folder for the artifacts (default: a temp folder)")
     ap.add_argument("--strict", action="store_true", help="exit 1 when the best CLI run is over --budget")
@@ -249,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"wall {b['wall_s']:.1f} s = setup {b['setup_s']:.1f} + convert {b['convert_s']:.1f}"
                 )
     if args.profile:
+        profile_wall(args.model, args.size, args.calib_size, work)
+    if args.cprofile:
         profile_cli(args.model, args.size, args.calib_size, work, args.top)
 
     best_cli = min(r["wall_s"] for r in cli_runs)

@@ -17,6 +17,7 @@ import json
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -62,24 +63,14 @@ def predict_ms(path: Path, target) -> float:
 
 def fit_host(measured: dict[tuple[str, str], float]) -> dict[str, Any]:
     """Efficiency scales (times the shared CPU_REL table) that make the host predict FIT_MODEL as measured."""
-    from dataclasses import replace
-
-    from edgekit.profile.calibrate import _bisect, _scaled_efficiency, calib_tflite
+    from edgekit.profile.calibrate import calib_tflite, fit_cpu_efficiency
     from edgekit.targets import get_target
 
     host = get_target("host")
-    out = {}
     for precision in PRECISIONS:
-        field = f"{precision}_efficiency"
         path = calib_tflite(FIT_MODEL, precision)
-
-        def with_scale(s: float, field=field):
-            return replace(host, cpu_cost=replace(host.cpu_cost, **{field: _scaled_efficiency(s)}))
-
-        scale = _bisect(lambda s: predict_ms(path, with_scale(s)), 0.01, 1.0, measured[(FIT_MODEL, precision)], False)
-        out[field] = _scaled_efficiency(scale)
-        host = with_scale(scale)
-    return out
+        host = fit_cpu_efficiency(host, precision, partial(predict_ms, path), measured[(FIT_MODEL, precision)])
+    return {f"{p}_efficiency": getattr(host.cpu_cost, f"{p}_efficiency") for p in PRECISIONS}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -152,7 +152,10 @@ def normalize(pixels: np.ndarray, pre: Preprocess) -> np.ndarray:
     x = pixels.astype(np.float32) * np.float32(pre.scale) + np.float32(pre.offset)
     mean = np.asarray(pre.mean, np.float32)
     std = np.asarray(pre.std, np.float32)
-    return ((x - mean) / std).astype(np.float32)
+    out = ((x - mean) / std).astype(np.float32)
+    if getattr(pre, "channels", "RGB") == "BGR":  # caffe-style models (VGG, ResNet50) were trained on BGR
+        out = out[..., ::-1]
+    return np.ascontiguousarray(out)
 
 
 def load_image(path: Path, size: int, pre: Preprocess) -> np.ndarray:

@@ -73,15 +73,29 @@ def _export(root: Path, source: str, precision: str, formats: tuple[str, ...], *
 
 @pytest.fixture(scope="session")
 def tiny_fp32(export_root, trained_keras, labelled_folder) -> dict[str, dict]:
-    recs = _export(export_root, str(trained_keras), "fp32", ("tflite", "onnx", "openvino"),
-                   calib=str(labelled_folder), calib_size=24, holdout=24)
+    recs = _export(
+        export_root,
+        str(trained_keras),
+        "fp32",
+        ("tflite", "onnx", "openvino"),
+        calib=str(labelled_folder),
+        calib_size=24,
+        holdout=24,
+    )
     return {r["format"]: r for r in recs}
 
 
 @pytest.fixture(scope="session")
 def tiny_int8(export_root, trained_keras, labelled_folder) -> dict[str, dict]:
-    recs = _export(export_root, str(trained_keras), "int8", ("tflite", "onnx", "openvino", "edgetpu"),
-                   calib=str(labelled_folder), calib_size=24, holdout=24)
+    recs = _export(
+        export_root,
+        str(trained_keras),
+        "int8",
+        ("tflite", "onnx", "openvino", "edgetpu"),
+        calib=str(labelled_folder),
+        calib_size=24,
+        holdout=24,
+    )
     return {r["format"]: r for r in recs}
 
 

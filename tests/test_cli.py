@@ -18,9 +18,7 @@ def _imported_after(code: str) -> set[str]:
 
 
 def test_help_imports_no_heavy_library_and_is_fast():
-    mods = _imported_after(
-        "from edgekit.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass"
-    )
+    mods = _imported_after("from edgekit.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass")
     assert not (set(HEAVY) & mods), set(HEAVY) & mods
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "edgekit", "--help"], capture_output=True, check=True)
@@ -28,8 +26,9 @@ def test_help_imports_no_heavy_library_and_is_fast():
 
 
 def test_models_listing_imports_no_tensorflow():
-    mods = _imported_after("from edgekit.cli import main\ntry:\n    main(['models', '--json'])\nexcept SystemExit:\n"
-                           "    pass")
+    mods = _imported_after(
+        "from edgekit.cli import main\ntry:\n    main(['models', '--json'])\nexcept SystemExit:\n    pass"
+    )
     assert not (set(HEAVY) & mods)
 
 
@@ -38,9 +37,25 @@ def test_models_json_contract(capsys):
     assert code == 0
     rows = json.loads(out)
     names = {r["name"] for r in rows}
-    for name in ("alexnet", "vgg16", "vgg19", "inceptionv3", "squeezenet", "squeezenet11", "resnet50", "densenet121",
-                 "xception", "nasnetmobile", "mobilenetv1", "mobilenetv2", "efficientnetb0", "efficientnetb3",
-                 "efficientnetlite0", "vitti16", "vitb16"):
+    for name in (
+        "alexnet",
+        "vgg16",
+        "vgg19",
+        "inceptionv3",
+        "squeezenet",
+        "squeezenet11",
+        "resnet50",
+        "densenet121",
+        "xception",
+        "nasnetmobile",
+        "mobilenetv1",
+        "mobilenetv2",
+        "efficientnetb0",
+        "efficientnetb3",
+        "efficientnetlite0",
+        "vitti16",
+        "vitb16",
+    ):
         assert name in names
     for r in rows:
         assert {"name", "family", "year", "params", "macs", "input_size", "use_case"} <= r.keys()
@@ -65,8 +80,9 @@ def test_bad_input_size_one_line_exit_2(capsys, tmp_path):
 
 
 def test_build_writes_keras_and_manifest(tmp_path, capsys):
-    code, out, err = run_cli(["build", "squeezenet11", "--input-size", "64", "--num-classes", "7", "--json",
-                              "--out", str(tmp_path)], capsys)
+    code, out, err = run_cli(
+        ["build", "squeezenet11", "--input-size", "64", "--num-classes", "7", "--json", "--out", str(tmp_path)], capsys
+    )
     assert code == 0, err
     rec = json.loads(out)
     assert Path(rec["path"]).exists() and (tmp_path / "manifest.json").exists()

@@ -75,8 +75,10 @@ BREAKAGES = {
     "mistyped": (lambda t: re.sub(r"(?m)^clock_ghz = .*$", 'clock_ghz = "fast"', t, count=1), "cpu.clock_ghz"),
     "unknown": (lambda t: t.replace("[cpu]\n", "[cpu]\nturbo_boost = 1\n", 1), "cpu.turbo_boost"),
     "bad_choice": (lambda t: re.sub(r"(?m)^reach = .*$", 'reach = "carrier-pigeon"', t, count=1), "reach"),
-    "no_source": (lambda t: re.sub(r"(?m)^(memory_bandwidth_gbs|\"[^\"]*memory_bandwidth_gbs[^\"]*\") = \".*\"\n", "",
-                                   t), "cpu.sources"),  # fmt: skip
+    "no_source": (
+        lambda t: re.sub(r"(?m)^(memory_bandwidth_gbs|\"[^\"]*memory_bandwidth_gbs[^\"]*\") = \".*\"\n", "", t),
+        "cpu.sources",
+    ),  # fmt: skip
 }
 
 
@@ -105,14 +107,20 @@ def test_invalid_toml_is_a_usage_error(tmp_path):
 
 
 def test_parse_target_reports_nested_type_errors():
-    data = {"id": "x", "cpu": []}
+    import tomllib
+
+    data = tomllib.loads((targets_dir() / "rpi4.toml").read_text())
+    data["cpu"] = []
     with pytest.raises(UsageError, match=r"inline.toml: field 'cpu' must be a table"):
+        parse_target(data, "inline.toml")
+    data["cpu"] = {**tomllib.loads((targets_dir() / "rpi4.toml").read_text())["cpu"], "features": ["neon", "mmx"]}
+    with pytest.raises(UsageError, match=r"field 'cpu.features' 'mmx' is not one of"):
         parse_target(data, "inline.toml")
 
 
 def test_unknown_target_did_you_mean():
-    with pytest.raises(UsageError, match=r"unknown target 'rpi3'; did you mean rpi4\?"):
-        get_target("rpi3")
+    with pytest.raises(UsageError, match=r"unknown target 'rpi4b'; did you mean rpi4\?"):
+        get_target("rpi4b")
     with pytest.raises(UsageError, match="did you mean coral-usb"):
         get_target("coral-ubs")
 

@@ -34,11 +34,11 @@ SUPPORTED_OPS = {
 }  # fmt: skip
 # Known absent, with the issue that says so (the rest of the unsupported types get the generic reason).
 KNOWN_UNSUPPORTED = {
-    "DEPTH_TO_SPACE": "not supported by the Edge TPU compiler (google-coral/edgetpu#386)",
-    "TRANSPOSE": "not supported by the Edge TPU compiler (google-coral/edgetpu#193)",
-    "FLOOR_MOD": "not supported by the Edge TPU compiler",
-    "DEQUANTIZE": "float output: DEQUANTIZE runs on the CPU (google-coral/edgetpu#659)",
-    "HARD_SWISH": "not in the Edge TPU supported-ops table (use ReLU6 / hard-sigmoid built from supported ops)",
+    "DEPTH_TO_SPACE": "is not supported by the Edge TPU compiler (google-coral/edgetpu#386)",
+    "TRANSPOSE": "is not supported by the Edge TPU compiler (google-coral/edgetpu#193)",
+    "FLOOR_MOD": "is not supported by the Edge TPU compiler",
+    "DEQUANTIZE": "(float output) runs on the CPU (google-coral/edgetpu#659): export with --io int8",
+    "HARD_SWISH": "is not in the Edge TPU supported-ops table (build it from ReLU6, Add and Mul, which map)",
 }
 INT_TYPES = {"int8", "uint8"}
 
@@ -56,7 +56,8 @@ def op_status(op: OpInfo) -> tuple[str, str]:
     if op.type == "edgetpu-custom-op":
         return MAPPED, "already compiled for the Edge TPU"
     if op.type not in SUPPORTED_OPS:
-        return NOT_SUPPORTED, KNOWN_UNSUPPORTED.get(op.type, f"{op.type} is not in the Edge TPU supported-ops table")
+        why = KNOWN_UNSUPPORTED.get(op.type, "is not in the Edge TPU supported-ops table")
+        return NOT_SUPPORTED, f"{op.type} {why}"
     acts = _act_tensors(op)
     if any(t.dynamic_beyond_batch for t in acts):
         return UNSPECIFIED, "tensor sizes must be constant at compile time (dynamic shape)"

@@ -495,7 +495,8 @@ def _load_tflite(path: Path) -> Graph:
 # ONNX
 
 _ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64", 9: "bool",
-                10: "float16", 11: "float64", 12: "uint32", 13: "uint64", 16: "bfloat16", 21: "uint4", 22: "int4"}  # fmt: skip
+                10: "float16", 11: "float64", 12: "uint32", 13: "uint64", 16: "bfloat16", 21: "uint4",
+                22: "int4"}  # fmt: skip
 _ONNX_CLASS = {
     **{k: "elementwise" for k in (
         "Add", "Sub", "Mul", "Div", "Relu", "Clip", "Sigmoid", "Tanh", "HardSwish", "HardSigmoid", "PRelu",
@@ -593,13 +594,15 @@ def _load_onnx(path: Path) -> Graph:
 # ---------------------------------------------------------------------------------------------------------------------
 # OpenVINO IR (.xml): the XML carries every port's shape and precision
 
-_OV_DTYPES = {"f32": "float32", "fp32": "float32", "fp16": "float16", "f16": "float16", "bf16": "bfloat16", "i8": "int8", "u8": "uint8", "i32": "int32",
-              "i64": "int64", "u1": "bool", "boolean": "bool", "i4": "int4", "u4": "uint4", "f64": "float64"}  # fmt: skip
+_OV_DTYPES = {"f32": "float32", "fp32": "float32", "fp16": "float16", "f16": "float16", "bf16": "bfloat16",
+              "i8": "int8", "u8": "uint8", "i32": "int32", "i64": "int64", "u1": "bool", "boolean": "bool",
+              "i4": "int4", "u4": "uint4", "f64": "float64"}  # fmt: skip
 _OV_CLASS = {
     **{k: "elementwise" for k in (
-        "Add", "Subtract", "Multiply", "Divide", "Relu", "ReLU", "Clamp", "Sigmoid", "Tanh", "HSwish", "HSigmoid", "Swish",
-        "PRelu", "Elu", "Gelu", "Sqrt", "Exp", "Log", "Power", "SoftMax", "Softmax", "LogSoftmax", "Maximum", "Minimum",
-        "Abs", "Negative", "MVN", "NormalizeL2", "Mish", "Erf", "Select", "Convert", "SquaredDifference", "LRN")},
+        "Add", "Subtract", "Multiply", "Divide", "Relu", "ReLU", "Clamp", "Sigmoid", "Tanh", "HSwish", "HSigmoid",
+        "Swish", "PRelu", "Elu", "Gelu", "Sqrt", "Exp", "Log", "Power", "SoftMax", "Softmax", "LogSoftmax", "Maximum",
+        "Minimum", "Abs", "Negative", "MVN", "NormalizeL2", "Mish", "Erf", "Select", "Convert", "SquaredDifference",
+        "LRN")},
     **{k: "pool" for k in ("MaxPool", "AvgPool", "ReduceMean", "ReduceMax", "ReduceSum", "ReduceMin")},
     **{k: "view" for k in ("Reshape", "Squeeze", "Unsqueeze", "ShapeOf")},
     **{k: "data" for k in (

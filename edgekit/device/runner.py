@@ -267,6 +267,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     model = Path(args.model)
     if not model.is_file():
         raise RunnerError(f"model file not found: {model}")
+    for path in (args.save_inputs, args.save_outputs):  # fail before the slow part, not after
+        if path and Path(path).suffix not in (".npy", ".npz"):
+            raise RunnerError(f"{path}: use a .npy or .npz file name")
     interpreter_cls, runtime = load_runtime(args.runtime)
     result: dict[str, Any] = {
         "schema": SCHEMA,

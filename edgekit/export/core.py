@@ -132,7 +132,10 @@ def load_keras_file(path: Path, opts: ExportOptions) -> Source:
         import keras
 
         try:
-            model = keras.models.load_model(str(path), safe_mode=True, compile=False)
+            from edgekit.models.blocks import custom_objects
+
+            # edgekit's own layers (ViT's class token, position embedding) are known; nothing else is deserialised.
+            model = keras.models.load_model(str(path), safe_mode=True, compile=False, custom_objects=custom_objects())
         except Exception as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UsageError(f"refusing to load {path.name} (Keras safe mode): {reason[:300]}") from exc
@@ -362,7 +365,7 @@ def layer_report_safe(model, calib, holdout, io: str) -> list[dict[str, Any]] | 
 
 
 def build_manifest(fmt, job, src: Source, opts, files, tmp: Path, calib, holdout, fidelity, bn_layers) -> dict:
-    from edgekit.export import edgetpu, onnx, openvino, tflite
+    from edgekit.export import onnx, openvino, tflite
 
     io_mod = {"tflite": tflite, "edgetpu": tflite, "onnx": onnx, "openvino": openvino}[fmt.name]
     return {

@@ -57,8 +57,16 @@ def convert(job: ExportJob) -> list[Path]:
             "message": "edgetpu_compiler not found on PATH (x86-64 Debian only): wrote the int8 TFLite it would "
             "compile; see 'analysis' for edgekit's own op mapping",
         }
-    job.extra["analysis"] = own_analysis(model_path)
+    job.extra["analysis"] = summarize(own_analysis(model_path))
     return files
+
+
+def summarize(analysis: dict[str, Any]) -> dict[str, Any]:
+    """Keep the manifest readable: counts, problems, and only the ops that would not map to the TPU."""
+    if not analysis:
+        return analysis
+    ops = analysis.get("ops", [])
+    return {**analysis, "model": "model.tflite", "ops": [op for op in ops if op.get("device") != "tpu"]}
 
 
 FORMAT = ExportFormat(

@@ -33,9 +33,11 @@ def quiet_tf() -> Iterator[None]:
     try:
         os.dup2(devnull, 1)
         os.dup2(devnull, 2)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
+        # Python-level prints too (Keras' "Saved artifact at ..."), even when sys.stdout is not fd 1.
+        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                yield
     finally:
         sys.stdout.flush()
         sys.stderr.flush()

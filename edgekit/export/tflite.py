@@ -14,7 +14,9 @@ from edgekit.ioutil import write_bytes_atomic
 def make_converter(model, precision: str, calib=None, io: str = "int8"):
     import tensorflow as tf
 
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    # A static batch of 1: edge runtimes want static shapes, and with Keras' dynamic batch the converter wraps
+    # Flatten/Reshape in SHAPE/PACK ops that the Edge TPU cannot run (it would cut the model in two there).
+    conv = tf.lite.TFLiteConverter.from_keras_model(with_batch_one(model))
     if precision == "fp16":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.target_spec.supported_types = [tf.float16]
@@ -30,6 +32,16 @@ def make_converter(model, precision: str, calib=None, io: str = "int8"):
     return conv
 
 
+def with_batch_one(model):
+    """The same layers and weights behind an input of static batch 1."""
+    import keras
+
+    if model.inputs[0].shape[0] == 1:
+        return model
+    inp = keras.Input(shape=tuple(model.inputs[0].shape[1:]), batch_size=1, name="input")
+    return keras.Model(inp, model(inp), name=model.name)
+
+
 def keras2tflite(model, precision: str, calib=None, io: str = "int8") -> bytes:
     from edgekit.export.quiet import quiet_tf
 
@@ -38,10 +50,16 @@ def keras2tflite(model, precision: str, calib=None, io: str = "int8") -> bytes:
 
 
 def convert(job: ExportJob) -> list[Path]:
-    data = keras2tflite(job.model, job.precision, job.calib, job.io)
+    # The edgetpu format compiles the same int8 model: convert once per run, share it through work_dir.
+    cached = job.work_dir / f"tflite-{job.precision}-{job.io}.tflite"
+    if cached.exists():
+        data = cached.read_bytes()
+    else:
+        data = keras2tflite(job.model, job.precision, job.calib, job.io)
+        cached.write_bytes(data)
     path = job.out_dir / "model.tflite"
     write_bytes_atomic(path, data)
-    job.extra["converter"] = "tf.lite.TFLiteConverter.from_keras_model"
+    job.extra["converter"] = "tf.lite.TFLiteConverter.from_keras_model (batch 1)"
     if job.precision == "int8":
         job.extra["quantization"] = {
             "scheme": "full-integer",

@@ -2,7 +2,8 @@
 
 Builds the reference graphs (random weights: only the graph's shape matters to the cost model), converts them to
 TFLite once and caches them under /tmp/edgekit-calib/, then predicts every published row
-(benchmarks/published-device-latency.csv) and reports the error, split into rows used to fit constants and rows held out.
+(benchmarks/published-device-latency.csv) and reports the error, split into rows used to fit constants and rows
+held out.  `python -m edgekit.profile.calibrate [--fit] [--json]`
 TensorFlow is imported only inside the build functions.
 """
 
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -164,17 +167,22 @@ _KERAS_APPS = {
 
 def build_keras(name: str, size: int = 224):
     """The zoo's model when it has it, else keras.applications / a hand-built graph (weights=None)."""
+    return _build_keras_with_source(name, size)[0]
+
+
+def _build_keras_with_source(name: str, size: int):
     try:
         from edgekit.models.registry import create_model
 
-        return create_model(name, input_size=size, num_classes=1000, weights="none")
+        return create_model(name, input_size=size, num_classes=1000, weights="none"), "edgekit zoo"
     except Exception:  # zoo not there yet, or lacks this model: the graph is what matters here
         pass
     if name in _KERAS_APPS:
         import keras
 
-        return getattr(keras.applications, _KERAS_APPS[name])(weights=None, input_shape=(size, size, 3))
-    return _hand_built(name, size)
+        app = getattr(keras.applications, _KERAS_APPS[name])
+        return app(weights=None, input_shape=(size, size, 3)), f"keras.applications.{_KERAS_APPS[name]}"
+    return _hand_built(name, size), "hand-built (edgekit.profile.calibrate)"
 
 
 def convert_tflite(model, precision: str, size: int, samples: int = 2) -> bytes:
@@ -202,7 +210,11 @@ def convert_tflite(model, precision: str, size: int, samples: int = 2) -> bytes:
         converter.inference_output_type = tf.int8
     elif precision != "fp32":
         raise ValueError(precision)
-    return converter.convert()
+    import warnings
+
+    with warnings.catch_warnings():  # "Statistics for quantized inputs were expected": expected with int8 IO
+        warnings.simplefilter("ignore", UserWarning)
+        return converter.convert()
 
 
 def calib_tflite(name: str, precision: str, size: int = 224, cache_dir: Path | None = None) -> Path:
@@ -212,7 +224,9 @@ def calib_tflite(name: str, precision: str, size: int = 224, cache_dir: Path | N
     cache = Path(cache_dir or CACHE_DIR)
     path = cache / f"{name}-{size}-{precision}.tflite"
     if not path.exists():
-        write_bytes_atomic(path, convert_tflite(build_keras(name, size), precision, size))
+        model, source = _build_keras_with_source(name, size)
+        write_bytes_atomic(path, convert_tflite(model, precision, size))
+        write_bytes_atomic(path.with_suffix(".source.txt"), f"{source}\n".encode())
     return path
 
 
@@ -295,6 +309,7 @@ def _bisect(f, lo: float, hi: float, target: float, increasing: bool, iters: int
 
 
 def _row_ms(row: PublishedRow, target, cache_dir: Path | None = None) -> float:
+    """Predicted median for a published row with this (possibly modified) target."""
     from edgekit.analyze.graph import load_graph, static_graph
     from edgekit.profile.predict import predict_graph
 
@@ -319,6 +334,19 @@ def _scaled_efficiency(scale: float):
     return Efficiency(**{k: round(min(1.0, v * scale), 4) for k, v in CPU_REL.items()})
 
 
+def fit_cpu_efficiency(target, precision: str, latency_ms: Callable[[Any], float], measured_ms: float):
+    """The target with its fp32 or int8 efficiency table scaled (CPU_REL x scale) so latency_ms(target) == measured."""
+    from dataclasses import replace
+
+    field = f"{precision}_efficiency"
+
+    def with_scale(scale: float):
+        return replace(target, cpu_cost=replace(target.cpu_cost, **{field: _scaled_efficiency(scale)}))
+
+    scale = _bisect(lambda s: latency_ms(with_scale(s)), 0.01, 1.0, measured_ms, False)
+    return with_scale(scale)
+
+
 def fit_constants(cache_dir: Path | None = None) -> dict[str, dict[str, Any]]:
     """The constants each fitted row determines, for pasting into targets/*.toml (printed by --fit)."""
     from dataclasses import replace
@@ -329,15 +357,10 @@ def fit_constants(cache_dir: Path | None = None) -> dict[str, dict[str, Any]]:
     fitted: dict[str, dict[str, Any]] = {}
 
     rpi4 = get_target("rpi4")
-    for precision, field in (("int8", "int8_efficiency"), ("fp32", "fp32_efficiency")):
-        row = rows[("rpi4", "mobilenetv2" if precision == "int8" else "mobilenetv1", precision)]
-
-        def with_scale(scale: float, field=field):
-            return replace(rpi4, cpu_cost=replace(rpi4.cpu_cost, **{field: _scaled_efficiency(scale)}))
-
-        scale = _bisect(lambda s: _row_ms(row, with_scale(s), cache_dir), 0.01, 1.0, row.latency_ms, False)
-        fitted.setdefault("rpi4", {})[field] = _scaled_efficiency(scale)
-        rpi4 = with_scale(scale)
+    for model, precision in (("mobilenetv2", "int8"), ("mobilenetv1", "fp32")):
+        row = rows[("rpi4", model, precision)]
+        rpi4 = fit_cpu_efficiency(rpi4, precision, partial(_row_ms, row, cache_dir=cache_dir), row.latency_ms)
+        fitted.setdefault("rpi4", {})[f"{precision}_efficiency"] = getattr(rpi4.cpu_cost, f"{precision}_efficiency")
 
     coral = get_target("coral-usb")
     acc_cost = coral.accelerator_cost

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import platform
+import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +76,8 @@ def _accel_op_ms(op: OpInfo, target: Target, precision: str) -> float:
     assert acc is not None and cost is not None
     if op.op_class in ("view", "quant"):
         return 0.0
+    if acc.kind == "npu" and op.op_class == "elementwise":
+        return 0.0  # the NPU compiler fuses bias, activations and residual adds into the neighbouring convolution
     tops = acc.peak_int8_tops if precision == "int8" else (acc.peak_fp16_tops or acc.peak_int8_tops / 2)
     compute_s = 0.0
     if op.op_class in MAC_CLASSES and op.macs:
@@ -126,7 +129,8 @@ def _predict_edgetpu(graph: Graph, target: Target, threads: int, link: str | Non
     io_bytes = sum(t.nbytes for t in consumed_in.values()) + sum(t.nbytes for t in crossing_out)
     transfer_ms = io_bytes / bw * 1e3 if tpu_ops else 0.0
     stream_ms = analysis["off_chip_param_bytes"] / bw * 1e3
-    accel_ms = sum(c.ms for c in costs if c.device == "tpu") + (cost.invoke_overhead_us * 1e-3 if tpu_ops else 0.0)
+    tpu_compute_ms = sum(c.ms for c in costs if c.device == "tpu")
+    accel_ms = tpu_compute_ms + (cost.invoke_overhead_us * 1e-3 if tpu_ops else 0.0)
     cpu_ms = sum(c.ms for c in costs if c.device == "cpu") + (target.cpu_cost.invoke_overhead_us * 1e-3)
     total = accel_ms + cpu_ms + transfer_ms + stream_ms
     split = {
@@ -153,10 +157,8 @@ def _predict_edgetpu(graph: Graph, target: Target, threads: int, link: str | Non
         "costs": costs,
         "split": split,
         "fallback_ops": analysis["fallback_ops"],
-        "busy": {
-            "accelerator": (accel_ms + stream_ms) / total if total else 0.0,
-            "cpu": cpu_ms / total if total else 0,
-        },
+        # Dynamic power follows the TPU's compute time (waiting on the link or the host draws little).
+        "busy": {"accelerator": tpu_compute_ms / total if total else 0.0, "cpu": cpu_ms / total if total else 0.0},
         "basis": basis,
         "device": f"{acc.name} over {split['link']}",
         "analysis": analysis,
@@ -221,7 +223,8 @@ def _predict_cpu(graph: Graph, target: Target, threads: int) -> dict[str, Any]:
     basis = (
         f"CPU roofline on {cpu.cores}x {cpu.model} @ {cpu.clock_ghz:g} GHz: {precision} "
         f"{cpu.int8_macs_per_cycle if precision == 'int8' else cpu.fp32_macs_per_cycle} MACs/cycle/core x per-class "
-        f"efficiency, {cpu.memory_bandwidth_gbs:g} GB/s x {cost.bandwidth_efficiency:g}, {cost.op_overhead_us:g} us/op, "
+        f"efficiency, {cpu.memory_bandwidth_gbs:g} GB/s x {cost.bandwidth_efficiency:g}, "
+        f"{cost.op_overhead_us:g} us/op, "
         f"{threads} thread(s) with parallel fraction {cost.parallel_fraction:g} ({target.runtime.name})"
     )
     if graph.precision == "fp16":
@@ -362,8 +365,8 @@ def _model_name(path: Path) -> str:
             return str(json.loads(manifest.read_text())["model"])
         except (ValueError, KeyError, OSError):
             pass
-    if path.parent.parent.name and "-" in path.parent.name:  # edgekit-out/<model>/<format>-<precision>/model.*
-        return path.parent.parent.name
+    if re.match(r"^(tflite|onnx|openvino|edgetpu)-(fp32|fp16|dynamic|int8)$", path.parent.name):
+        return path.parent.parent.name  # edgekit-out/<model>/<format>-<precision>/model.*
     return path.stem
 
 

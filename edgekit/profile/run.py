@@ -9,8 +9,6 @@ from typing import Any
 
 from edgekit.errors import EdgekitError, UsageError
 
-EMULATED_CPUS = {"rpi4": "cortex-a72", "rpi5": "cortex-a76"}
-
 
 @dataclass
 class ProfileRequest:
@@ -154,12 +152,13 @@ def profile_one(art: Artifact, req: ProfileRequest, target) -> dict[str, Any]:
 
 
 def emulate_one(art: Artifact, req: ProfileRequest, target) -> dict[str, Any]:
-    cpu = EMULATED_CPUS.get(target.id)
+    from edgekit.emulate import TARGET_CPUS, profile_emulated
+
+    cpu = TARGET_CPUS.get(target.id)
     if cpu is None:
-        raise UsageError(f"--emulate runs Raspberry Pi CPUs ({', '.join(EMULATED_CPUS)}), not {target.id}")
+        raise UsageError(f"--emulate runs the ARM CPUs of {', '.join(TARGET_CPUS)}, not {target.id}")
     if art.format not in ("tflite", "edgetpu"):
         raise UsageError(f"--emulate runs TFLite artifacts; {art.path.name} is {art.format}")
-    from edgekit.emulate import profile_emulated
 
     return profile_emulated(art.path, target.id, cpu, runtime=req.runtime, timeout=req.timeout)
 

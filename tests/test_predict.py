@@ -1,0 +1,165 @@
+"""Predictions: the contract's result shape, per-target behaviour, the Edge TPU cliff, published rows within 2x."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from _predict_models import build_predict_models
+
+from edgekit.errors import UsageError
+from edgekit.profile.predict import amdahl_speedup, edgetpu_fallback_lines, predict_artifact
+from edgekit.targets import get_target, load_targets
+
+TARGETS = sorted(load_targets())
+CONTRACT_KEYS = {
+    "target", "model", "format", "precision", "source", "status", "error", "latency_ms", "size_bytes",
+    "peak_memory_bytes", "runtime", "layers", "artifact", "host", "date", "edgekit_version", "load_ms",
+    "first_inference_ms", "throughput_ips", "power_w", "energy_mj", "basis",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory):
+    return build_predict_models(tmp_path_factory.getbasetemp() / "predict-models")
+
+
+def _artifact_for(target, models):
+    """An artifact the target runs: int8 .tflite for CPUs and the Edge TPU, static OpenVINO IR for the NPU."""
+    return models["convnet-xml"] if target.kind == "npu" else models["convnet-int8"]
+
+
+@pytest.mark.parametrize("target_id", TARGETS)
+def test_prediction_has_the_contract_shape(models, target_id):
+    target = get_target(target_id)
+    result = predict_artifact(_artifact_for(target, models), target)
+    assert CONTRACT_KEYS <= set(result)
+    assert result["source"] == "predicted" and result["status"] == "ok" and result["error"] is None
+    assert result["target"] == target_id
+    lat = result["latency_ms"]
+    assert set(lat) == {"median", "low", "high"} and 0 < lat["low"] <= lat["median"] <= lat["high"]
+    assert set(result["runtime"]) == {"name", "version", "threads", "device"}
+    assert result["runtime"]["version"] == target.runtime.version
+    assert result["peak_memory_bytes"] > result["size_bytes"] > 0
+    times = [layer["time_ms"] for layer in result["layers"]]
+    assert times == sorted(times, reverse=True) and len(times) <= 10
+    assert (result["power_w"] is None) == (target.power is None) == (result["energy_mj"] is None)
+    if result["power_w"] is not None:
+        assert result["energy_mj"] == pytest.approx(result["power_w"] * lat["median"], rel=1e-2)
+    if target.kind != "cpu":
+        split = result["split"]
+        assert {"accelerator_ops", "cpu_ops", "accelerator_ms", "cpu_ms", "transfer_ms"} <= set(split)
+        assert isinstance(result["fallback_ops"], list)
+    assert result["basis"]
+    json.dumps(result)
+
+
+def test_cpu_threads_scale_like_amdahl(models):
+    rpi4 = get_target("rpi4")
+    one = predict_artifact(models["convnet-int8"], rpi4, threads=1)["latency_ms"]["median"]
+    four = predict_artifact(models["convnet-int8"], rpi4, threads=4)["latency_ms"]["median"]
+    assert four < one
+    assert amdahl_speedup(4, 0.9) == pytest.approx(1 / (0.1 + 0.9 / 4))
+    assert amdahl_speedup(1, 0.9) == 1
+
+
+def test_power_needs_sourced_figures(models):
+    host = predict_artifact(models["convnet-int8"], get_target("host"))
+    assert host["power_w"] is None and host["energy_mj"] is None and "null" in host["basis"]
+    rpi4 = predict_artifact(models["convnet-int8"], get_target("rpi4"), threads=4)
+    assert 3.0 < rpi4["power_w"] <= 6.2
+
+
+def test_edgetpu_cliff_streams_weights(models):
+    coral = get_target("coral-usb")
+    big = predict_artifact(models["big-int8"], coral)
+    small = predict_artifact(models["convnet-int8"], coral)
+    assert big["split"]["param_streaming_ms"] > 0 and big["split"]["off_chip_param_bytes"] > 6.9 * 1024 * 1024
+    assert small["split"]["param_streaming_ms"] == 0
+    assert big["split"]["transfer_ms"] >= big["split"]["param_streaming_ms"]
+
+
+def test_edgetpu_usb2_is_slower_than_usb3(models):
+    coral = get_target("coral-usb")
+    usb3 = predict_artifact(models["big-int8"], coral)
+    usb2 = predict_artifact(models["big-int8"], coral, link="usb2")
+    assert usb2["split"]["transfer_ms"] > 5 * usb3["split"]["transfer_ms"] and usb2["split"]["link"] == "usb2"
+
+
+def test_edgetpu_fallback_is_reported(models):
+    coral = get_target("coral-usb")
+    result = predict_artifact(models["transpose-int8"], coral)
+    assert result["fallback_ops"][0]["op"] == "TRANSPOSE" and result["split"]["cpu_ops"] == 4
+    assert result["split"]["cpu_ms"] > 0
+    assert "TRANSPOSE" in edgetpu_fallback_lines(models["transpose-int8"], coral)[0]
+
+
+def test_float_model_on_the_edgetpu_says_what_to_export(models):
+    with pytest.raises(UsageError, match="--int8 --io int8") as info:
+        predict_artifact(models["convnet-fp32"], get_target("coral-usb"))
+    assert info.value.exit_code == 2
+
+
+def test_npu_wants_openvino_or_onnx(models):
+    with pytest.raises(UsageError, match="--format openvino"):
+        predict_artifact(models["convnet-int8"], get_target("intel-npu"))
+    onnx = predict_artifact(models["convnet-onnx"], get_target("intel-npu"))
+    assert onnx["format"] == "onnx" and onnx["split"]["compute_precision"] == "fp16"
+
+
+def test_npu_dynamic_input_is_a_usage_error(models):
+    with pytest.raises(UsageError, match="static shapes only.*--input-size"):
+        predict_artifact(models["convnet-dynamic-xml"], get_target("intel-npu"))
+
+
+def test_cpu_target_rejects_other_formats(models):
+    with pytest.raises(UsageError, match="rpi4 runs tflite"):
+        predict_artifact(models["convnet-xml"], get_target("rpi4"))
+
+
+def test_int8_predicts_faster_than_fp32_on_the_pi(models):
+    rpi5 = get_target("rpi5")
+    fp32 = predict_artifact(models["convnet-fp32"], rpi5)["latency_ms"]["median"]
+    int8 = predict_artifact(models["convnet-int8"], rpi5)["latency_ms"]["median"]
+    assert int8 < fp32
+
+
+# ------------------------------------------------------------------------------------------ published rows (224 px)
+
+FAST_MODELS = {"mobilenetv1", "mobilenetv2"}
+# Held-out rows the model misses by more than 2x, with the reason (reported, not hidden).
+KNOWN_MISSES = {
+    ("coral-usb", "densenet121", "int8"): "held out; 2.5x under: DenseNet's ~120 BatchNorm/concat ops cost more "
+    "on the Edge TPU than the per-op model knows",
+}
+
+
+def _published():
+    from edgekit.profile.calibrate import published_rows
+
+    params = []
+    for row in published_rows():
+        marks = [] if row.model in FAST_MODELS else [pytest.mark.slow]
+        if row.key in KNOWN_MISSES:
+            marks.append(pytest.mark.xfail(reason=KNOWN_MISSES[row.key], strict=True))
+        params.append(pytest.param(row, marks=marks, id=f"{row.target}-{row.model}-{row.precision}-{row.runtime}"))
+    return params
+
+
+@pytest.fixture(scope="session")
+def calib_cache():
+    """Reference 224 px graphs, converted once and cached across sessions (EDGEKIT_CALIB_DIR or /tmp/edgekit-calib)."""
+    from edgekit.profile.calibrate import CACHE_DIR, calib_tflite
+
+    for model in sorted(FAST_MODELS):
+        for precision in ("int8", "fp32"):
+            calib_tflite(model, precision, 224, CACHE_DIR)
+    return CACHE_DIR
+
+
+@pytest.mark.parametrize("row", _published())
+def test_published_row_within_2x(row, calib_cache):
+    from edgekit.profile.calibrate import evaluate_rows
+
+    (result,) = evaluate_rows([row], cache_dir=calib_cache)
+    assert 0.5 <= result["ratio"] <= 2.0, result
