@@ -59,7 +59,7 @@ print(json.dumps({"setup_s": t1 - t0, "convert_s": t2 - t1, "bytes": len(blob)})
 # (module, attribute, label) in pipeline order; "Class.method" patches a method. Third-party entry points are
 # patched on their module before edgekit imports them (edgekit imports lazily, inside functions).
 TIMED = [
-    ("edgekit.export.core", "load_source", "build the Keras model (incl. TensorFlow import)"),
+    ("edgekit.export.core", "load_source", "build the Keras model"),
     ("edgekit.export.core", "calibration_and_holdout", "calibration + holdout images"),
     ("edgekit.export.core", "reestimate_batchnorm", "BatchNorm re-estimation (Keras, training mode)"),
     ("edgekit.export.tflite", "keras2tflite", "TFLite: INT8 conversion, total"),

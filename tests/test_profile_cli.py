@@ -1,0 +1,142 @@
+"""`edgekit profile` end to end on exported artifacts: measured here, predicted elsewhere, emulated under QEMU."""
+
+import csv
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+
+from edgekit.targets import load_targets
+
+FAST = ["--runs", "5", "--min-seconds", "0.05", "--warmup", "1"]
+
+
+def _profile(args, capsys, profiles: Path):
+    code, out, err = run_cli(["profile", *args, "--profiles-dir", str(profiles), "--json"], capsys)
+    return code, (json.loads(out) if out.strip() else None), err
+
+
+def test_measured_on_host_has_the_contract(tiny_int8, tmp_path, capsys):
+    code, results, err = _profile([tiny_int8["tflite"]["path"], "--target", "host", *FAST], capsys, tmp_path)
+    assert code == 0, err
+    (r,) = results
+    assert r["source"] == "measured" and r["target"] == "host" and r["status"] == "ok"
+    assert r["model"] == "tinynet" and r["format"] == "tflite" and r["precision"] == "int8"
+    lat = r["latency_ms"]
+    assert lat["n"] >= 5 and 0 < lat["median"] <= lat["p90"] <= lat["p99"]
+    assert {"name", "version", "threads", "device"} <= r["runtime"].keys() and r["runtime"]["threads"] == 1
+    assert r["size_bytes"] > 0 and r["peak_memory_bytes"] > 0 and isinstance(r["layers"], list)
+    saved = tmp_path / "host" / "tinynet__tflite-int8.json"
+    assert json.loads(saved.read_text())["artifact"]["sha256"] == tiny_int8["tflite"]["sha256"]
+
+
+@pytest.mark.parametrize("target", sorted(t for t, spec in load_targets().items() if not spec.is_this_machine()))
+def test_every_other_target_is_predicted_never_measured(target, tiny_int8, export_root, tmp_path, capsys):
+    code, results, err = _profile(["--target", target, "--int8", "--out", str(export_root)], capsys, tmp_path)
+    assert code == 0, err
+    assert results and all(r["source"] == "predicted" and r["target"] == target for r in results)
+    for r in results:
+        lat = r["latency_ms"]
+        assert 0 < lat["low"] <= lat["median"] <= lat["high"], r
+        assert r["runtime"]["device"] and "x86" not in r["runtime"]["device"].lower()
+    assert not list((tmp_path / target).glob("*.json")) or all(
+        json.loads(p.read_text())["source"] == "predicted" for p in (tmp_path / target).glob("*.json")
+    )
+
+
+def test_coral_prints_what_falls_back_and_refuses_float(tiny_fp32, tiny_int8, tmp_path, capsys):
+    code, results, err = _profile([tiny_int8["edgetpu"]["path"], "--target", "coral-usb"], capsys, tmp_path)
+    assert code == 0, err
+    split = results[0]["split"]
+    assert split["accelerator_ops"] + split["cpu_ops"] > 0
+    code, _, err = _profile([tiny_fp32["tflite"]["path"], "--target", "coral-usb"], capsys, tmp_path)
+    assert code == 2 and "--int8" in err and "Traceback" not in err
+
+
+def test_model_name_exports_once_then_reuses(tmp_path, capsys):
+    args = [
+        "squeezenet11",
+        "--target",
+        "host",
+        "--input-size",
+        "32",
+        "--format",
+        "onnx",
+        "--out",
+        str(tmp_path / "exp"),
+        *FAST,
+    ]
+    code, first, err = _profile(args, capsys, tmp_path / "p")
+    assert code == 0, err
+    onnx_file = Path(first[0]["artifact"]["path"])
+    mtime = onnx_file.stat().st_mtime_ns
+    code, second, err = _profile(args, capsys, tmp_path / "p")
+    assert code == 0 and onnx_file.stat().st_mtime_ns == mtime  # cached, keyed by its options
+    assert second[0]["source"] == "measured" and second[0]["layers"]
+
+
+def test_report_rolls_up(tiny_int8, tmp_path, capsys):
+    _profile([tiny_int8["onnx"]["path"], "--target", "host", *FAST], capsys, tmp_path)
+    _profile([tiny_int8["tflite"]["path"], "--target", "rpi4"], capsys, tmp_path)
+    code, out, err = run_cli(
+        [
+            "report",
+            "--profiles-dir",
+            str(tmp_path),
+            "--csv",
+            str(tmp_path / "r.csv"),
+            "--markdown",
+            str(tmp_path / "r.md"),
+            "--json",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    rows = json.loads(out)
+    assert {(r["target"], r["source"]) for r in rows} == {("host", "measured"), ("rpi4", "predicted")}
+    assert len(list(csv.DictReader((tmp_path / "r.csv").open()))) == 2
+    assert "rpi4" in (tmp_path / "r.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--target", "rpi9"], "did you mean"),
+        (["/nonexistent/model.tflite", "--target", "host"], "no such artifact"),
+        (["mobilenetv2", "--target", "host", "--emulate", "--predict"], "not both"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(args, message, tmp_path, capsys):
+    code, _, err = _profile(args, capsys, tmp_path)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_crashing_model_is_one_line_and_others_survive(tiny_int8, tmp_path, capsys):
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(Path(tiny_int8["onnx"]["path"]).read_bytes()[:500])
+    code, results, err = _profile([str(bad), tiny_int8["onnx"]["path"], "--target", "host", *FAST], capsys, tmp_path)
+    assert code == 1 and "broken.onnx" in err
+    assert [r["status"] for r in results] == ["failed", "ok"]
+    (saved,) = (tmp_path / "host").glob("broken__onnx-*.json")  # a failed run is kept, with its error
+    assert (
+        json.loads(saved.read_text())["status"] == "failed" and "broken.onnx" in json.loads(saved.read_text())["error"]
+    )
+
+
+@pytest.mark.arm
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_exported_artifacts_match_under_emulated_pi(precision, tiny_fp32, tiny_int8, tmp_path, capsys):
+    """CI's emulated-ARM check: edgekit's own exports, run by the aarch64 runtime as a Pi 4 would, match x86."""
+    if not (shutil.which("qemu-aarch64-static") and shutil.which("debootstrap")):
+        if os.environ.get("EDGEKIT_REQUIRE_ARM") == "1":
+            pytest.fail("qemu-user-static and debootstrap are required (EDGEKIT_REQUIRE_ARM=1)")
+        pytest.skip("qemu-user-static/debootstrap missing: apt-get install qemu-user-static debootstrap")
+    rec = (tiny_fp32 if precision == "fp32" else tiny_int8)["tflite"]
+    code, results, err = _profile([rec["path"], "--target", "rpi4", "--emulate"], capsys, tmp_path)
+    assert code == 0, err
+    (r,) = results
+    assert r["source"] == "emulated" and r["match"] is True and r["latency_ms"] is None
+    assert "cortex-a72" in r["runtime"]["device"]
