@@ -50,6 +50,11 @@ class CalibrationSet:
     class_names: list[str] = field(default_factory=list)
     skipped: int = 0
     files: list[str] = field(default_factory=list)
+    tick: Any = field(default=None, repr=False, compare=False)  # called once per image a toolchain consumes
+
+    def _ticked(self) -> None:
+        if self.tick is not None:
+            self.tick()
 
     def __len__(self) -> int:
         return len(self.images)
@@ -93,6 +98,7 @@ class CalibrationSet:
 
         def gen():
             for x in self.batches(1):
+                self._ticked()
                 yield [x.astype(np.float32)]
 
         return gen
@@ -100,7 +106,7 @@ class CalibrationSet:
     def onnx_reader(self, input_name: str):
         from onnxruntime.quantization import CalibrationDataReader
 
-        images = self.images
+        images, ticked = self.images, self._ticked
 
         class _Reader(CalibrationDataReader):
             def __init__(self):
@@ -108,7 +114,10 @@ class CalibrationSet:
 
             def get_next(self):
                 i = next(self._it, None)
-                return None if i is None else {input_name: images[i : i + 1]}
+                if i is None:
+                    return None
+                ticked()
+                return {input_name: images[i : i + 1]}
 
             def rewind(self):
                 self._it = iter(range(len(images)))
@@ -118,7 +127,11 @@ class CalibrationSet:
     def nncf_dataset(self):
         import nncf
 
-        return nncf.Dataset([self.images[i : i + 1] for i in range(len(self.images))])
+        def transform(x: np.ndarray) -> np.ndarray:
+            self._ticked()
+            return x
+
+        return nncf.Dataset([self.images[i : i + 1] for i in range(len(self.images))], transform)
 
 
 # --- preprocessing ---------------------------------------------------------------------------------------------

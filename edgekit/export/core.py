@@ -300,8 +300,11 @@ def export(opts: ExportOptions, on_step=None) -> list[dict[str, Any]]:
         for name in names:
             final = artifact_dir(root, src.name, name, opts.precision)
             step(f"exporting {src.name} -> {name} {opts.precision}")
-            with quiet_tf():  # converters print to fd 1 and 2; --json owns stdout
+            total = len(calib) if opts.precision == "int8" else None
+            with console.progress(f"{name} {opts.precision}", total=total) as advance, quiet_tf():
+                calib.tick = advance  # converters print to fd 1 and 2 (silenced); the bar uses its own handle
                 rec = export_one(rows[name], src, opts, calib, holdout, reference, final, Path(work), bn_layers)
+                calib.tick = None
             records.append(rec)
     step(f"done in {time.perf_counter() - t0:.1f} s")
     return records

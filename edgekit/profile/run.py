@@ -125,11 +125,21 @@ def gather(req: ProfileRequest, target) -> list[Artifact]:
             arts.extend(export_for(item, req, target))
     if req.formats:
         arts = [a for a in arts if a.format in req.formats]
+    arts = unique_models(arts, prefer="edgetpu" if "edgetpu" in target_formats(target) else "tflite")
     if req.precision and req.items == []:
         arts = [a for a in arts if a.precision in (None, req.precision)]
     if not arts:
         raise UsageError(f"no artifact matches target {target.id} (it runs {', '.join(target_formats(target))})")
     return arts
+
+
+def unique_models(arts: list[Artifact], prefer: str) -> list[Artifact]:
+    """Profile each distinct model file once (the edgetpu export is the int8 TFLite byte for byte)."""
+    by_hash: dict[str, Artifact] = {}
+    for art in sorted(arts, key=lambda a: a.format != prefer):
+        files = (art.manifest or {}).get("files") or [{}]
+        by_hash.setdefault(files[0].get("sha256") or str(art.path), art)
+    return [a for a in arts if a in by_hash.values()]
 
 
 def profile_one(art: Artifact, req: ProfileRequest, target) -> dict[str, Any]:
@@ -167,8 +177,8 @@ def fill_identity(result: dict[str, Any], art: Artifact, target) -> dict[str, An
     """Name the result after the artifact's manifest (model, format, precision) and the target asked for."""
     meta = art.manifest or {}
     result["target"] = target.id
-    for key in ("model", "format", "precision"):
-        if meta.get(key) and not result.get(key):
+    for key in ("model", "format", "precision"):  # the manifest names the artifact; runners only guess
+        if meta.get(key):
             result[key] = meta[key]
     result.setdefault("model", art.path.stem)
     result.setdefault("format", art.format)
@@ -228,43 +238,32 @@ def _fmt_ms(lat: dict[str, Any] | None) -> str:
     return text
 
 
+def _cells(r: dict[str, Any]) -> dict[str, str]:
+    rt = r.get("runtime") or {}
+    latency = _fmt_ms(r.get("latency_ms")) if r.get("status") == "ok" else f"{r.get('status')}"
+    return {
+        "artifact": f"{r.get('model')} {r.get('format')}-{r.get('precision')}",
+        "source": str(r.get("source")),
+        "latency ms": latency,
+        "size MB": f"{r['size_bytes'] / 1e6:.2f}" if r.get("size_bytes") else "",
+        "peak MB": f"{r['peak_memory_bytes'] / 1e6:.0f}" if r.get("peak_memory_bytes") else "",
+        "energy mJ": f"{r['energy_mj']:.2f}" if r.get("energy_mj") is not None else "",
+        "runtime": f"{rt.get('name', '')} x{rt.get('threads', '')}".strip(),
+        "match": "" if r.get("match") is None else ("yes" if r["match"] else "NO"),
+    }
+
+
 def render_results(results: list[dict[str, Any]]) -> None:
+    """A compact table per target; columns nobody filled (energy on the host, match outside --emulate) are dropped."""
     from edgekit import console
 
-    rows = []
-    for r in results:
-        rt = r.get("runtime") or {}
-        rows.append(
-            (
-                r.get("target"),
-                r.get("model"),
-                r.get("format"),
-                r.get("precision"),
-                r.get("source"),
-                r.get("status") if r.get("status") != "ok" else _fmt_ms(r.get("latency_ms")),
-                f"{r['size_bytes'] / 1e6:.2f}" if r.get("size_bytes") else "",
-                f"{r['peak_memory_bytes'] / 1e6:.0f}" if r.get("peak_memory_bytes") else "",
-                f"{r['energy_mj']:.1f}" if r.get("energy_mj") is not None else "",
-                f"{rt.get('name', '')} {rt.get('version', '') or ''} x{rt.get('threads', '')} {rt.get('device', '')}",
-                "" if r.get("match") is None else ("match" if r["match"] else "MISMATCH"),
-            )
+    for target in dict.fromkeys(r.get("target") for r in results):
+        cells = [_cells(r) for r in results if r.get("target") == target]
+        columns = [c for c in cells[0] if c in ("artifact", "source", "latency ms") or any(row[c] for row in cells)]
+        devices = {str((r.get("runtime") or {}).get("device")) for r in results if r.get("target") == target}
+        console.print_table(
+            columns, [[row[c] for c in columns] for row in cells], title=f"{target} ({', '.join(sorted(devices))})"
         )
-    console.print_table(
-        (
-            "target",
-            "model",
-            "format",
-            "prec",
-            "source",
-            "latency ms",
-            "size MB",
-            "peak MB",
-            "energy mJ",
-            "runtime",
-            "emulated",
-        ),
-        rows,
-    )
     for r in results:
         for op in r.get("fallback_ops") or []:
             console.info(
