@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from edgekit.models.weights import build_keras_application
+from edgekit.models.weights import build_hand_made, build_keras_application
 
 # The notes' comparison table, one line per family (used as ModelSpec.use_case).
 USE_CASES = {
@@ -55,4 +55,19 @@ def keras_app(
         )
 
     build.__name__ = f"build_{model_name}"
+    return build
+
+
+def hand_made(model_name: str, make: Callable[[int, int, str | None], Any]) -> Callable[..., Any]:
+    """A registry build_fn for a model built from edgekit's blocks: make(input_size, num_classes, activation)."""
+
+    def build(
+        input_size: int,
+        num_classes: int = 1000,
+        alpha: float = 1.0,
+        classifier_activation: str | None = None,
+        weights: str | None = "none",
+    ) -> Any:
+        return build_hand_made(model_name, weights, lambda: make(input_size, num_classes, classifier_activation))
+
     return build

@@ -11,9 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from edgekit.models import blocks
-from edgekit.models.families._common import USE_CASES
+from edgekit.models.families._common import USE_CASES, hand_made
 from edgekit.models.registry import PREPROCESS_TORCH, ModelSpec, register_model
-from edgekit.models.weights import build_hand_made
 
 
 def build_alexnet(
@@ -44,22 +43,12 @@ def build_alexnet(
     return keras.Model(inputs, outputs, name="alexnet")
 
 
-def _build(
-    input_size: int,
-    num_classes: int = 1000,
-    alpha: float = 1.0,
-    classifier_activation: str | None = None,
-    weights: str | None = "none",
-) -> Any:
-    return build_hand_made("alexnet", weights, lambda: build_alexnet(input_size, num_classes, classifier_activation))
-
-
 ALEXNET = register_model(
     ModelSpec(
         name="alexnet",
         family="AlexNet",
         year=2012,
-        build_fn=_build,
+        build_fn=hand_made("alexnet", build_alexnet),
         default_input_size=224,
         min_input_size=63,
         params=61_100_840,

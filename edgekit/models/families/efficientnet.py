@@ -7,9 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from edgekit.models import blocks
-from edgekit.models.families._common import USE_CASES, keras_app
+from edgekit.models.families._common import USE_CASES, hand_made, keras_app
 from edgekit.models.registry import PREPROCESS_RAW, PREPROCESS_TF, ModelSpec, register_model
-from edgekit.models.weights import build_hand_made
 
 IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
 IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
@@ -105,24 +104,12 @@ def build_efficientnet_lite(
     return keras.Model(inputs, outputs, name="efficientnetlite0")
 
 
-def _build_lite0(
-    input_size: int,
-    num_classes: int = 1000,
-    alpha: float = 1.0,
-    classifier_activation: str | None = None,
-    weights: str | None = "none",
-) -> Any:
-    return build_hand_made(
-        "efficientnetlite0", weights, lambda: build_efficientnet_lite(input_size, num_classes, classifier_activation)
-    )
-
-
 EFFICIENTNET_LITE0 = register_model(
     ModelSpec(
         name="efficientnetlite0",
         family="EfficientNet",
         year=2020,
-        build_fn=_build_lite0,
+        build_fn=hand_made("efficientnetlite0", build_efficientnet_lite),
         default_input_size=224,
         min_input_size=32,
         params=4_694_024,

@@ -6,9 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from edgekit.models import blocks
-from edgekit.models.families._common import USE_CASES
+from edgekit.models.families._common import USE_CASES, hand_made
 from edgekit.models.registry import PREPROCESS_TORCH, ModelSpec, register_model
-from edgekit.models.weights import build_hand_made
 
 # (squeeze, expand) per fire module, numbered as in the paper (fire2 ... fire9).
 FIRES = {2: (16, 64), 3: (16, 64), 4: (32, 128), 5: (32, 128), 6: (48, 192), 7: (48, 192), 8: (64, 256), 9: (64, 256)}
@@ -52,18 +51,7 @@ def build_squeezenet(
 
 
 def _builder(name: str, version: str):
-    def build(
-        input_size: int,
-        num_classes: int = 1000,
-        alpha: float = 1.0,
-        classifier_activation: str | None = None,
-        weights: str | None = "none",
-    ) -> Any:
-        return build_hand_made(
-            name, weights, lambda: build_squeezenet(input_size, num_classes, classifier_activation, version)
-        )
-
-    return build
+    return hand_made(name, lambda size, classes, act: build_squeezenet(size, classes, act, version))
 
 
 SQUEEZENET = register_model(

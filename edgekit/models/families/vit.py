@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from edgekit.models import blocks
-from edgekit.models.families._common import USE_CASES
+from edgekit.models.families._common import USE_CASES, hand_made
 from edgekit.models.registry import PREPROCESS_TF, ModelSpec, register_model
-from edgekit.models.weights import build_hand_made
 
 PATCH = 16
 
@@ -49,23 +48,10 @@ VARIANTS = {"vitti16": (192, 12, 3, 768), "vitb16": (768, 12, 12, 3072)}
 
 def _builder(name: str):
     dim, depth, heads, mlp_dim = VARIANTS[name]
-
-    def build(
-        input_size: int,
-        num_classes: int = 1000,
-        alpha: float = 1.0,
-        classifier_activation: str | None = None,
-        weights: str | None = "none",
-    ) -> Any:
-        return build_hand_made(
-            name,
-            weights,
-            lambda: build_vit(
-                input_size, num_classes, classifier_activation, PATCH, dim, depth, heads, mlp_dim, name=name
-            ),
-        )
-
-    return build
+    return hand_made(
+        name,
+        lambda size, classes, act: build_vit(size, classes, act, PATCH, dim, depth, heads, mlp_dim, name=name),
+    )
 
 
 VIT_TI16 = register_model(
