@@ -120,6 +120,20 @@ def load_source(opts: ExportOptions) -> Source:
     return Source(model, spec.name, spec.preprocess, size, build)
 
 
+def validate_model(opts: ExportOptions) -> str:
+    """Fail fast (before any heavy import) on an unknown model, a missing file or an impossible input size."""
+    path = Path(opts.model)
+    if path.suffix == ".keras" or path.exists():
+        if not path.is_file():
+            raise UsageError(f"no such model file: {path}")
+        return path.stem
+    from edgekit.models.registry import get_spec
+
+    spec = get_spec(opts.model)
+    spec.check_input_size(opts.input_size or spec.default_input_size)
+    return spec.name
+
+
 def load_keras_file(path: Path, opts: ExportOptions) -> Source:
     """A user's .keras file, loaded in Keras safe mode: lambdas and unknown custom layers are refused."""
     if not path.exists():
@@ -252,20 +266,15 @@ def export(opts: ExportOptions, on_step=None) -> list[dict[str, Any]]:
 
     console.err_stream()  # keep a handle on the real stderr before converters silence fd 2
     step = on_step or (lambda msg: console.info(msg))
-    names = resolve_formats(opts)
-    root = Path(opts.out) if opts.out else DEFAULT_OUT
-    check_writable(root)
     if opts.io not in ("int8", "float"):
         raise UsageError("--io must be int8 or float")
     if opts.holdout < 1:
         raise UsageError("--holdout must be at least 1")
-
-    model_name = Path(opts.model).stem if Path(opts.model).suffix == ".keras" else None
-    if opts.reuse and model_name is None:
-        from edgekit.models.registry import get_spec
-
-        model_name = get_spec(opts.model).name
-    if opts.reuse and model_name:
+    names = resolve_formats(opts)
+    model_name = validate_model(opts)
+    root = Path(opts.out) if opts.out else DEFAULT_OUT
+    check_writable(root)
+    if opts.reuse:
         hits = [cached_artifact(artifact_dir(root, model_name, n, opts.precision), opts.key(n)) for n in names]
         if all(hits):
             return [
