@@ -10,19 +10,20 @@ from typing import Any
 
 _err_console = None
 _err_stream = None
+_err_source = None
 
 
 def err_stream():
     """A private duplicate of stderr: converters silence fd 2 (C++ logs) but progress and messages still show."""
-    global _err_stream
-    if _err_stream is None:
+    global _err_stream, _err_source, _err_console
+    if _err_stream is None or _err_source is not sys.stderr:  # rebuilt if someone swapped sys.stderr (tests)
         import os
 
         try:
             fd = sys.stderr.fileno()
         except (OSError, ValueError, AttributeError):  # no real fd (a test runner's capture): use it, don't cache
             return sys.stderr
-        _err_stream = open(os.dup(fd), "w", buffering=1, closefd=True)  # noqa: SIM115
+        _err_stream, _err_source, _err_console = open(os.dup(fd), "w", buffering=1, closefd=True), sys.stderr, None  # noqa: SIM115
     return _err_stream
 
 

