@@ -21,6 +21,9 @@ from edgekit.ioutil import atomic_dir, sha256_file, write_json_atomic
 from edgekit.models.registry import PREPROCESS_TF, Preprocess
 
 DEFAULT_OUT = Path("edgekit-out")
+# Below this logit cosine an int8 TFLite export runs the quantization debugger on its own (~2x the conversion time):
+# the EfficientNet-style collapse, not the few-percent noise of a healthy int8 model.
+AUTO_LAYER_REPORT_COSINE = 0.95
 
 
 @dataclass
@@ -364,7 +367,7 @@ def wants_layer_report(opts: ExportOptions, job, fidelity: dict[str, Any]) -> bo
         return False
     if opts.layer_report is not None:
         return opts.layer_report
-    return fidelity["cosine"] < 0.99  # damaged enough that users will ask which layer did it
+    return fidelity["cosine"] < AUTO_LAYER_REPORT_COSINE  # damaged enough that users will ask which layer did it
 
 
 def layer_report_safe(model, calib, holdout, io: str) -> list[dict[str, Any]] | dict[str, str]:

@@ -261,6 +261,7 @@ def render_results(results: list[dict[str, Any]]) -> None:
         cells = [_cells(r) for r in results if r.get("target") == target]
         columns = [c for c in cells[0] if c in ("artifact", "source", "latency ms") or any(row[c] for row in cells)]
         devices = {str((r.get("runtime") or {}).get("device")) for r in results if r.get("target") == target}
+        devices = {"CPU" if d.lower() == "cpu" else d for d in devices}
         console.print_table(
             columns, [[row[c] for c in columns] for row in cells], title=f"{target} ({', '.join(sorted(devices))})"
         )
