@@ -311,13 +311,13 @@ def report(
     """Roll up the saved profile results."""
     from edgekit import console
     from edgekit.results import report as make_report
-    from edgekit.results import result_rows_for_table
+    from edgekit.results import report_table
 
     rows = make_report(profiles_dir, target=target, csv_path=csv, markdown_path=markdown)
     if json_out:
         console.print_json(rows)
         return
-    columns, table = result_rows_for_table(rows)
+    columns, table = report_table(rows)
     console.print_table(columns, table)
 
 

@@ -62,7 +62,9 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: st
         table.add_column(col)
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
-    Console(highlight=False).print(table)
+    # Piped or captured output gets the whole table, not cells cut to an 80-column guess.
+    width = None if sys.stdout.isatty() else 240
+    Console(highlight=False, width=width, file=sys.stdout).print(table)
 
 
 @contextmanager

@@ -249,7 +249,11 @@ def _cell(column: str, value: Any) -> str:
 
 def result_rows_for_table(results: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     """(columns, rows of strings) for console.print_table, sorted by target, model, format, precision."""
-    rows = [report_row(r) for r in sorted(results, key=_sort_key)]
+    return report_table([report_row(r) for r in sorted(results, key=_sort_key)])
+
+
+def report_table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """report() rows -> (columns, rows of strings) for console.print_table."""
     return list(REPORT_COLUMNS), [[_cell(c, row[c]) for c in REPORT_COLUMNS] for row in rows]
 
 

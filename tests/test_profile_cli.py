@@ -99,6 +99,8 @@ def test_report_rolls_up(tiny_int8, tmp_path, capsys):
     assert {(r["target"], r["source"]) for r in rows} == {("host", "measured"), ("rpi4", "predicted")}
     assert len(list(csv.DictReader((tmp_path / "r.csv").open()))) == 2
     assert "rpi4" in (tmp_path / "r.md").read_text()
+    code, out, err = run_cli(["report", "--profiles-dir", str(tmp_path), "--target", "rpi4"], capsys)
+    assert code == 0 and "predicted" in out and "measured" not in out, err
 
 
 @pytest.mark.parametrize(
