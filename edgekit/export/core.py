@@ -117,8 +117,7 @@ def load_source(opts: ExportOptions) -> Source:
 
     spec = get_spec(opts.model)
     size = opts.input_size or spec.default_input_size
-    spec.check_input_size(size)
-    model = create_model(spec.name, size, opts.num_classes, opts.alpha, opts.weights)
+    model = create_model(spec.name, size, opts.num_classes, opts.alpha, opts.weights)  # checks the size too
     build = {"input_size": size, "num_classes": opts.num_classes, "alpha": opts.alpha, "weights": opts.weights}
     return Source(model, spec.name, spec.preprocess, size, build)
 
