@@ -9,8 +9,10 @@ What it proves, per model (random weights: speed does not depend on trained valu
      against the --target (2x);
   2. that edgekit's INT8 choice is within --tolerance (5 %) of the fastest alternative:
      ONNX Runtime  U8S8 vs S8S8, per-channel vs per-tensor, reduce_range on/off (all QDQ from the same FP32 graph);
-     OpenVINO      NNCF preset performance (edgekit) vs mixed;
+     OpenVINO      NNCF preset performance (edgekit) vs mixed (edgekit's other nncf.quantize arguments kept);
      LiteRT        full-integer with int8 I/O (edgekit's default) vs float I/O;
+     each with a logits cosine against the float model, so a faster setting that damages the model shows. A "twin"
+     (edgekit's settings quantized a second time) gives the noise floor of the comparison;
   3. where INT8 misses the target: which ops hold it back, per op type and per layer (FP32 vs INT8), from ONNX Runtime's
      profiler, OpenVINO's performance counters and LiteRT per-op timing (edgekit.device.runner.profile_ops), plus the
      top layers from edgekit.profile.measure.measure_artifact.
@@ -21,6 +23,11 @@ ONNX / OpenVINO files. Timing then runs in this process without TensorFlow loade
 the rounds interleave all of them (the order rotates each round), each turn timing a short batch of single-threaded
 inferences and keeping its median. A variant's latency is the best of those per-round medians; ratios are also given
 as the median of per-round ratios (both runs of a pair ran seconds apart under the same load of this shared machine).
+
+If edgekit's export fails for a format (seen: EfficientNet -> ONNX, where tf2onnx leaves the Normalization layer's
+constants as graph inputs), the run says so and builds the FP32 ONNX itself (edgekit's keras2onnx, the stray inputs
+folded back into constants, checked against Keras) so that runtime is still timed; those rows are flagged.
+A full run (3 models, 224 px, cold cache) takes about 9 minutes on the 2-core machine; with a warm cache about 4.
 
 Exit status 0 (a measurement, not a test).
 """

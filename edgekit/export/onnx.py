@@ -26,7 +26,7 @@ def cpu_flags() -> set[str]:
 
 
 def int8_settings(machine: str | None = None, flags: set[str] | None = None) -> dict[str, Any]:
-    """The activation/weight types that are fast on this CPU (see benchmarks/int8_settings.py for the evidence).
+    """The activation/weight types that are fast on this CPU (see benchmarks/int8_speed.py for the evidence).
 
     x86: unsigned activations with signed weights (U8S8) is ONNX Runtime's fast path; S8S8 falls back to slower
     kernels. Without VNNI, 7-bit weights (reduce_range) avoid the saturation of the u8*s8 pair-add (vpmaddubsw).
@@ -51,14 +51,28 @@ def int8_settings(machine: str | None = None, flags: set[str] | None = None) -> 
 
 
 def keras2onnx(model, path: Path) -> Path:
-    """Export through keras' own ONNX path (tf2onnx), with a static batch of 1 (edge runtimes want static shapes)."""
+    """Keras -> frozen TF graph (batch 1) -> tf2onnx.
+
+    Freezing first turns every captured tensor into a constant: keras' own ONNX export leaves captured eager
+    constants (EfficientNet's Normalization mean/variance) as extra graph inputs, and the model cannot run.
+    """
     import tensorflow as tf
+    import tf2onnx
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     from edgekit.export.quiet import quiet_tf
 
-    signature = [tf.TensorSpec((1, *tuple(model.inputs[0].shape[1:])), tf.float32, name="input")]
+    shape = (1, *tuple(model.inputs[0].shape[1:]))
+    serve = tf.function(lambda x: model(x, training=False), input_signature=[tf.TensorSpec(shape, tf.float32, "input")])
     with quiet_tf():
-        model.export(str(path), format="onnx", verbose=False, input_signature=signature, opset_version=OPSET)
+        frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
+        tf2onnx.convert.from_graph_def(
+            frozen.graph.as_graph_def(),
+            input_names=[t.name for t in frozen.inputs],
+            output_names=[t.name for t in frozen.outputs],
+            opset=OPSET,
+            output_path=str(path),
+        )
     return path
 
 
@@ -104,7 +118,7 @@ def convert(job: ExportJob) -> list[Path]:
     else:
         raise EdgekitError(f"ONNX export has no {job.precision} path; use --fp32 or --int8")
     job.extra["opset"] = OPSET
-    job.extra["converter"] = "keras.Model.export(format='onnx') (tf2onnx)"
+    job.extra["converter"] = "tf2onnx from the frozen TF graph (batch 1)"
     return [out]
 
 
