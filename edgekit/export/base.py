@@ -24,6 +24,11 @@ class ExportJob:
     out_dir: Path  # a temporary folder, renamed into place by the orchestrator
     work_dir: Path  # scratch shared between formats (the ONNX file is reused by OpenVINO)
     extra: dict[str, Any] = field(default_factory=dict)  # per-format details to record in the manifest
+    input_size: int = 0  # square NHWC input, batch 1
+
+    @property
+    def input_shape(self) -> list[int]:
+        return [1, self.input_size, self.input_size, 3]
 
 
 @dataclass(frozen=True)

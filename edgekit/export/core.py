@@ -46,12 +46,13 @@ class ExportOptions:
     layer_report: bool | None = None  # None: only when an int8 TFLite looks damaged
     recalibrate_bn: bool | None = None  # None: when the model is untrained (weights none)
     reuse: bool = False  # keep an earlier artifact built with the same options (profile uses this)
+    parallel: bool = True  # ONNX/OpenVINO in a side process while TensorFlow converts TFLite
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
 
     def key(self, fmt: str) -> str:
         """What makes two exports the same artifact (the cache key)."""
         d = asdict(self)
-        for k in ("formats", "out", "min_cosine", "max_accuracy_drop", "layer_report", "reuse", "threads"):
+        for k in ("formats", "out", "min_cosine", "max_accuracy_drop", "layer_report", "reuse", "threads", "parallel"):
             d.pop(k)
         d["format"], d["edgekit"] = fmt, __version__
         if Path(self.model).suffix == ".keras" and Path(self.model).is_file():
@@ -306,40 +307,137 @@ def export(opts: ExportOptions, on_step=None) -> list[dict[str, Any]]:
     reference = np.asarray(src.model(holdout.images, training=False), np.float32)
 
     rows = table()
-    records = []
+    records: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="edgekit-export-") as work:
+        shared = SharedInputs(
+            src.name,
+            src.preprocess,
+            src.input_size,
+            src.build,
+            opts,
+            calib,
+            holdout,
+            reference,
+            root,
+            Path(work),
+            bn_layers,
+        )
+        side = start_side_export(shared, src.model, names) if opts.parallel else None
         for name in names:
-            final = artifact_dir(root, src.name, name, opts.precision)
+            if side is not None and name in side.formats:
+                continue
             step(f"exporting {src.name} -> {name} {opts.precision}")
             total = len(calib) if opts.precision == "int8" else None
             with console.progress(f"{name} {opts.precision}", total=total) as advance, quiet_tf():
                 calib.tick = advance  # converters print to fd 1 and 2 (silenced); the bar uses its own handle
-                rec = export_one(rows[name], src, opts, calib, holdout, reference, final, Path(work), bn_layers)
+                records[name] = export_one(rows[name], src, shared)
                 calib.tick = None
-            records.append(rec)
+        if side is not None:
+            step(f"waiting for {', '.join(side.formats)} (exported alongside)")
+            records.update(finish_side_export(side, src, shared))
     step(f"done in {time.perf_counter() - t0:.1f} s")
-    return records
+    return [records[name] for name in names]
 
 
-def export_one(fmt, src: Source, opts, calib, holdout, reference, final: Path, work: Path, bn_layers: int):
+@dataclass
+class SharedInputs:
+    """What every format's export needs besides the Keras model: picklable, so a side process can take it."""
+
+    name: str
+    preprocess: Preprocess
+    input_size: int
+    build: dict[str, Any]
+    opts: ExportOptions
+    calib: Any
+    holdout: Any
+    reference: np.ndarray
+    root: Path
+    work: Path
+    bn_layers: int
+
+
+@dataclass
+class SideExport:
+    formats: list[str]
+    proc: Any  # subprocess.Popen
+    result_path: Path
+
+
+SIDE_FORMATS = ("onnx", "openvino")  # need no TensorFlow once the FP32 ONNX file exists
+
+
+def start_side_export(shared: SharedInputs, model, names: list[str]) -> SideExport | None:
+    """Run ONNX Runtime / NNCF work in a second process while this one converts TFLite.
+
+    TensorFlow's converter holds the GIL, so threads gain nothing; a process does (the TFLite conversion and the
+    ONNX/OpenVINO quantization each keep one core busy). Only worth it when both sides have work.
+    """
+    import pickle
+    import subprocess
+    import sys
+
+    side = [n for n in names if n in SIDE_FORMATS]
+    if not side or len(side) == len(names) or (os.cpu_count() or 1) < 2:
+        return None
+    from edgekit.export.onnx import keras2onnx
+
+    keras2onnx(model, shared.work / "model-fp32.onnx")  # TensorFlow work: done here, before the split
+    spec = shared.work / "side-export.pkl"
+    result = shared.work / "side-export-result.pkl"
+    with open(spec, "wb") as f:
+        pickle.dump({"shared": shared, "formats": side, "result": result}, f)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgekit.export.side", str(spec)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    return SideExport(side, proc, result)
+
+
+def finish_side_export(side: SideExport, src: Source, shared: SharedInputs) -> dict[str, dict[str, Any]]:
+    """Collect the side process's records; if it died, export those formats here instead (never lose them)."""
+    import pickle
+
+    _, err = side.proc.communicate()
+    if side.proc.returncode == 0 and side.result_path.exists():
+        with open(side.result_path, "rb") as f:
+            return pickle.load(f)
+    if os.environ.get("EDGEKIT_DEBUG"):
+        from edgekit import console
+
+        console.warn(f"side export failed ({side.proc.returncode}): {err.decode(errors='replace')[-500:]}")
+    from edgekit.export import formats as table
+    from edgekit.export.quiet import quiet_tf
+
+    rows = table()
+    with quiet_tf():
+        return {name: export_one(rows[name], src, shared) for name in side.formats}
+
+
+def export_one(fmt, src: Source | None, shared: SharedInputs) -> dict[str, Any]:
+    """Convert, verify and write one artifact atomically; src.model is only needed by TensorFlow formats."""
     from edgekit.export.base import ExportJob
     from edgekit.verify import compare, gate
 
+    opts, calib, holdout, work = shared.opts, shared.calib, shared.holdout, shared.work
+    final = artifact_dir(shared.root, shared.name, fmt.name, opts.precision)
+    model = src.model if src is not None else None
     t0 = time.perf_counter()
     manifest: dict[str, Any] = {}
     try:
         with atomic_dir(final) as tmp:
-            job = ExportJob(src.model, src.name, opts.precision, opts.io, calib, tmp, work)
+            job = ExportJob(model, shared.name, opts.precision, opts.io, calib, tmp, work, input_size=shared.input_size)
             files = fmt.convert(job)
             convert_s = time.perf_counter() - t0
             runner = fmt.load(files[0], {"precision": job.precision}, opts.threads)
-            fidelity = compare(reference, runner.run(holdout.images), holdout.labels)
+            fidelity = compare(shared.reference, runner.run(holdout.images), holdout.labels)
             reason = gate(fidelity, opts.min_cosine, opts.max_accuracy_drop)
-            manifest = build_manifest(fmt, job, src, opts, files, tmp, calib, holdout, fidelity, bn_layers)
+            manifest = build_manifest(fmt, job, shared, files, fidelity)
             manifest["timings_s"] = {"convert": round(convert_s, 2), "total": round(time.perf_counter() - t0, 2)}
             manifest["gate"] = {"passed": reason is None, "reason": reason}
             if wants_layer_report(opts, job, fidelity):
-                manifest["layer_errors"] = layer_report_safe(src.model, calib, holdout, job.io)
+                manifest["layer_errors"] = layer_report_safe(model, calib, holdout, job.io)
             write_json_atomic(tmp / "manifest.json", manifest)
     except EdgekitError:
         raise
@@ -348,7 +446,7 @@ def export_one(fmt, src: Source, opts, calib, holdout, reference, final: Path, w
             raise
         msg = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:300]
         return {
-            "model": src.name,
+            "model": shared.name,
             "format": fmt.name,
             "precision": opts.precision,
             "path": str(final),
@@ -378,7 +476,8 @@ def layer_report_safe(model, calib, holdout, io: str) -> list[dict[str, Any]] | 
         return {"error": f"quantization debugger failed: {type(exc).__name__}: {str(exc)[:200]}"}
 
 
-def build_manifest(fmt, job, src: Source, opts, files, tmp: Path, calib, holdout, fidelity, bn_layers) -> dict:
+def build_manifest(fmt, job, shared: SharedInputs, files: list[Path], fidelity: dict[str, Any]) -> dict:
+    opts, calib = shared.opts, shared.calib
     from edgekit.export import onnx, openvino, tflite
 
     io_mod = {"tflite": tflite, "edgetpu": tflite, "onnx": onnx, "openvino": openvino}[fmt.name]
@@ -387,15 +486,15 @@ def build_manifest(fmt, job, src: Source, opts, files, tmp: Path, calib, holdout
         "status": "ok",
         "options_key": opts.key(fmt.name),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "model": src.name,
+        "model": shared.name,
         "format": fmt.name,
         "precision": job.precision,
         "files": [{"path": p.name, "bytes": p.stat().st_size, "sha256": sha256_file(p)} for p in files],
         **io_mod.io_details(files[0]),
-        "preprocess": src.preprocess.to_dict(),
-        "build": src.build,
-        "calibration": {**calib.describe(), "used": job.precision == "int8", "batchnorm_reestimated": bn_layers},
-        "holdout": holdout.describe(),
+        "preprocess": shared.preprocess.to_dict(),
+        "build": shared.build,
+        "calibration": {**calib.describe(), "used": job.precision == "int8", "batchnorm_reestimated": shared.bn_layers},
+        "holdout": shared.holdout.describe(),
         "fidelity": fidelity,
         "tool_versions": tool_versions(),
         "host": {"machine": platform.machine(), "system": platform.system()},

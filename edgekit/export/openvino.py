@@ -17,7 +17,7 @@ def ov_from_keras(job: ExportJob):
     from edgekit.export.quiet import quiet_tf
 
     onnx_path = job.work_dir / "model-fp32.onnx"
-    shape = [1, *[int(d) for d in job.model.inputs[0].shape[1:]]]
+    shape = job.input_shape
     if onnx_path.exists():
         job.extra["converter"] = "openvino.convert_model(ONNX)"
         return ov.convert_model(str(onnx_path), input=[shape])
