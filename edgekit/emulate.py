@@ -565,7 +565,7 @@ def profile_emulated(
     rootfs = _resolve_rootfs(rootfs, runtime)
     qemu = find_qemu("aarch64")
     deadline = time.monotonic() + timeout
-    result = _empty_result(target_id, cpu, runtime, threads, model, rootfs)
+    result = _empty_result(target_id, cpu, runtime, threads, model, rootfs, _describe(model, manifest))
 
     with contextlib.ExitStack() as stack:
         staged = stack.enter_context(staged_device_package())
@@ -580,7 +580,6 @@ def profile_emulated(
         native_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         native_env["PYTHONPATH"] = str(staged)
         native, error, _ = _run_device_runner(native_cmd, native_env, staged, max(1.0, deadline - time.monotonic()))
-        result.update(_describe(model, manifest))
         if error:
             return {**result, "status": "failed", "error": f"native reference run failed: {error}"}
         result["artifact"]["sha256"] = native["model"]["sha256"]
@@ -640,44 +639,36 @@ def profile_emulated(
     return result
 
 
-def _empty_result(target_id: str, cpu: str, runtime: str, threads: int, model: Path, rootfs: Path) -> dict[str, Any]:
-    """The profile result keys, unknowns null (never invented)."""
-    from edgekit import __version__
+def _empty_result(
+    target_id: str, cpu: str, runtime: str, threads: int, model: Path, rootfs: Path, desc: dict[str, Any]
+) -> dict[str, Any]:
+    """The profile result keys (results.base_result), unknowns null (never invented), plus the emulation's own."""
+    from edgekit.results import base_result
 
-    return {
-        "target": target_id,
-        "source": "emulated",
-        "status": "ok",
-        "error": None,
-        "latency_ms": None,
-        "size_bytes": model.stat().st_size,
-        "peak_memory_bytes": None,
-        "runtime": {"name": runtime, "version": None, "threads": threads, "device": f"qemu-aarch64 {cpu}"},
-        "layers": [],
-        "layers_note": "not profiled under emulation: emulated time says nothing about the device",
-        "artifact": {"path": str(model), "sha256": None},
-        "host": _host(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "edgekit_version": __version__,
-        "load_ms": None,
-        "first_inference_ms": None,
-        "throughput_ips": None,
-        "power_w": None,
-        "energy_mj": None,
-        "match": None,
-        "max_abs_diff": None,
-        "max_quant_steps": None,
-        "max_rel_diff": None,
-        "emulated_wall_ms": None,
-        "guest_instructions": None,
-        "guest_instructions_note": None,
-        "emulation": {
-            "qemu": _qemu_version("aarch64"),
-            "cpu": cpu,
-            "rootfs": str(rootfs),
-            "stamp": read_stamp(rootfs.parent),
-        },
-    }
+    result = base_result(target_id, desc["model"], desc["format"], desc["precision"], "emulated")
+    result.update(
+        {
+            "size_bytes": model.stat().st_size,
+            "runtime": {"name": runtime, "version": None, "threads": threads, "device": f"qemu-aarch64 {cpu}"},
+            "layers_note": "not profiled under emulation: emulated time says nothing about the device",
+            "artifact": {"path": str(model), "sha256": None},
+            "host": _host(),
+            "match": None,
+            "max_abs_diff": None,
+            "max_quant_steps": None,
+            "max_rel_diff": None,
+            "emulated_wall_ms": None,
+            "guest_instructions": None,
+            "guest_instructions_note": None,
+            "emulation": {
+                "qemu": _qemu_version("aarch64"),
+                "cpu": cpu,
+                "rootfs": str(rootfs),
+                "stamp": read_stamp(rootfs.parent),
+            },
+        }
+    )
+    return result
 
 
 # ---------------------------------------------------------------- guest instruction counts

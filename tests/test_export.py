@@ -87,31 +87,13 @@ def test_format_table_covers_every_module():
         assert row.precisions and row.suffix.startswith(".")
 
 
+# A tiny untrained MobileNetV2 through the real CLI (int8, small calibration set).
+TINY_INT8_CLI = "export mobilenetv2 --int8 --input-size 32 --alpha 0.35 --num-classes 10 --calib-size 8 --holdout 4"
+
+
 def test_layer_report_names_the_worst_layers(export_root, capsys):
-    code, out, err = run_cli(
-        [
-            "export",
-            "mobilenetv2",
-            "--int8",
-            "--format",
-            "tflite",
-            "--input-size",
-            "32",
-            "--alpha",
-            "0.35",
-            "--num-classes",
-            "10",
-            "--calib-size",
-            "8",
-            "--holdout",
-            "4",
-            "--layer-report",
-            "--json",
-            "--out",
-            str(export_root / "layer-report"),
-        ],
-        capsys,
-    )
+    args = [*TINY_INT8_CLI.split(), "--format", "tflite", "--layer-report", "--json"]
+    code, out, err = run_cli([*args, "--out", str(export_root / "layer-report")], capsys)
     assert code == 0, err
     m = json.loads(Path(json.loads(out)[0]["manifest"]).read_text())
     assert m["calibration"]["batchnorm_reestimated"] > 0  # untrained: statistics re-estimated on real images
@@ -121,32 +103,8 @@ def test_layer_report_names_the_worst_layers(export_root, capsys):
 
 
 def test_gate_exits_3_and_keeps_the_artifact(export_root, capsys):
-    out_root = export_root / "gate"
-    code, out, err = run_cli(
-        [
-            "export",
-            "mobilenetv2",
-            "--int8",
-            "--format",
-            "onnx",
-            "--input-size",
-            "32",
-            "--alpha",
-            "0.35",
-            "--num-classes",
-            "10",
-            "--calib-size",
-            "8",
-            "--holdout",
-            "4",
-            "--min-cosine",
-            "0.99999",
-            "--json",
-            "--out",
-            str(out_root),
-        ],
-        capsys,
-    )
+    args = [*TINY_INT8_CLI.split(), "--format", "onnx", "--min-cosine", "0.99999", "--json"]
+    code, out, err = run_cli([*args, "--out", str(export_root / "gate")], capsys)
     assert code == 3, err
     rec = json.loads(out)[0]
     assert rec["status"] == "below-threshold" and Path(rec["path"]).exists()
