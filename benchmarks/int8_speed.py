@@ -347,18 +347,9 @@ def random_input(shape, dtype) -> np.ndarray:
 
 
 def ort_session(path: Path, profile_prefix: str | None = None):
-    import onnxruntime as ort
+    from edgekit.export.onnx import ort_session as edgekit_session  # the same session edgekit measures with
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.log_severity_level = 3
-    if profile_prefix:
-        so.enable_profiling = True
-        so.profile_file_prefix = profile_prefix
-    return ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
+    return edgekit_session(path, 1, profile_prefix)
 
 
 def ov_config(v: Variant, perf_count: bool = False) -> dict[str, Any]:

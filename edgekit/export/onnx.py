@@ -122,15 +122,25 @@ def convert(job: ExportJob) -> list[Path]:
     return [out]
 
 
+def ort_session(path: Path, threads: int = 1, profile_prefix: str | None = None):
+    """The one way edgekit opens an ONNX model: CPU provider, sequential, full graph optimisation, quiet."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    if profile_prefix:
+        so.enable_profiling = True
+        so.profile_file_prefix = profile_prefix
+    return ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
+
+
 class OnnxRunner(Runner):
     def __init__(self, path: Path, threads: int = 1):
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        self.sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.sess = ort_session(path, threads)
         self.name = self.sess.get_inputs()[0].name
 
     def __call__(self, x: np.ndarray) -> np.ndarray:

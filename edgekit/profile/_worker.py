@@ -120,18 +120,9 @@ class OnnxBackend:
         self.path, self.threads = path, threads
 
     def _session(self, profile_prefix: str | None = None) -> Any:
-        import onnxruntime as ort
+        from edgekit.export.onnx import ort_session
 
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = self.threads
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        so.log_severity_level = 3
-        if profile_prefix:
-            so.enable_profiling = True
-            so.profile_file_prefix = profile_prefix
-        return ort.InferenceSession(str(self.path), sess_options=so, providers=["CPUExecutionProvider"])
+        return ort_session(self.path, self.threads, profile_prefix)
 
     def load(self) -> Callable[[], Any]:
         self.session = self._session()
