@@ -23,6 +23,16 @@ def _channels(x: Tensor) -> int:
     return int(x.shape[-1])
 
 
+def _bn_act(x: Tensor, batch_norm: bool, activation: str | None, name: str) -> Tensor:
+    """The optional BatchNorm + activation tail shared by the conv blocks (layer names <name>_bn, <name>_act)."""
+    layers = _layers()
+    if batch_norm:
+        x = layers.BatchNormalization(epsilon=1e-3, name=f"{name}_bn")(x)
+    if activation:
+        x = layers.Activation(activation, name=f"{name}_act")(x)
+    return x
+
+
 def conv_bn_act(
     x: Tensor,
     filters: int,
@@ -45,11 +55,7 @@ def conv_bn_act(
         use_bias=not batch_norm,
         name=name,
     )(x)
-    if batch_norm:
-        x = layers.BatchNormalization(epsilon=1e-3, name=f"{name}_bn")(x)
-    if activation:
-        x = layers.Activation(activation, name=f"{name}_act")(x)
-    return x
+    return _bn_act(x, batch_norm, activation, name)
 
 
 def pointwise_conv(
@@ -63,11 +69,7 @@ def pointwise_conv(
     """1x1 convolution: mixes channels (and changes their number) at a cost of in*out weights."""
     layers = _layers()
     x = layers.Conv2D(filters, 1, use_bias=use_bias, name=name)(x)
-    if batch_norm:
-        x = layers.BatchNormalization(epsilon=1e-3, name=f"{name}_bn")(x)
-    if activation:
-        x = layers.Activation(activation, name=f"{name}_act")(x)
-    return x
+    return _bn_act(x, batch_norm, activation, name)
 
 
 def separable_conv(
