@@ -84,8 +84,15 @@ def _accel_op_ms(op: OpInfo, target: Target, precision: str) -> float:
         compute_s = op.macs / (tops * 1e12 / 2 * cost.efficiency.of(op.op_class))
     memory_s = 0.0
     if acc.memory_bandwidth_gbs:  # weights and activations come from system memory (NPU); the Edge TPU: on chip
-        memory_s = (op.weight_bytes + op.act_read_bytes + op.act_write_bytes) / (acc.memory_bandwidth_gbs * 1e9)
+        memory_s = (op.weight_bytes + _executed_act_bytes(op, precision)) / (acc.memory_bandwidth_gbs * 1e9)
     return (max(compute_s, memory_s) + cost.op_overhead_us * 1e-6) * 1e3
+
+
+def _executed_act_bytes(op: OpInfo, precision: str) -> int:
+    """Activation traffic at the precision the accelerator computes in (int8, else fp16), not as the file stores
+    it: a QDQ ONNX or FakeQuantize IR keeps f32 tensors between its quantize nodes, a .tflite int8 ones."""
+    per_element = 1 if precision == "int8" else 2
+    return sum(t.size for t in (*op.act_inputs, *op.outputs)) * per_element
 
 
 def link_mbs(target: Target, link: str | None = None) -> float:
