@@ -1,4 +1,7 @@
-"""The formats table: one row per module (Ultralytics' habit); export, verify, profile and tests iterate it."""
+"""The formats table: one row per module (Ultralytics' habit); export, verify, profile and tests iterate it.
+
+Adding a format: a module with a FORMAT row, listed in formats(). The name lists below derive from the rows.
+"""
 
 from __future__ import annotations
 
@@ -11,5 +14,5 @@ def formats() -> dict[str, ExportFormat]:
     return {m.FORMAT.name: m.FORMAT for m in (tflite, onnx, openvino, edgetpu)}
 
 
-FORMAT_NAMES = ("tflite", "onnx", "openvino", "edgetpu")
-DEFAULT_FORMATS = ("tflite", "onnx", "openvino")
+FORMAT_NAMES = tuple(formats())
+DEFAULT_FORMATS = tuple(name for name, row in formats().items() if row.default)
