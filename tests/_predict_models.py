@@ -4,6 +4,7 @@
   (hand-computed MACs in CONVNET_MACS); also an int8 copy with a dynamic batch dim (Keras' default).
 - transpose: int8 with a TRANSPOSE in the middle (not supported by the Edge TPU compiler).
 - big: int8 with a 3072 x 3000 dense layer (9.2 MB of int8 weights, beyond the 6.9 MiB parameter cache).
+- overflow: int8, dense 3072 x 2048 (6 MiB, fits the cache) then 2048 x 1024 (2 MiB, does not): 8 MiB in all.
 - convnet.onnx: the same convnet built by hand with onnx.helper (NCHW); convnet.xml / convnet-dynamic.xml: OpenVINO IR.
 """
 
@@ -118,6 +119,12 @@ def build_predict_models(directory: Path) -> dict[str, Path]:
     x = layers.Dense(3000, activation="relu")(x)
     paths["big-int8"] = directory / "big-int8.tflite"
     paths["big-int8"].write_bytes(_convert(keras.Model(inp, layers.Dense(10)(x)), True, (32, 32, 3)))
+
+    inp = keras.Input((32, 32, 3), batch_size=1)
+    x = layers.Dense(2048, activation="relu")(layers.Flatten()(inp))
+    x = layers.Dense(1024, activation="relu")(x)
+    paths["overflow-int8"] = directory / "overflow-int8.tflite"
+    paths["overflow-int8"].write_bytes(_convert(keras.Model(inp, layers.Dense(10)(x)), True, (32, 32, 3)))
 
     paths["convnet-onnx"] = directory / "convnet.onnx"
     _onnx_convnet(paths["convnet-onnx"])

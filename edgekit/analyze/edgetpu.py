@@ -202,6 +202,7 @@ def analyze_graph(graph: Graph, param_cache_bytes: int = PARAM_CACHE_BYTES) -> d
         "param_cache_bytes": param_cache_bytes,
         "on_chip_param_bytes": cached,
         "off_chip_param_bytes": streamed,
+        "tpu_param_bytes": cached + streamed,
     }
 
 

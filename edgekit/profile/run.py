@@ -270,3 +270,21 @@ def render_results(results: list[dict[str, Any]]) -> None:
             console.info(
                 f"{r.get('model')}: op {op.get('index')} {op.get('op')} falls back to the CPU: {op.get('reason')}"
             )
+        line = _streaming_line(r)
+        if line:
+            console.info(line)
+
+
+def _streaming_line(r: dict[str, Any]) -> str | None:
+    """Edge TPU models over the parameter cache: what streams per inference, and how to know it exactly."""
+    split = r.get("split") or {}
+    fewest, most = split.get("streamed_param_bytes_range") or (0, 0)
+    if not most:
+        return None
+    if fewest == most:
+        return f"{r.get('model')}: {most / 1e6:.2f} MB of parameters stream over {split.get('link')} every inference"
+    return (
+        f"{r.get('model')}: parameters overflow the Edge TPU cache: {fewest / 1e6:.2f}-{most / 1e6:.2f} MB stream "
+        f"over {split.get('link')} every inference (depends on the compiler); export with --format edgetpu where "
+        "edgetpu_compiler is installed for the exact split"
+    )
