@@ -54,6 +54,8 @@ def test_coral_prints_what_falls_back_and_refuses_float(tiny_fp32, tiny_int8, tm
     assert split["accelerator_ops"] + split["cpu_ops"] > 0
     code, _, err = _profile([tiny_fp32["tflite"]["path"], "--target", "coral-usb"], capsys, tmp_path)
     assert code == 2 and "--int8" in err and "Traceback" not in err
+    code, _, err = _profile(["mobilenetv2", "--target", "coral-usb", "--fp32"], capsys, tmp_path)  # before exporting
+    assert code == 2 and "use --int8" in err and len(err.strip().splitlines()) == 1
 
 
 def test_model_name_exports_once_then_reuses(tmp_path, capsys):

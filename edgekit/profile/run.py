@@ -84,7 +84,11 @@ def export_for(name: str, req: ProfileRequest, target) -> list[Artifact]:
         wanted.remove("tflite")  # the edgetpu artifact is the int8 TFLite the TPU runs
     wanted = [f for f in wanted if precision in table()[f].precisions]
     if not wanted:
-        raise UsageError(f"target {target.id} runs none of the requested formats at {precision}")
+        supported = "/".join(target.runtime.precisions)
+        raise UsageError(
+            f"target {target.id} runs none of the requested formats at {precision}: it runs "
+            f"{'/'.join(target.runtime.formats)} at {supported}; use --{target.runtime.precisions[0]}"
+        )
     opts = ExportOptions(
         model=name,
         precision=precision,
