@@ -108,6 +108,10 @@ class CpuCost:
     invoke_overhead_us: float  # fixed cost per inference
     parallel_fraction: float  # Amdahl: share of the single-thread time that scales with threads
     fitted: str
+    # Cycles per executed aarch64 instruction of LiteRT's kernels, to turn emulated instruction counts into time
+    # (see edgekit.profile.predict.predict_from_instructions); absent where no row fits them.
+    int8_cycles_per_instruction: float | None = None
+    fp32_cycles_per_instruction: float | None = None
 
 
 @dataclass(frozen=True)
@@ -279,6 +283,10 @@ def _check_values(obj: Any, prefix: str) -> None:
                 raise _SchemaError(prefix + name, "must be in (0, 1]")
     if isinstance(obj, CpuCost) and not 0 <= obj.parallel_fraction <= 1:
         raise _SchemaError(prefix + "parallel_fraction", "must be in [0, 1]")
+    if isinstance(obj, CpuCost):
+        for name in ("int8_cycles_per_instruction", "fp32_cycles_per_instruction"):
+            if getattr(obj, name) is not None and getattr(obj, name) <= 0:
+                raise _SchemaError(prefix + name, "must be > 0")
     if isinstance(obj, Target):
         for rule in obj.detect:
             if not DETECT_RE.match(rule):

@@ -70,6 +70,24 @@ def test_power_needs_sourced_figures(models):
     assert 3.0 < rpi4["power_w"] <= 6.2
 
 
+def test_latency_from_emulated_instructions():
+    from edgekit.profile.predict import predict_from_instructions
+
+    rpi4 = get_target("rpi4")
+    one = predict_from_instructions(100_000_000, "int8", rpi4, threads=1)
+    assert one["source"] == "predicted" and one["threads"] == 1
+    cpi = rpi4.cpu_cost.int8_cycles_per_instruction
+    assert one["latency_ms"]["median"] == pytest.approx(100e6 * cpi / (rpi4.cpu.clock_ghz * 1e6), rel=1e-4)
+    four = predict_from_instructions(100_000_000, "int8", rpi4, threads=4)
+    assert one["latency_ms"]["median"] / four["latency_ms"]["median"] == pytest.approx(
+        amdahl_speedup(4, rpi4.cpu_cost.parallel_fraction), rel=1e-3
+    )
+    fp32 = predict_from_instructions(100_000_000, "fp32", rpi4, threads=1)
+    assert fp32["latency_ms"]["median"] > one["latency_ms"]["median"]  # fp32 kernels retire fewer per cycle
+    rpi5 = predict_from_instructions(100_000_000, "int8", get_target("rpi5"))
+    assert rpi5["latency_ms"] is None and "no fitted" in rpi5["basis"]
+
+
 def test_edgetpu_cliff_streams_weights(models):
     coral = get_target("coral-usb")
     big = predict_artifact(models["big-int8"], coral)

@@ -144,6 +144,9 @@ def test_exported_artifacts_match_under_emulated_pi(precision, tiny_fp32, tiny_i
     (r,) = results
     assert r["source"] == "emulated" and r["match"] is True and r["latency_ms"] is None
     assert "cortex-a72" in r["runtime"]["device"]
+    if os.environ.get("EDGEKIT_REQUIRE_ARM") == "1" or r.get("guest_instructions"):  # CI has qemu-user and gcc
+        guess = r["predicted_from_instructions"]  # a latency, so labelled predicted, apart from the emulated result
+        assert guess["source"] == "predicted" and guess["threads"] == 4 and guess["latency_ms"]["median"] > 0
 
 
 def test_npu_memory_traffic_does_not_depend_on_the_file_format(tiny_int8):

@@ -410,14 +410,96 @@ def error_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+# ---------------------------------------------------------------------------------------------------------------------
+# Emulation-backed prediction: executed aarch64 instructions (QEMU as the Pi's CPU) x fitted cycles per instruction
+
+# Rows that fit cycles per instruction (the same rows that fit the graph model's efficiencies); the rest held out.
+INSN_FITTED_ROWS = {("rpi4", "mobilenetv2", "int8"), ("rpi4", "mobilenetv1", "fp32")}
+
+
+def emulated_instructions(row: PublishedRow, cache_dir: Path | None = None) -> int:
+    """Instructions one inference of the row's reference graph executes under QEMU as the target's CPU (cached)."""
+    import json
+
+    from edgekit.emulate import cpu_for_target, profile_emulated
+    from edgekit.ioutil import sha256_file, write_json_atomic
+
+    path = calib_tflite(row.model, row.precision, row.input, cache_dir)
+    cpu = cpu_for_target(row.target)
+    cached = path.with_name(f"{path.stem}.{cpu}.insn.json")
+    digest = sha256_file(path)
+    if cached.is_file():
+        data = json.loads(cached.read_text())
+        if data.get("sha256") == digest:
+            return int(data["guest_instructions"])
+    result = profile_emulated(path, row.target, cpu, runs=1, warmup=0)
+    if not result.get("guest_instructions"):
+        raise RuntimeError(f"{path.name} under {cpu}: {result.get('error') or result.get('guest_instructions_note')}")
+    kept = {k: result[k] for k in ("guest_instructions", "runtime")}
+    write_json_atomic(cached, {"sha256": digest, "cpu": cpu, **kept})
+    return int(result["guest_instructions"])
+
+
+def _cycles_per_instruction(row: PublishedRow, instructions: int, target) -> float:
+    from edgekit.profile.predict import amdahl_speedup
+
+    single_ms = row.latency_ms * amdahl_speedup(row.threads, target.cpu_cost.parallel_fraction)
+    return single_ms * target.cpu.clock_ghz * 1e6 / instructions
+
+
+def evaluate_instruction_rows(cache_dir: Path | None = None, fit: bool = False) -> list[dict[str, Any]]:
+    """Published LiteRT/XNNPACK-family Pi rows predicted from emulated instruction counts.
+
+    fit=True uses cycles per instruction from INSN_FITTED_ROWS (this run) instead of the target files' values.
+    """
+    from dataclasses import replace
+
+    from edgekit.emulate import TARGET_CPUS
+    from edgekit.profile.predict import predict_from_instructions
+    from edgekit.targets import get_target
+
+    rows = [r for r in published_rows() if r.target in TARGET_CPUS and r.runtime.endswith("xnnpack")]
+    counts = {r.key: emulated_instructions(r, cache_dir) for r in rows}
+    targets = {t: get_target(t) for t in {r.target for r in rows}}
+    if fit:
+        for r in rows:
+            if r.key in INSN_FITTED_ROWS:
+                t = targets[r.target]
+                cpi = round(_cycles_per_instruction(r, counts[r.key], t), 4)
+                field = "int8" if r.precision == "int8" else "fp32"
+                targets[r.target] = replace(t, cpu_cost=replace(t.cpu_cost, **{f"{field}_cycles_per_instruction": cpi}))
+    out = []
+    for r in rows:
+        guess = predict_from_instructions(counts[r.key], r.precision, targets[r.target], r.threads)
+        pred = guess["latency_ms"]["median"] if guess["latency_ms"] else None
+        out.append(
+            {
+                "target": r.target, "model": r.model, "precision": r.precision, "runtime": r.runtime,
+                "threads": r.threads, "published_ms": r.latency_ms, "instructions": counts[r.key],
+                "predicted_ms": pred, "ratio": None if pred is None else round(pred / r.latency_ms, 3),
+                "fitted": r.key in INSN_FITTED_ROWS, "strong": r.strong,
+                "cycles_per_instruction": getattr(
+                    targets[r.target].cpu_cost, f"{'int8' if r.precision == 'int8' else 'fp32'}_cycles_per_instruction"
+                ),
+            }
+        )  # fmt: skip
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
     import json
 
     parser = argparse.ArgumentParser(description="Predicted vs published device latencies (fitted vs held out).")
     parser.add_argument("--fit", action="store_true", help="print the constants the fitted rows determine")
+    parser.add_argument(
+        "--instructions", action="store_true",
+        help="predict the Pi rows from instruction counts under QEMU instead (needs `edgekit emulate setup`)",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    if args.instructions:
+        return _print_instruction_rows(evaluate_instruction_rows(fit=args.fit), args.json)
     if args.fit:
         for target, values in fit_constants().items():
             print(f"# targets/{target}.toml")
@@ -437,6 +519,29 @@ def main(argv: list[str] | None = None) -> int:
         role = "fitted" if r["fitted"] else "held-out" + ("" if r["strong"] else " (weak)")
         print(f"{r['target']:15} {r['model']:12} {r['precision']:5} {r['runtime']:19} {r['threads']:>3} "
               f"{r['published_ms']:>9.2f} {r['predicted_ms']:>9.2f} {r['ratio']:>6.2f}  {role}")  # fmt: skip
+    for name, st in summary.items():
+        if st["n"]:
+            print(f"{name}: n={st['n']} median |error| {st['median_abs_error']:.1%}, worst {st['worst_factor']:.2f}x")
+    return 0
+
+
+def _print_instruction_rows(results: list[dict[str, Any]], as_json: bool) -> int:
+    import json
+
+    summary = error_summary([r for r in results if r["ratio"] is not None])
+    if as_json:
+        print(json.dumps({"rows": results, "summary": summary}, indent=2))
+        return 0
+    print(f"{'target':7} {'model':12} {'prec':5} {'runtime':19} {'thr':>3} {'M insns':>8} {'CPI':>6} "
+          f"{'published':>9} {'predicted':>9} {'ratio':>6}  role")  # fmt: skip
+    for r in results:
+        role = "fitted" if r["fitted"] else "held-out" + ("" if r["strong"] else " (weak)")
+        pred = "-" if r["predicted_ms"] is None else f"{r['predicted_ms']:.2f}"
+        cpi = "-" if r["cycles_per_instruction"] is None else f"{r['cycles_per_instruction']:.3f}"
+        ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        print(f"{r['target']:7} {r['model']:12} {r['precision']:5} {r['runtime']:19} {r['threads']:>3} "
+              f"{r['instructions'] / 1e6:>8.1f} {cpi:>6} {r['published_ms']:>9.2f} {pred:>9} {ratio:>6}  "
+              f"{role}")  # fmt: skip
     for name, st in summary.items():
         if st["n"]:
             print(f"{name}: n={st['n']} median |error| {st['median_abs_error']:.1%}, worst {st['worst_factor']:.2f}x")

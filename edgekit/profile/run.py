@@ -174,7 +174,14 @@ def emulate_one(art: Artifact, req: ProfileRequest, target) -> dict[str, Any]:
     if art.format not in ("tflite", "edgetpu"):
         raise UsageError(f"--emulate runs TFLite artifacts; {art.path.name} is {art.format}")
 
-    return profile_emulated(art.path, target.id, cpu, runtime=req.runtime, timeout=req.timeout)
+    result = profile_emulated(art.path, target.id, cpu, runtime=req.runtime, timeout=req.timeout)
+    if result.get("guest_instructions"):
+        from edgekit.profile.predict import predict_from_instructions
+
+        result["predicted_from_instructions"] = predict_from_instructions(
+            result["guest_instructions"], result.get("precision") or "fp32", target, req.threads
+        )
+    return result
 
 
 def fill_identity(result: dict[str, Any], art: Artifact, target) -> dict[str, Any]:
@@ -274,9 +281,19 @@ def render_results(results: list[dict[str, Any]]) -> None:
             console.info(
                 f"{r.get('model')}: op {op.get('index')} {op.get('op')} falls back to the CPU: {op.get('reason')}"
             )
-        line = _streaming_line(r)
-        if line:
-            console.info(line)
+        for line in (_streaming_line(r), _instructions_line(r)):
+            if line:
+                console.info(line)
+
+
+def _instructions_line(r: dict[str, Any]) -> str | None:
+    guess = r.get("predicted_from_instructions")
+    if not guess or not guess.get("latency_ms"):
+        return None
+    return (
+        f"{r.get('model')}: predicted from its emulated instructions: {_fmt_ms(guess['latency_ms'])} ms on "
+        f"{r.get('target')} with {guess['threads']} thread(s) ({guess['instructions'] / 1e6:.1f} M instructions)"
+    )
 
 
 def _streaming_line(r: dict[str, Any]) -> str | None:
