@@ -318,12 +318,15 @@ def parse_target(data: dict[str, Any], file: str, expected_id: str | None = None
 
 
 def targets_dir() -> Path:
+    """EDGEKIT_TARGETS_DIR, else the copy a wheel ships (edgekit/targets/), else the source tree's targets/."""
     env = os.environ.get("EDGEKIT_TARGETS_DIR")
     if env:
         return Path(env)
     import edgekit
 
-    return Path(edgekit.__file__).resolve().parent.parent / "targets"
+    package = Path(edgekit.__file__).resolve().parent
+    shipped = package / "targets"
+    return shipped if shipped.is_dir() else package.parent / "targets"
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -190,3 +190,18 @@ def test_import_stays_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_wheel_ships_every_target_file(tmp_path):
+    """A non-editable install finds its targets: setup.py copies targets/*.toml into edgekit/targets/."""
+    import subprocess
+    import sys
+    import zipfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    cmd = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), "."]
+    subprocess.run(cmd, cwd=root, check=True, capture_output=True, timeout=300)
+    (wheel,) = tmp_path.glob("edgekit-*.whl")
+    shipped = {n.rsplit("/", 1)[-1] for n in zipfile.ZipFile(wheel).namelist() if n.startswith("edgekit/targets/")}
+    assert shipped == {p.name for p in (root / "targets").glob("*.toml")}
