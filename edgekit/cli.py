@@ -265,6 +265,9 @@ def profile(
     save: Annotated[bool, typer.Option("--save/--no-save", help="Keep results under profiles/<target>/.")] = True,
     profiles_dir: Annotated[Path, typer.Option("--profiles-dir", help="Where results are kept.")] = Path("profiles"),
     out: Annotated[Path | None, typer.Option("--out", help="Export root to search/use.")] = None,
+    link: Annotated[
+        str | None, typer.Option("--link", help="Edge TPU link to predict for: usb2 | usb3 | pcie (default: target's).")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Measure artifacts on this machine, or predict them on a target you don't have (every number says which)."""
@@ -288,6 +291,7 @@ def profile(
         save=save,
         profiles_dir=profiles_dir,
         export_root=out,
+        link=link,
     )
     results, errors = profile_all(req)
     if json_out:

@@ -54,6 +54,12 @@ def test_coral_prints_what_falls_back_and_refuses_float(tiny_fp32, tiny_int8, tm
     assert split["accelerator_ops"] + split["cpu_ops"] > 0
     code, _, err = _profile([tiny_fp32["tflite"]["path"], "--target", "coral-usb"], capsys, tmp_path)
     assert code == 2 and "--int8" in err and "Traceback" not in err
+    args = [tiny_int8["edgetpu"]["path"], "--target", "coral-usb", "--link", "usb2"]
+    code, usb2, err = _profile(args, capsys, tmp_path)
+    assert code == 0 and usb2[0]["split"]["link"] == "usb2", err
+    assert usb2[0]["split"]["io_transfer_ms"] > results[0]["split"]["io_transfer_ms"]
+    code, _, err = _profile([tiny_int8["tflite"]["path"], "--target", "rpi4", "--link", "usb2"], capsys, tmp_path)
+    assert code == 2 and "--link is for Edge TPU targets" in err
     code, _, err = _profile(["mobilenetv2", "--target", "coral-usb", "--fp32"], capsys, tmp_path)  # before exporting
     assert code == 2 and "use --int8" in err and len(err.strip().splitlines()) == 1
 

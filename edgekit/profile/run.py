@@ -28,6 +28,7 @@ class ProfileRequest:
     save: bool = True
     profiles_dir: Path = Path("profiles")
     export_root: Path | None = None
+    link: str | None = None  # Edge TPU targets: usb2 | usb3 | pcie instead of the target's own link
 
 
 @dataclass
@@ -162,7 +163,7 @@ def profile_one(art: Artifact, req: ProfileRequest, target) -> dict[str, Any]:
         )
     from edgekit.profile.predict import predict_artifact
 
-    return predict_artifact(art.path, target, threads=req.threads)
+    return predict_artifact(art.path, target, threads=req.threads, link=req.link)
 
 
 def emulate_one(art: Artifact, req: ProfileRequest, target) -> dict[str, Any]:
@@ -212,12 +213,23 @@ def failed_result(art: Artifact, target, source: str, error: str) -> dict[str, A
     }
 
 
+def _check_link(link: str, target) -> None:
+    from edgekit.profile.predict import LINK_MBS
+
+    if target.kind != "edgetpu":
+        raise UsageError(f"--link is for Edge TPU targets (coral-usb, coral-devboard), not {target.id}")
+    if link not in LINK_MBS:
+        raise UsageError(f"unknown link {link!r}; choose one of {', '.join(LINK_MBS)}")
+
+
 def profile_all(req: ProfileRequest) -> tuple[list[dict[str, Any]], list[str]]:
     from edgekit.targets import get_target
 
     target = get_target(req.target)
     if req.emulate and req.predict:
         raise UsageError("choose --emulate or --predict, not both")
+    if req.link is not None:
+        _check_link(req.link, target)
     results, errors = [], []
     for art in gather(req, target):
         source = (
