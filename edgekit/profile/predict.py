@@ -182,6 +182,8 @@ def _predict_edgetpu(
         "on_chip_param_bytes": analysis["on_chip_param_bytes"],
         "off_chip_param_bytes": analysis["off_chip_param_bytes"],
         "streamed_param_bytes_range": [fewest, most],
+        "param_cache_bytes": analysis["param_cache_bytes"],
+        "tpu_param_bytes": analysis["tpu_param_bytes"],
         "streaming_basis": stream_note,
         "link": link or acc.link,
     }

@@ -309,15 +309,25 @@ def _instructions_line(r: dict[str, Any]) -> str | None:
 
 
 def _streaming_line(r: dict[str, Any]) -> str | None:
-    """Edge TPU models over the parameter cache: what streams per inference, and how to know it exactly."""
+    """Edge TPU models over the parameter cache: what streams per inference, and how to get under the cache."""
     split = r.get("split") or {}
     fewest, most = split.get("streamed_param_bytes_range") or (0, 0)
     if not most:
         return None
+    link = split.get("link")
     if fewest == most:
-        return f"{r.get('model')}: {most / 1e6:.2f} MB of parameters stream over {split.get('link')} every inference"
-    return (
-        f"{r.get('model')}: parameters overflow the Edge TPU cache: {fewest / 1e6:.2f}-{most / 1e6:.2f} MB stream "
-        f"over {split.get('link')} every inference (depends on the compiler); export with --format edgetpu where "
-        "edgetpu_compiler is installed for the exact split"
-    )
+        line = f"{r.get('model')}: {most / 1e6:.2f} MB of parameters stream over {link} every inference"
+    else:
+        line = (
+            f"{r.get('model')}: parameters overflow the Edge TPU cache: {fewest / 1e6:.2f}-{most / 1e6:.2f} MB stream "
+            f"over {link} every inference (depends on the compiler; export with --format edgetpu where "
+            "edgetpu_compiler is installed for the exact split)"
+        )
+    cache, params = split.get("param_cache_bytes"), split.get("tpu_param_bytes")
+    if cache and params and params > cache:
+        segments = -(-params // cache)
+        line += (
+            f"; to stop streaming, shrink the parameters by {(params - cache) / 1e6:.2f} MB (e.g. a smaller --alpha) "
+            f"or pipeline over {segments} Edge TPUs (edgetpu_compiler --num_segments {segments})"
+        )
+    return line
