@@ -64,6 +64,8 @@ class PublishedRow:
 
 
 def published_rows(path: Path = PUBLISHED_CSV) -> list[PublishedRow]:
+    if not path.is_file():  # e.g. an installed wheel: the table lives in the source tree's benchmarks/
+        raise SystemExit(f"error: {path} not found: run calibration from an edgekit source checkout")
     with open(path, newline="") as f:
         return [
             PublishedRow(
