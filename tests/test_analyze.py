@@ -260,3 +260,16 @@ def test_npu_dynamic_input_names_the_fix(models):
     result = analyze_npu(models["convnet-dynamic-xml"])
     assert not result["compatible"]
     assert "static" in result["problems"][0] and "--input-size" in result["problems"][0]
+
+
+def test_npu_ignores_outputs_nobody_reads(tmp_path):
+    """MaxPool-8 has an int64 indices output that models leave unread: the pooling still runs on the NPU."""
+    import numpy as np
+    import openvino as ov
+    from openvino import opset8 as ops
+
+    x = ops.parameter([1, 8, 16, 16], np.float32, name="x")
+    pool = ops.max_pool(x, [2, 2], [1, 1], [0, 0], [0, 0], [2, 2], index_element_type="i64")
+    ov.save_model(ov.Model([ops.result(pool.output(0))], [x]), tmp_path / "pool.xml")
+    result = analyze_npu(tmp_path / "pool.xml")
+    assert result["compatible"] and result["fallback_ops"] == [], result["fallback_ops"]

@@ -47,6 +47,18 @@ def test_every_other_target_is_predicted_never_measured(target, tiny_int8, expor
     )
 
 
+def test_a_model_folder_or_export_root_profiles_what_the_target_runs(tiny_fp32, tiny_int8, tmp_path, capsys):
+    model_dir = Path(tiny_int8["tflite"]["path"]).parent.parent  # <out>/<model>/ holding <format>-<precision>/
+    code, results, err = _profile([str(model_dir), "--target", "intel-npu", "--int8"], capsys, tmp_path)
+    assert code == 0, err
+    assert sorted(r["format"] for r in results) == ["onnx", "openvino"]
+    assert {r["precision"] for r in results} == {"int8"} and {r["source"] for r in results} == {"predicted"}
+    code, results, err = _profile([str(model_dir.parent), "--target", "rpi4", "--fp32"], capsys, tmp_path)
+    assert code == 0, err
+    assert results and {(r["format"], r["precision"]) for r in results} == {("tflite", "fp32")}  # other tests' too
+    assert any(r["artifact"]["path"] == tiny_fp32["tflite"]["path"] for r in results)
+
+
 def test_coral_prints_what_falls_back_and_refuses_float(tiny_fp32, tiny_int8, tmp_path, capsys):
     code, results, err = _profile([tiny_int8["edgetpu"]["path"], "--target", "coral-usb"], capsys, tmp_path)
     assert code == 0, err

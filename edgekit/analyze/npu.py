@@ -35,10 +35,13 @@ def static_shape_problem(graph: Graph) -> str | None:
     )
 
 
-def op_device(op: OpInfo) -> tuple[str, str]:
+def op_device(op: OpInfo, used: set[str] | None = None) -> tuple[str, str]:
+    """used: names of the tensors something reads (or the graph returns); an output nobody reads, such as
+    MaxPool-8's int64 indices, is not computed and so does not send the op to the CPU."""
     if op.op_class == "custom":
         return "cpu", f"custom op {op.type} is unknown to the NPU compiler"
-    bad = [t for t in list(op.act_inputs) + list(op.outputs) if t.dtype not in NPU_DTYPES]
+    outputs = [t for t in op.outputs if used is None or t.name in used]
+    bad = [t for t in list(op.act_inputs) + outputs if t.dtype not in NPU_DTYPES]
     if bad and op.type not in SHAPE_OPS:
         return "cpu", f"{bad[0].dtype} arithmetic is not executed on the NPU (runs on the CPU under HETERO:NPU,CPU)"
     return "npu", ""
@@ -46,9 +49,10 @@ def op_device(op: OpInfo) -> tuple[str, str]:
 
 def analyze_npu_graph(graph: Graph) -> dict[str, Any]:
     problems = [p for p in [static_shape_problem(graph)] if p]
+    used = {t.name for op in graph.ops for t in op.inputs} | {t.name for t in graph.outputs}
     ops = []
     for op in graph.ops:
-        device, reason = op_device(op)
+        device, reason = op_device(op, used)
         ops.append({"index": op.index, "op": op.type, "name": op.name, "device": device, "reason": reason})
     fallback = [{"op": o["op"], "index": o["index"], "reason": o["reason"]} for o in ops if o["device"] == "cpu"]
     precision = compute_precision(graph)

@@ -58,11 +58,12 @@ def export_root(req: ProfileRequest) -> Path:
     return req.export_root or DEFAULT_OUT
 
 
-def scan_exports(root: Path) -> list[Artifact]:
+def scan_exports(root: Path, pattern: str = "*/*/manifest.json") -> list[Artifact]:
+    """Artifacts of the export folders under root (<root>/<model>/<format>-<precision>/manifest.json)."""
     from edgekit.profile.measure import find_model_file
 
     found = []
-    for manifest in sorted(root.glob("*/*/manifest.json")):
+    for manifest in sorted(root.glob(pattern)):
         try:
             meta = json.loads(manifest.read_text())
         except (OSError, ValueError):
@@ -72,6 +73,18 @@ def scan_exports(root: Path) -> list[Artifact]:
         file, fmt, meta = find_model_file(manifest.parent)
         found.append(Artifact(file, fmt, meta))
     return found
+
+
+def folder_artifacts(path: Path, req: ProfileRequest, target) -> list[Artifact] | None:
+    """A model's export folder (<out>/<model>/) or a whole export root: the artifacts the target runs (None when
+    path is not such a folder)."""
+    if not path.is_dir() or (path / "manifest.json").is_file():
+        return None
+    found = scan_exports(path, "*/manifest.json") or scan_exports(path)
+    if not found:
+        return None
+    runnable = [a for a in found if a.format in target_formats(target)]
+    return [a for a in runnable if req.precision in (None, a.precision)]
 
 
 def export_for(name: str, req: ProfileRequest, target) -> list[Artifact]:
@@ -124,7 +137,10 @@ def gather(req: ProfileRequest, target) -> list[Artifact]:
         arts = [a for a in arts if a.format in target_formats(target)]
     for item in req.items:
         path = Path(item)
-        if path.exists() or path.suffix in (".tflite", ".onnx", ".xml") or "/" in item:
+        in_folder = folder_artifacts(path, req, target)
+        if in_folder is not None:
+            arts.extend(in_folder)
+        elif path.exists() or path.suffix in (".tflite", ".onnx", ".xml") or "/" in item:
             arts.append(artifact_at(path))
         else:
             arts.extend(export_for(item, req, target))
