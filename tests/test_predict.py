@@ -75,7 +75,8 @@ def test_latency_from_emulated_instructions():
 
     rpi4 = get_target("rpi4")
     one = predict_from_instructions(100_000_000, "int8", rpi4, threads=1)
-    assert one["source"] == "predicted" and one["threads"] == 1
+    assert one["source"] == "predicted" and one["threads"] == one["runtime"]["threads"] == 1
+    assert "Cortex-A72" in one["runtime"]["device"] and one["runtime"]["name"] == rpi4.runtime.name
     cpi = rpi4.cpu_cost.int8_cycles_per_instruction
     assert one["latency_ms"]["median"] == pytest.approx(100e6 * cpi / (rpi4.cpu.clock_ghz * 1e6), rel=1e-4)
     four = predict_from_instructions(100_000_000, "int8", rpi4, threads=4)

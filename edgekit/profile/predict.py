@@ -420,7 +420,18 @@ def predict_from_instructions(
     threads = threads or target.runtime.default_threads
     kind = "int8" if precision == "int8" else "fp32"  # fp16 weights run in fp32; dynamic-range: see basis
     cpi = getattr(target.cpu_cost, f"{kind}_cycles_per_instruction")
-    out: dict[str, Any] = {"source": "predicted", "threads": threads, "instructions": instructions, "latency_ms": None}
+    out: dict[str, Any] = {
+        "source": "predicted",
+        "runtime": {
+            "name": target.runtime.name,
+            "version": target.runtime.version,
+            "threads": threads,
+            "device": f"{target.cpu.cores}x {target.cpu.model} @ {target.cpu.clock_ghz:g} GHz",
+        },
+        "threads": threads,
+        "instructions": instructions,
+        "latency_ms": None,
+    }
     if cpi is None:
         out["basis"] = f"{target.id} has no fitted {kind} cycles per instruction (no published LiteRT row to fit)"
         return out
