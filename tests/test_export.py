@@ -227,3 +227,51 @@ def test_every_edge_model_exports_fp32_everywhere(name, tmp_path):
         # Random weights amplify float rounding differences (XNNPACK's sigmoid, fused ops) layer after layer:
         # a broken conversion scores near 0, a healthy FP32 one above 0.99 (trained models: > 0.9999, above).
         assert r["fidelity"]["cosine"] > 0.99, r
+
+
+FAKE_COMPILER = """#!/usr/bin/env python3
+# Stands in for Coral's edgetpu_compiler, which installs on x86-64 Debian only and is not on this machine: same
+# arguments (-s -o DIR MODEL), same output names, a log in the format the real compiler prints (hardware.md).
+import shutil, sys
+from pathlib import Path
+args = sys.argv[1:]
+out, model = Path(args[args.index("-o") + 1]), Path(args[-1])
+shutil.copy(model, out / (model.stem + "_edgetpu.tflite"))
+print("Edge TPU Compiler version 16.0.384591198")
+print("Model compiled successfully in 42 ms.")
+print("Input model: " + str(model))
+print("On-chip memory used for caching model parameters: 200.00KiB")
+print("On-chip memory remaining for caching model parameters: 7.50MiB")
+print("Off-chip memory used for streaming uncached model parameters: 64.00KiB")
+print("Number of Edge TPU subgraphs: 1")
+print("Total number of operations: 70")
+print("Operation log: model_edgetpu.log")
+print("Number of operations that will run on Edge TPU: 70")
+print("Number of operations that will run on CPU: 0")
+"""
+
+
+def test_edgetpu_with_a_compiler_keeps_its_output_and_predicts_from_its_log(
+    trained_keras, labelled_folder, tmp_path, monkeypatch, capsys
+):
+    """The compiler-present path end to end, with a stand-in compiler (the real one cannot be installed here)."""
+    from conftest import _export
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "edgetpu_compiler").write_text(FAKE_COMPILER)
+    (bin_dir / "edgetpu_compiler").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    (rec,) = _export(
+        tmp_path / "out", str(trained_keras), "int8", ("edgetpu",), calib=str(labelled_folder), calib_size=8, holdout=8
+    )
+    folder = Path(rec["path"]).parent
+    manifest = json.loads(Path(rec["manifest"]).read_text())
+    assert manifest["compiler"]["compiler_version"] == "16.0.384591198" and manifest["compiler"]["compiled"] is True
+    assert manifest["compiler"]["off_chip_param_bytes"] == 64 * 1024
+    assert {"model_edgetpu.tflite", "edgetpu_compiler.log"} <= {p.name for p in folder.iterdir()}
+    code, out, err = run_cli(["profile", str(folder), "--target", "coral-usb", "--json", "--no-save"], capsys)
+    assert code == 0, err
+    (result,) = json.loads(out)
+    assert result["split"]["streamed_param_bytes_range"] == [64 * 1024, 64 * 1024]
+    assert "edgetpu_compiler log" in result["split"]["streaming_basis"]
