@@ -112,6 +112,8 @@ class CpuCost:
     # (see edgekit.profile.predict.predict_from_instructions); absent where no row fits them.
     int8_cycles_per_instruction: float | None = None
     fp32_cycles_per_instruction: float | None = None
+    # Effective over reported clock: a VM without cpufreq reports its base clock while the cores boost above it.
+    clock_scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -284,7 +286,7 @@ def _check_values(obj: Any, prefix: str) -> None:
     if isinstance(obj, CpuCost) and not 0 <= obj.parallel_fraction <= 1:
         raise _SchemaError(prefix + "parallel_fraction", "must be in [0, 1]")
     if isinstance(obj, CpuCost):
-        for name in ("int8_cycles_per_instruction", "fp32_cycles_per_instruction"):
+        for name in ("int8_cycles_per_instruction", "fp32_cycles_per_instruction", "clock_scale"):
             if getattr(obj, name) is not None and getattr(obj, name) <= 0:
                 raise _SchemaError(prefix + name, "must be > 0")
     if isinstance(obj, Target):

@@ -61,7 +61,8 @@ def cpu_op_ms(op: OpInfo, target: Target, threads: int, precision: str) -> float
     compute_s = 0.0
     if op.op_class in MAC_CLASSES and op.macs:
         eff = (cost.int8_efficiency if int8 else cost.fp32_efficiency).of(op.op_class)
-        per_core = cpu.clock_ghz * 1e9 * (cpu.int8_macs_per_cycle if int8 else cpu.fp32_macs_per_cycle)
+        clock_hz = cpu.clock_ghz * cost.clock_scale * 1e9
+        per_core = clock_hz * (cpu.int8_macs_per_cycle if int8 else cpu.fp32_macs_per_cycle)
         compute_s = op.macs / (per_core * eff) / speedup
     nbytes = op.weight_bytes + op.act_read_bytes + op.act_write_bytes
     memory_s = nbytes / (cpu.memory_bandwidth_gbs * 1e9 * cost.bandwidth_efficiency)
@@ -264,7 +265,9 @@ def _predict_cpu(graph: Graph, target: Target, threads: int) -> dict[str, Any]:
     total = sum(c.ms for c in costs) + target.cpu_cost.invoke_overhead_us * 1e-3
     cpu, cost = target.cpu, target.cpu_cost
     basis = (
-        f"CPU roofline on {cpu.cores}x {cpu.model} @ {cpu.clock_ghz:g} GHz: {precision} "
+        f"CPU roofline on {cpu.cores}x {cpu.model} @ {cpu.clock_ghz:g} GHz"
+        + (f" (x {cost.clock_scale:g} effective)" if cost.clock_scale != 1 else "")
+        + f": {precision} "
         f"{cpu.int8_macs_per_cycle if precision == 'int8' else cpu.fp32_macs_per_cycle} MACs/cycle/core x per-class "
         f"efficiency, {cpu.memory_bandwidth_gbs:g} GB/s x {cost.bandwidth_efficiency:g}, "
         f"{cost.op_overhead_us:g} us/op, "
