@@ -490,7 +490,6 @@ def evaluate_instruction_rows(cache_dir: Path | None = None, fit: bool = False) 
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
-    import json
 
     parser = argparse.ArgumentParser(description="Predicted vs published device latencies (fitted vs held out).")
     parser.add_argument("--fit", action="store_true", help="print the constants the fitted rows determine")
@@ -511,16 +510,29 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{k} = {v}")
         return 0
     results = evaluate_rows()
-    summary = error_summary(results)
-    if args.json:
+    header = (f"{'target':15} {'model':12} {'prec':5} {'runtime':19} {'thr':>3} {'published':>9} {'predicted':>9} "
+              f"{'ratio':>6}  role")  # fmt: skip
+
+    def line(r: dict[str, Any]) -> str:
+        return (f"{r['target']:15} {r['model']:12} {r['precision']:5} {r['runtime']:19} {r['threads']:>3} "
+                f"{r['published_ms']:>9.2f} {r['predicted_ms']:>9.2f} {r['ratio']:>6.2f}")  # fmt: skip
+
+    return _report(results, error_summary(results), args.json, header, line)
+
+
+def _report(
+    results: list[dict[str, Any]], summary: dict[str, Any], as_json: bool, header: str, line: Callable[..., str]
+) -> int:
+    """Rows and the error summary as JSON, or as a table (header, line(row) + role) with the summary under it."""
+    import json
+
+    if as_json:
         print(json.dumps({"rows": results, "summary": summary}, indent=2))
         return 0
-    print(f"{'target':15} {'model':12} {'prec':5} {'runtime':19} {'thr':>3} {'published':>9} {'predicted':>9} "
-          f"{'ratio':>6}  role")  # fmt: skip
+    print(header)
     for r in results:
         role = "fitted" if r["fitted"] else "held-out" + ("" if r["strong"] else " (weak)")
-        print(f"{r['target']:15} {r['model']:12} {r['precision']:5} {r['runtime']:19} {r['threads']:>3} "
-              f"{r['published_ms']:>9.2f} {r['predicted_ms']:>9.2f} {r['ratio']:>6.2f}  {role}")  # fmt: skip
+        print(f"{line(r)}  {role}")
     for name, st in summary.items():
         if st["n"]:
             print(f"{name}: n={st['n']} median |error| {st['median_abs_error']:.1%}, worst {st['worst_factor']:.2f}x")
@@ -528,26 +540,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print_instruction_rows(results: list[dict[str, Any]], as_json: bool) -> int:
-    import json
+    header = (f"{'target':7} {'model':12} {'prec':5} {'runtime':19} {'thr':>3} {'M insns':>8} {'CPI':>6} "
+              f"{'published':>9} {'predicted':>9} {'ratio':>6}  role")  # fmt: skip
 
-    summary = error_summary([r for r in results if r["ratio"] is not None])
-    if as_json:
-        print(json.dumps({"rows": results, "summary": summary}, indent=2))
-        return 0
-    print(f"{'target':7} {'model':12} {'prec':5} {'runtime':19} {'thr':>3} {'M insns':>8} {'CPI':>6} "
-          f"{'published':>9} {'predicted':>9} {'ratio':>6}  role")  # fmt: skip
-    for r in results:
-        role = "fitted" if r["fitted"] else "held-out" + ("" if r["strong"] else " (weak)")
+    def line(r: dict[str, Any]) -> str:
         pred = "-" if r["predicted_ms"] is None else f"{r['predicted_ms']:.2f}"
         cpi = "-" if r["cycles_per_instruction"] is None else f"{r['cycles_per_instruction']:.3f}"
         ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
-        print(f"{r['target']:7} {r['model']:12} {r['precision']:5} {r['runtime']:19} {r['threads']:>3} "
-              f"{r['instructions'] / 1e6:>8.1f} {cpi:>6} {r['published_ms']:>9.2f} {pred:>9} {ratio:>6}  "
-              f"{role}")  # fmt: skip
-    for name, st in summary.items():
-        if st["n"]:
-            print(f"{name}: n={st['n']} median |error| {st['median_abs_error']:.1%}, worst {st['worst_factor']:.2f}x")
-    return 0
+        return (f"{r['target']:7} {r['model']:12} {r['precision']:5} {r['runtime']:19} {r['threads']:>3} "
+                f"{r['instructions'] / 1e6:>8.1f} {cpi:>6} {r['published_ms']:>9.2f} {pred:>9} {ratio:>6}")  # fmt: skip
+
+    summary = error_summary([r for r in results if r["ratio"] is not None])
+    return _report(results, summary, as_json, header, line)
 
 
 if __name__ == "__main__":
