@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,17 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+# Libraries that must not load unless a command needs them (`edgekit --help` stays instant).
+HEAVY = ("tensorflow", "keras", "openvino", "onnxruntime", "onnx", "nncf", "tf2onnx", "ai_edge_litert")
+
+
+def imported_after(code: str) -> set[str]:
+    """Top-level modules loaded in a fresh interpreter after running code."""
+    probe = f"import sys\n{code}\nprint(' '.join(sorted(m.split('.')[0] for m in sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    return set(out.split())
+
 
 # The smallest real edge model: MobileNetV2 at width 0.35 on 32x32 inputs.
 TINY = {"model": "mobilenetv2", "input_size": 32, "alpha": 0.35, "num_classes": 10, "calib_size": 16, "holdout": 8}

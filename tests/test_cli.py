@@ -6,19 +6,11 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import run_cli
-
-HEAVY = ("tensorflow", "keras", "openvino", "onnxruntime", "onnx", "nncf", "tf2onnx", "ai_edge_litert")
-
-
-def _imported_after(code: str) -> set[str]:
-    probe = f"import sys\n{code}\nprint(' '.join(sorted(m.split('.')[0] for m in sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
-    return set(out.split())
+from conftest import HEAVY, imported_after, run_cli
 
 
 def test_help_imports_no_heavy_library_and_is_fast():
-    mods = _imported_after("from edgekit.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass")
+    mods = imported_after("from edgekit.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass")
     assert not (set(HEAVY) & mods), set(HEAVY) & mods
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "edgekit", "--help"], capture_output=True, check=True)
@@ -26,7 +18,7 @@ def test_help_imports_no_heavy_library_and_is_fast():
 
 
 def test_models_listing_imports_no_tensorflow():
-    mods = _imported_after(
+    mods = imported_after(
         "from edgekit.cli import main\ntry:\n    main(['models', '--json'])\nexcept SystemExit:\n    pass"
     )
     assert not (set(HEAVY) & mods)
