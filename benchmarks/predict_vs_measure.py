@@ -56,7 +56,7 @@ def _measure_direct(path: Path, runs: int) -> float:
 
 def predict_ms(path: Path, target) -> float:
     from edgekit.analyze.graph import load_graph, static_graph
-    from edgekit.profile.predict import predict_graph
+    from edgekit.costmodel.predict import predict_graph
 
     return predict_graph(static_graph(load_graph(path)), target, threads=1)["latency_ms"]["median"]
 
@@ -69,7 +69,7 @@ def fit_host(measured: dict[tuple[str, str], float]) -> dict[str, Any]:
     """
     from dataclasses import replace
 
-    from edgekit.profile.calibrate import _bisect, calib_tflite, fit_cpu_efficiency
+    from edgekit.costmodel.fit import _bisect, calib_tflite, fit_cpu_efficiency
     from edgekit.targets import get_target
 
     host = get_target("host")
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
-    from edgekit.profile.calibrate import calib_tflite
+    from edgekit.costmodel.fit import calib_tflite
     from edgekit.targets import get_target
 
     host = get_target("host")

@@ -109,7 +109,7 @@ class CpuCost:
     parallel_fraction: float  # Amdahl: share of the single-thread time that scales with threads
     fitted: str
     # Cycles per executed aarch64 instruction of LiteRT's kernels, to turn emulated instruction counts into time
-    # (see edgekit.profile.predict.predict_from_instructions); absent where no row fits them.
+    # (see edgekit.costmodel.predict.predict_from_instructions); absent where no row fits them.
     int8_cycles_per_instruction: float | None = None
     fp32_cycles_per_instruction: float | None = None
     # Effective over reported clock: a VM without cpufreq reports its base clock while the cores boost above it.

@@ -7,8 +7,8 @@ import json
 import pytest
 from _predict_models import build_predict_models
 
+from edgekit.costmodel.predict import amdahl_speedup, edgetpu_fallback_lines, predict_artifact
 from edgekit.errors import UsageError
-from edgekit.profile.predict import amdahl_speedup, edgetpu_fallback_lines, predict_artifact
 from edgekit.targets import get_target, load_targets
 
 TARGETS = sorted(load_targets())
@@ -71,7 +71,7 @@ def test_power_needs_sourced_figures(models):
 
 
 def test_latency_from_emulated_instructions():
-    from edgekit.profile.predict import predict_from_instructions
+    from edgekit.costmodel.predict import predict_from_instructions
 
     rpi4 = get_target("rpi4")
     one = predict_from_instructions(100_000_000, "int8", rpi4, threads=1)
@@ -191,7 +191,7 @@ KNOWN_MISSES: dict[tuple[str, str, str], str] = {}
 
 
 def _published():
-    from edgekit.profile.calibrate import published_rows
+    from edgekit.costmodel.fit import published_rows
 
     params = []
     for row in published_rows():
@@ -205,7 +205,7 @@ def _published():
 @pytest.fixture(scope="session")
 def calib_cache():
     """Reference 224 px graphs, converted once and cached across sessions (EDGEKIT_CALIB_DIR or /tmp/edgekit-calib)."""
-    from edgekit.profile.calibrate import CACHE_DIR, calib_tflite
+    from edgekit.costmodel.fit import CACHE_DIR, calib_tflite
 
     for model in sorted(FAST_MODELS):
         for precision in ("int8", "fp32"):
@@ -215,7 +215,7 @@ def calib_cache():
 
 @pytest.mark.parametrize("row", _published())
 def test_published_row_within_2x(row, calib_cache):
-    from edgekit.profile.calibrate import evaluate_rows
+    from edgekit.costmodel.fit import evaluate_rows
 
     (result,) = evaluate_rows([row], cache_dir=calib_cache)
     assert 0.5 <= result["ratio"] <= 2.0, result

@@ -171,7 +171,7 @@ def test_npu_memory_traffic_does_not_depend_on_the_file_format(tiny_int8):
     """The same int8 model as OpenVINO IR, QDQ ONNX or TFLite moves the same bytes on the NPU: the f32 tensors
     between FakeQuantize/QDQ nodes are not f32 traffic there (the NPU was calibrated on the TFLite graph)."""
     from edgekit.analyze.graph import load_graph
-    from edgekit.profile.predict import _executed_act_bytes, predict_graph
+    from edgekit.costmodel.predict import _executed_act_bytes, predict_graph
     from edgekit.targets import get_target
 
     mac_ops = {

@@ -185,7 +185,8 @@ def test_import_stays_light():
     from conftest import HEAVY, imported_after
 
     loaded = imported_after(
-        "import edgekit.targets, edgekit.analyze, edgekit.analyze.edgetpu, edgekit.analyze.npu, edgekit.profile.predict"
+        "import edgekit.targets, edgekit.analyze, edgekit.analyze.edgetpu, edgekit.analyze.npu, "
+        "edgekit.costmodel.predict"
     )
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
 

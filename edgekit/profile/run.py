@@ -177,7 +177,7 @@ def profile_one(art: Artifact, req: ProfileRequest, target) -> dict[str, Any]:
             warmup=req.warmup,
             timeout=req.timeout,
         )
-    from edgekit.profile.predict import predict_artifact
+    from edgekit.costmodel.predict import predict_artifact
 
     return predict_artifact(art.path, target, threads=req.threads, link=req.link)
 
@@ -193,7 +193,7 @@ def emulate_one(art: Artifact, req: ProfileRequest, target) -> dict[str, Any]:
 
     result = profile_emulated(art.path, target.id, cpu, runtime=req.runtime, timeout=req.timeout)
     if result.get("guest_instructions"):
-        from edgekit.profile.predict import predict_from_instructions
+        from edgekit.costmodel.predict import predict_from_instructions
 
         result["predicted_from_instructions"] = predict_from_instructions(
             result["guest_instructions"], result.get("precision") or "fp32", target, req.threads
@@ -230,7 +230,7 @@ def failed_result(art: Artifact, target, source: str, error: str) -> dict[str, A
 
 
 def _check_link(link: str, target) -> None:
-    from edgekit.profile.predict import LINK_MBS
+    from edgekit.costmodel.predict import LINK_MBS
 
     if target.kind != "edgetpu":
         raise UsageError(f"--link is for Edge TPU targets (coral-usb, coral-devboard), not {target.id}")

@@ -3,7 +3,7 @@
 Builds the reference graphs (random weights: only the graph's shape matters to the cost model), converts them to
 TFLite once and caches them under /tmp/edgekit-calib/, then predicts every published row
 (benchmarks/published-device-latency.csv) and reports the error, split into rows used to fit constants and rows
-held out.  `python -m edgekit.profile.calibrate [--fit] [--json]`
+held out.  `python -m edgekit.costmodel.fit [--fit] [--json]`
 TensorFlow is imported only inside the build functions.
 """
 
@@ -184,7 +184,7 @@ def _build_keras_with_source(name: str, size: int):
 
         app = getattr(keras.applications, _KERAS_APPS[name])
         return app(weights=None, input_shape=(size, size, 3)), f"keras.applications.{_KERAS_APPS[name]}"
-    return _hand_built(name, size), "hand-built (edgekit.profile.calibrate)"
+    return _hand_built(name, size), "hand-built (edgekit.costmodel.fit)"
 
 
 def convert_tflite(model, precision: str, size: int, samples: int = 2) -> bytes:
@@ -263,7 +263,7 @@ RUNTIME_GRAPH = {"ncnn": _ncnn_winograd}
 def evaluate_rows(rows: list[PublishedRow] | None = None, cache_dir: Path | None = None) -> list[dict[str, Any]]:
     """Predict every published row; one dict per row with predicted, ratio, fitted/held-out."""
     from edgekit.analyze.graph import load_graph, static_graph
-    from edgekit.profile.predict import predict_graph
+    from edgekit.costmodel.predict import predict_graph
     from edgekit.targets import get_target
 
     out = []
@@ -313,7 +313,7 @@ def _bisect(f, lo: float, hi: float, target: float, increasing: bool, iters: int
 def _row_ms(row: PublishedRow, target, cache_dir: Path | None = None) -> float:
     """Predicted median for a published row with this (possibly modified) target."""
     from edgekit.analyze.graph import load_graph, static_graph
-    from edgekit.profile.predict import predict_graph
+    from edgekit.costmodel.predict import predict_graph
 
     graph = static_graph(load_graph(calib_tflite(row.model, row.precision, row.input, cache_dir)))
     graph = RUNTIME_GRAPH.get(row.runtime, lambda g: g)(graph)
@@ -443,7 +443,7 @@ def emulated_instructions(row: PublishedRow, cache_dir: Path | None = None) -> i
 
 
 def _cycles_per_instruction(row: PublishedRow, instructions: int, target) -> float:
-    from edgekit.profile.predict import amdahl_speedup
+    from edgekit.costmodel.predict import amdahl_speedup
 
     single_ms = row.latency_ms * amdahl_speedup(row.threads, target.cpu_cost.parallel_fraction)
     return single_ms * target.cpu.clock_ghz * 1e6 / instructions
@@ -456,8 +456,8 @@ def evaluate_instruction_rows(cache_dir: Path | None = None, fit: bool = False) 
     """
     from dataclasses import replace
 
+    from edgekit.costmodel.predict import predict_from_instructions
     from edgekit.emulate import TARGET_CPUS
-    from edgekit.profile.predict import predict_from_instructions
     from edgekit.targets import get_target
 
     rows = [r for r in published_rows() if r.target in TARGET_CPUS and r.runtime.endswith("xnnpack")]
