@@ -1,6 +1,12 @@
-"""Inception V3 (2015): modules of parallel convolution/pooling paths; training picks the useful combinations."""
+"""Inception V1/GoogLeNet (2014) and V3 (2015): modules of parallel convolution/pooling paths; training picks the
+useful combinations."""
 
-from edgekit.models.families._common import USE_CASES, keras_app
+from __future__ import annotations
+
+from typing import Any
+
+from edgekit.models import blocks
+from edgekit.models.families._common import USE_CASES, hand_made, keras_app
 from edgekit.models.registry import PREPROCESS_TF, ModelSpec, register_model
 
 INCEPTION_V3 = register_model(
@@ -16,5 +22,69 @@ INCEPTION_V3 = register_model(
         use_case=USE_CASES["Inception"],
         preprocess=PREPROCESS_TF,
         aliases=("inception", "googlenetv3"),
+    )
+)
+
+# GoogLeNet modules: (1x1, 3x3 reduce, 3x3, "5x5" reduce, "5x5", pool projection), named as in the paper.
+GOOGLENET_MODULES = {
+    "3a": (64, 96, 128, 16, 32, 32),
+    "3b": (128, 128, 192, 32, 96, 64),
+    "4a": (192, 96, 208, 16, 48, 64),
+    "4b": (160, 112, 224, 24, 64, 64),
+    "4c": (128, 128, 256, 24, 64, 64),
+    "4d": (112, 144, 288, 32, 64, 64),
+    "4e": (256, 160, 320, 32, 128, 128),
+    "5a": (256, 160, 320, 32, 128, 128),
+    "5b": (384, 192, 384, 48, 128, 128),
+}
+
+
+def build_inceptionv1(input_size: int, num_classes: int = 1000, classifier_activation: str | None = None) -> Any:
+    """GoogLeNet as TF-slim's inception_v1 (the graph of Coral's published benchmark): BatchNorm folded into the
+    convolutions, the "5x5" branch as a 3x3, no auxiliary heads. Layers: 'conv1', 'conv2_reduce', 'conv2',
+    'inception_{3a..5b}_{b1,b2r,b2,b3r,b3,pool,proj}', 'predictions'."""
+    import keras
+    from keras import layers
+
+    def conv(x: Any, filters: int, kernel: int, name: str, strides: int = 1) -> Any:
+        return blocks.conv_bn_act(x, filters, kernel, strides, "relu", batch_norm=False, name=name)
+
+    def module(x: Any, key: str) -> Any:
+        f1, f3r, f3, f5r, f5, fp = GOOGLENET_MODULES[key]
+        n = f"inception_{key}"
+        a = conv(x, f1, 1, f"{n}_b1")
+        b = conv(conv(x, f3r, 1, f"{n}_b2r"), f3, 3, f"{n}_b2")
+        c = conv(conv(x, f5r, 1, f"{n}_b3r"), f5, 3, f"{n}_b3")
+        d = conv(layers.MaxPooling2D(3, 1, padding="same", name=f"{n}_pool")(x), fp, 1, f"{n}_proj")
+        return layers.Concatenate(name=f"{n}_concat")([a, b, c, d])
+
+    inputs = keras.Input((input_size, input_size, 3), name="input")
+    x = conv(inputs, 64, 7, "conv1", strides=2)
+    x = layers.MaxPooling2D(3, 2, padding="same", name="pool1")(x)
+    x = conv(conv(x, 64, 1, "conv2_reduce"), 192, 3, "conv2")
+    x = layers.MaxPooling2D(3, 2, padding="same", name="pool2")(x)
+    for key in GOOGLENET_MODULES:
+        x = module(x, key)
+        if key in ("3b", "4e"):
+            x = layers.MaxPooling2D(3 if key == "3b" else 2, 2, padding="same", name=f"pool_{key}")(x)
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    outputs = layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
+    return keras.Model(inputs, outputs, name="inceptionv1")
+
+
+INCEPTION_V1 = register_model(
+    ModelSpec(
+        name="inceptionv1",
+        family="Inception",
+        year=2014,
+        build_fn=hand_made("inceptionv1", build_inceptionv1),
+        default_input_size=224,
+        min_input_size=32,
+        params=6_617_624,
+        macs=1_498_376_192,
+        use_case=USE_CASES["Inception"],
+        preprocess=PREPROCESS_TF,
+        aliases=("googlenet",),
+        imagenet_weights=False,
     )
 )

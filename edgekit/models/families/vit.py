@@ -43,14 +43,19 @@ def build_vit(
     return keras.Model(inputs, outputs, name=name)
 
 
-VARIANTS = {"vitti16": (192, 12, 3, 768), "vitb16": (768, 12, 12, 3072)}
+# name: (patch, dim, depth, heads, mlp_dim)
+VARIANTS = {
+    "vitti16": (16, 192, 12, 3, 768),
+    "vitb16": (16, 768, 12, 12, 3072),
+    "vitb32": (32, 768, 12, 12, 3072),
+}
 
 
 def _builder(name: str):
-    dim, depth, heads, mlp_dim = VARIANTS[name]
+    patch, dim, depth, heads, mlp_dim = VARIANTS[name]
     return hand_made(
         name,
-        lambda size, classes, act: build_vit(size, classes, act, PATCH, dim, depth, heads, mlp_dim, name=name),
+        lambda size, classes, act: build_vit(size, classes, act, patch, dim, depth, heads, mlp_dim, name=name),
     )
 
 
@@ -87,5 +92,23 @@ VIT_B16 = register_model(
         aliases=("vitbase16", "vitbase", "vitb"),
         imagenet_weights=False,
         input_size_multiple=PATCH,
+    )
+)
+
+VIT_B32 = register_model(
+    ModelSpec(
+        name="vitb32",
+        family="ViT",
+        year=2020,
+        build_fn=_builder("vitb32"),
+        default_input_size=224,
+        min_input_size=32,
+        params=88_224_232,
+        macs=4_409_186_304,
+        use_case=USE_CASES["ViT"],
+        preprocess=PREPROCESS_TF,
+        aliases=("vitbase32",),
+        imagenet_weights=False,
+        input_size_multiple=32,
     )
 )
