@@ -1,4 +1,10 @@
-"""Profile results: one flat JSON file per (target, model, format, precision) under profiles/, and report tables.
+"""Profile results: one flat JSON file per configuration under profiles/, and report tables.
+
+A configuration is everything that changes the number (CONFIG_KEYS: target, model, format, precision, source, input
+size, width, threads, runtime and its version, host, link), so a 160 px run never replaces the 224 px one, nor a
+predicted result the measured one: profiles/<target>/<model>__<format>-<precision>__<config id>.json, the
+configuration inside. Re-running the same configuration replaces its file (git history is the history).
+Files named the old way (<model>__<format>-<precision>.json) are still read.
 
 The JSON keys are a user contract (see REQUIRED_KEYS); extra keys are allowed and kept.
 """
@@ -6,6 +12,7 @@ The JSON keys are a user contract (see REQUIRED_KEYS); extra keys are allowed an
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -44,6 +51,22 @@ REQUIRED_KEYS = (
     "power_w",
     "energy_mj",
 )
+# What makes two results different measurements (the file name's config id is a hash of these values).
+CONFIG_KEYS = (
+    "target",
+    "model",
+    "format",
+    "precision",
+    "source",
+    "input_size",
+    "alpha",
+    "threads",
+    "runtime",
+    "runtime_version",
+    "host",
+    "link",
+)
+MAX_NAME = 80  # file name parts are cut here: a hostile 10 kB model name must not make an unwritable path
 REPORT_COLUMNS = (
     "target",
     "model",
@@ -58,6 +81,8 @@ REPORT_COLUMNS = (
     "threads",
     "date",
     "status",
+    "input",
+    "config",
 )
 
 
@@ -141,13 +166,49 @@ def validate_result(result: Any) -> list[str]:
 
 
 def _safe_name(text: str) -> str:
-    """File-name-safe version of a model/target name (no separators, no leading dots)."""
-    return re.sub(r"[^A-Za-z0-9._+-]+", "_", str(text)).lstrip(".") or "unnamed"
+    """File-name-safe version of a model/target name (no separators, no leading dots or dashes, bounded length)."""
+    return re.sub(r"[^A-Za-z0-9._+-]+", "_", str(text)).lstrip(".-")[:MAX_NAME] or "unnamed"
+
+
+def _input_size(result: dict[str, Any]) -> int | None:
+    """The square input size a result ran at: recorded by profile, else read from an NHWC input shape."""
+    if isinstance(result.get("input_size"), int):
+        return result["input_size"]
+    first = result.get("input") or (result.get("inputs") or [None])[0]  # emulated: "input"; measured: "inputs"
+    shape = first.get("shape") if isinstance(first, dict) else None
+    if isinstance(shape, list) and len(shape) == 4 and isinstance(shape[1], int):
+        return shape[1]
+    return None
+
+
+def result_config(result: dict[str, Any]) -> dict[str, Any]:
+    """The configuration a result belongs to (CONFIG_KEYS; unknowns None), derived from its contents."""
+    runtime = result.get("runtime") if isinstance(result.get("runtime"), dict) else {}
+    host = result.get("host")
+    split = result.get("split") if isinstance(result.get("split"), dict) else {}
+    config = {key: result.get(key) for key in ("target", "model", "format", "precision", "source")}
+    config.update(
+        input_size=_input_size(result),
+        alpha=result.get("alpha"),
+        threads=runtime.get("threads"),
+        runtime=runtime.get("name"),
+        runtime_version=runtime.get("version"),
+        host=host.get("hostname") if isinstance(host, dict) else host,
+        link=result.get("link") or split.get("link"),
+    )
+    return config
+
+
+def config_id(config: dict[str, Any]) -> str:
+    """A short stable hash of a configuration (the file name's last part)."""
+    text = json.dumps({k: config.get(k) for k in CONFIG_KEYS}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
 def result_path(result: dict[str, Any], root: Path = Path("profiles")) -> Path:
-    """profiles/<target>/<model>__<format>-<precision>.json"""
-    name = f"{_safe_name(result['model'])}__{_safe_name(result['format'])}-{_safe_name(result['precision'])}.json"
+    """profiles/<target>/<model>__<format>-<precision>__<config id>.json"""
+    model, fmt, precision = (_safe_name(result[k]) for k in ("model", "format", "precision"))
+    name = f"{model}__{fmt}-{precision}__{config_id(result_config(result))}.json"
     return Path(root) / _safe_name(result["target"]) / name
 
 
@@ -163,9 +224,43 @@ def save_result(result: dict[str, Any], root: Path = Path("profiles")) -> Path:
     problems = validate_result(result)
     if problems:
         raise EdgekitError(f"refusing to save an invalid profile result: {'; '.join(problems)}")
+    result["config"] = result_config(result)
+    result["config_id"] = config_id(result["config"])
     path = result_path(result, root)
     write_json_atomic(path, result)
     return path
+
+
+_NEW_NAME = re.compile(r"__[0-9a-f]{10}\.json$")
+
+
+def migrate_results(root: Path = Path("profiles")) -> list[tuple[Path, Path]]:
+    """Rename old-style files (<model>__<format>-<precision>.json) to their configuration's name; (old, new) pairs.
+
+    The old file goes only once the new one is written; where the new name already holds a newer result of the same
+    configuration, that one is kept.
+    """
+    moved = []
+    for folder in sorted(p for p in Path(root).glob("*") if p.is_dir()):
+        for old in sorted(folder.glob("*.json")):
+            if old.name.startswith(".") or _NEW_NAME.search(old.name):
+                continue
+            try:
+                result = json.loads(old.read_text())
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                continue  # load_results reports it; migration never deletes what it cannot read
+            if validate_result(result):
+                continue
+            new = result_path(result, root)
+            try:
+                newer = json.loads(new.read_text()).get("date", "") >= str(result.get("date") or "")
+            except (OSError, ValueError, AttributeError):
+                newer = False
+            if not newer:
+                new = save_result(result, root)
+            old.unlink()
+            moved.append((old, new))
+    return moved
 
 
 def load_results_with_problems(
@@ -178,6 +273,8 @@ def load_results_with_problems(
     problems: list[str] = []
     for folder in folders:
         for path in sorted(folder.glob("*.json")):
+            if path.name.startswith("."):
+                continue  # a write in progress (ioutil's temp files), or one killed before its rename
             try:
                 data = json.loads(path.read_text())
             except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -200,6 +297,16 @@ def load_results(root: Path = Path("profiles"), target: str | None = None) -> li
         for line in problems:
             warn(f"skipping {line}")
     return results
+
+
+def latest_per_config(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The newest result of each configuration (old-style files and new ones of the same configuration merge)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for result in results:
+        key = config_id(result_config(result))
+        if key not in latest or str(result.get("date") or "") >= str(latest[key].get("date") or ""):
+            latest[key] = result
+    return list(latest.values())
 
 
 def _round(value: Any, digits: int) -> float | None:
@@ -232,11 +339,14 @@ def report_row(result: dict[str, Any]) -> dict[str, Any]:
         "threads": runtime.get("threads"),
         "date": result.get("date"),
         "status": status,
+        "input": _input_size(result),
+        "config": config_id(result_config(result)),
     }
 
 
 def _sort_key(result: dict[str, Any]) -> tuple:
-    return tuple(str(result.get(k, "")) for k in ("target", "model", "format", "precision", "source"))
+    names = tuple(str(result.get(k, "")) for k in ("target", "model", "format", "precision", "source"))
+    return (*names, _input_size(result) or 0, str(result.get("date") or ""))
 
 
 def _cell(column: str, value: Any) -> str:
@@ -281,7 +391,7 @@ def report(
     markdown_path: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Rows for `edgekit report`; optionally also written (atomically) as CSV and/or a Markdown table."""
-    results = sorted(load_results(root, target), key=_sort_key)
+    results = sorted(latest_per_config(load_results(root, target)), key=_sort_key)
     rows = [report_row(r) for r in results]
     if csv_path is not None:
         write_bytes_atomic(Path(csv_path), _csv(rows).encode())
@@ -289,3 +399,12 @@ def report(
         columns, table_rows = result_rows_for_table(results)
         write_bytes_atomic(Path(markdown_path), _markdown(columns, table_rows).encode())
     return rows
+
+
+if __name__ == "__main__":  # python -m edgekit.results migrate [ROOT]
+    import sys
+
+    if sys.argv[1:2] != ["migrate"]:
+        sys.exit("usage: python -m edgekit.results migrate [ROOT]")
+    for before, after in migrate_results(Path(sys.argv[2]) if len(sys.argv) > 2 else Path("profiles")):
+        print(f"{before} -> {after}")

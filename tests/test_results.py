@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,12 @@ from edgekit.results import (
     REPORT_COLUMNS,
     REQUIRED_KEYS,
     base_result,
+    latest_per_config,
     load_results,
     load_results_with_problems,
+    migrate_results,
     report,
+    result_config,
     result_path,
     result_rows_for_table,
     save_result,
@@ -51,10 +55,13 @@ def test_base_result_has_every_contract_key():
 def test_save_load_round_trip(tmp_path):
     result = _measured()
     path = save_result(result, tmp_path)
-    assert path == tmp_path / "host" / "mobilenetv2__onnx-fp32.json" == result_path(result, tmp_path)
-    assert json.loads(path.read_text()) == result
+    assert path == result_path(result, tmp_path) and path.parent == tmp_path / "host"
+    assert re.fullmatch(r"mobilenetv2__onnx-fp32__[0-9a-f]{10}\.json", path.name)
+    saved = json.loads(path.read_text())
+    assert saved == {**result, "config": result_config(result), "config_id": path.name[-15:-5]}
+    assert saved["config"]["input_size"] is None and saved["config"]["threads"] == 1
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # atomic write leaves no temp file
-    # Saving again replaces the file (git history is the history).
+    # Saving the same configuration again replaces the file (git history is the history).
     save_result(_measured(median=5.0), tmp_path)
     loaded = load_results(tmp_path)
     assert len(loaded) == 1 and loaded[0]["latency_ms"]["median"] == 5.0
@@ -130,3 +137,58 @@ def test_result_rows_for_table():
 
 def test_report_of_empty_root(tmp_path: Path):
     assert report(tmp_path / "none") == []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"input_size": 160},
+        {"alpha": 0.5},
+        {"runtime": {"name": "onnxruntime", "version": "1.32.0", "threads": 4, "device": "CPU"}},
+        {"runtime": {"name": "onnxruntime", "version": "1.31.0", "threads": 1, "device": "CPU"}},
+        {"host": {"hostname": "other-box"}},
+        {"link": "usb2"},
+        {"source": "predicted"},
+        {"source": "emulated"},
+    ],
+    ids=["input", "width", "threads", "runtime-version", "host", "link", "predicted", "emulated"],
+)
+def test_different_configurations_never_overwrite(change, tmp_path):
+    first = dict(_measured(), input_size=224)
+    second = {**first, **change}
+    a, b = save_result(first, tmp_path), save_result(second, tmp_path)
+    assert a != b and a.exists() and b.exists()
+    rows = report(tmp_path)
+    assert len(rows) == 2 and len({r["config"] for r in rows}) == 2
+
+
+def test_report_shows_the_latest_per_configuration_and_reads_old_names(tmp_path):
+    old = dict(_measured(median=9.0), date="2026-01-01T00:00:00Z")
+    folder = tmp_path / "host"
+    folder.mkdir()
+    (folder / "mobilenetv2__onnx-fp32.json").write_text(json.dumps(old))  # the naming before configurations
+    assert [r["median ms"] for r in report(tmp_path)] == [9.0]
+    save_result(dict(_measured(median=4.0), date="2026-02-01T00:00:00Z"), tmp_path)  # same configuration, newer
+    assert len(load_results(tmp_path)) == 2 and [r["median ms"] for r in report(tmp_path)] == [4.0]
+    assert len(latest_per_config(load_results(tmp_path))) == 1
+
+
+def test_migrate_renames_old_files_and_keeps_the_newest(tmp_path):
+    folder = tmp_path / "host"
+    folder.mkdir()
+    (folder / "mobilenetv2__onnx-fp32.json").write_text(json.dumps(dict(_measured(median=9.0), date="2026-01-01")))
+    (folder / "resnet50__onnx-fp32.json").write_text(json.dumps(_measured("resnet50", median=7.0)))
+    (folder / "broken.json").write_text("{not json")
+    newer = save_result(dict(_measured(median=4.0), date="2026-02-01"), tmp_path)
+    moved = migrate_results(tmp_path)
+    assert sorted(old.name for old, _ in moved) == ["mobilenetv2__onnx-fp32.json", "resnet50__onnx-fp32.json"]
+    names = sorted(p.name for p in folder.iterdir())
+    assert "broken.json" in names and len(names) == 3  # never deletes what it cannot read
+    assert json.loads(newer.read_text())["latency_ms"]["median"] == 4.0
+    assert migrate_results(tmp_path) == []  # idempotent
+
+
+def test_hidden_temp_files_are_not_results(tmp_path):
+    path = save_result(_measured(), tmp_path)
+    (path.parent / f".{path.name}.tmp-1-abc.json").write_text(path.read_text())  # a writer killed before its rename
+    assert len(load_results(tmp_path)) == 1
