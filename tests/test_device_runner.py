@@ -46,7 +46,8 @@ def test_json_contract(tiny_models, precision):
     assert stdout.count("\n") == 1, "stdout must hold exactly one JSON object"
     assert CONTRACT_KEYS <= data.keys()
     assert data["status"] == "ok" and data["error"] is None and data["schema"] == "edgekit.device.run/1"
-    assert set(data["runtime"]) == {"name", "version", "threads", "device"}
+    assert set(data["runtime"]) == {"name", "version", "threads", "device", "cpus"}
+    assert data["runtime"]["cpus"] == sorted(os.sched_getaffinity(0)) == data["cpus"]
     assert data["runtime"]["name"] in ("litert", "tflite-runtime") and data["runtime"]["threads"] == 1
     assert data["machine"] == os.uname().machine
     assert set(data["latency_ms"]) >= {"median", "p90", "p99", "std", "n"} and data["latency_ms"]["n"] == 7
@@ -176,7 +177,7 @@ def test_runs_alone_without_the_rest_of_edgekit(tiny_models, tmp_path):
     rc, modules, init_file = json.loads(proc.stderr.strip().splitlines()[-1])
     assert rc == 0 and json.loads(proc.stdout)["status"] == "ok"
     assert init_file.startswith(str(staged))
-    assert modules == ["edgekit", "edgekit.device", "edgekit.device.runner"]
+    assert modules == ["edgekit", "edgekit.device", "edgekit.device.runner", "edgekit.device.system"]
 
 
 def test_unavailable_runtime_is_one_line(tiny_models):
@@ -188,3 +189,147 @@ def test_unavailable_runtime_is_one_line(tiny_models):
         pass
     code, data, stdout, stderr = run_device(str(tiny_models["int8"]), "--json", "--runtime", "tflite-runtime")
     _assert_one_line_failure(code, data, stdout, stderr, "install tflite-runtime")
+
+
+# ---------------------------------------------------------------- board readings (vcgencmd, sysfs, Coral)
+# vcgencmd, a Pi 5 PMIC, cpufreq and the Edge TPU do not exist on this machine. Their parsers are tested on recorded
+# outputs (the formats of the Raspberry Pi documentation's vcgencmd page; the PMIC text as a Pi 5 prints it, posted on
+# the Raspberry Pi forums), and the runner's own path through them with a stand-in `vcgencmd` script on PATH that
+# prints those recordings. Nothing here was run on a real board.
+
+PI5_PMIC = """\
+ 3V7_WL_SW_A current(0)=0.00000000A
+   3V3_SYS_A current(1)=0.05465400A
+   1V8_SYS_A current(2)=0.17177800A
+  DDR_VDD2_A current(3)=0.02635200A
+  DDR_VDDQ_A current(4)=0.00000000A
+   1V1_SYS_A current(5)=0.16103100A
+    0V8_SW_A current(6)=0.33381000A
+  VDD_CORE_A current(7)=0.58569600A
+   3V3_DAC_A current(17)=0.00036630A
+   3V3_ADC_A current(18)=0.00030525A
+   0V8_AON_A current(16)=0.00054945A
+      HDMI_A current(22)=0.01745040A
+ 3V7_WL_SW_V volt(8)=3.71236500V
+   3V3_SYS_V volt(9)=3.30351400V
+   1V8_SYS_V volt(10)=1.80012100V
+  DDR_VDD2_V volt(11)=1.11237200V
+  DDR_VDDQ_V volt(12)=0.60402930V
+   1V1_SYS_V volt(13)=1.11103800V
+    0V8_SW_V volt(14)=0.80402930V
+  VDD_CORE_V volt(15)=0.88075600V
+   3V3_DAC_V volt(20)=3.30448700V
+   3V3_ADC_V volt(21)=3.30692800V
+   0V8_AON_V volt(19)=0.80307700V
+      HDMI_V volt(23)=5.16390200V
+     EXT5V_V volt(24)=5.13550000V
+      BATT_V volt(25)=0.00000000V
+"""
+
+
+def test_pmic_rails_are_paired_and_summed():
+    from edgekit.device.system import parse_pmic
+
+    reading = parse_pmic(PI5_PMIC)
+    assert len(reading["rails"]) == 12, "EXT5V and BATT have a voltage but no current: not rails"
+    assert reading["rails"]["VDD_CORE"] == pytest.approx(0.585696 * 0.880756, rel=1e-5)
+    by_hand = 0.054654 * 3.303514 + 0.171778 * 1.800121 + 0.026352 * 1.112372 + 0.161031 * 1.111038
+    by_hand += 0.33381 * 0.8040293 + 0.585696 * 0.880756 + 0.0003663 * 3.304487 + 0.00030525 * 3.306928
+    by_hand += 0.00054945 * 0.803077 + 0.0174504 * 5.163902
+    assert reading["total_w"] == pytest.approx(by_hand, rel=1e-4)
+    assert parse_pmic("") is None and parse_pmic('error=1 error_msg="Command not registered"') is None
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "throttled"),
+    [("0x0", "0x0", False), ("0x0", "0x4", True), ("0x0", "0x40000", True), ("0x50000", "0x50000", False),
+     ("0x50005", "0x50005", True), ("0x80000", "0x80008", False)],
+)  # fmt: skip
+def test_get_throttled_flags(before, after, throttled):
+    from edgekit.device.system import parse_throttled, throttle_flags, was_throttled
+
+    b, a = parse_throttled(f"throttled={before}\n"), parse_throttled(f"throttled={after}\n")
+    assert was_throttled(b, a) is throttled
+    assert throttle_flags(0x50005) == ["under-voltage", "throttled", "under-voltage occurred", "throttling occurred"]
+    assert was_throttled(None, a) is None
+
+
+def test_temp_clock_and_cpu_list_parsing(tmp_path):
+    from edgekit.device.system import cpu_clocks, parse_cpu_list, parse_temp
+
+    assert parse_temp("temp=48.3'C\n") == 48.3 and parse_temp("") is None
+    assert parse_cpu_list("0-2,4") == [0, 1, 2, 4] and parse_cpu_list("3") == [3]
+    for bad in ("", "a", "3-1", "1,,2"):
+        with pytest.raises(ValueError):
+            parse_cpu_list(bad)
+    for cpu, (gov, khz) in enumerate([("ondemand", "1500000"), ("performance", "600000")]):
+        base = tmp_path / f"cpu{cpu}" / "cpufreq"  # the cpufreq sysfs layout of a Pi 4 (recorded)
+        base.mkdir(parents=True)
+        (base / "scaling_governor").write_text(gov + "\n")
+        (base / "scaling_cur_freq").write_text(khz + "\n")
+    clocks = cpu_clocks([0, 1], root=tmp_path)
+    assert clocks == {"status": "ok", "governor": {"0": "ondemand", "1": "performance"},
+                      "clock_mhz": {"0": 1500.0, "1": 600.0}}  # fmt: skip
+    assert cpu_clocks([0], root=tmp_path / "none")["status"] == "absent"
+
+
+def _fake_vcgencmd(bin_dir: Path, state: Path, temps: list[float]) -> None:
+    """A stand-in `vcgencmd` (no Raspberry Pi here) replaying recorded outputs: temperatures in order, then the last;
+    get_throttled 0x0 on the first call and 0x40004 afterwards (throttled during the run); the Pi 5 PMIC text."""
+    (state / "pmic.txt").write_text(PI5_PMIC)
+    (state / "temps").write_text("\n".join(str(t) for t in temps) + "\n")
+    script = f"""#!/bin/sh
+case "$1" in
+  measure_temp) t=$(head -n1 {state}/temps); n=$(wc -l < {state}/temps)
+     [ "$n" -gt 1 ] && sed -i 1d {state}/temps; echo "temp=$t'C" ;;
+  get_throttled) if [ -e {state}/seen ]; then echo throttled=0x40004; else touch {state}/seen; echo throttled=0x0; fi ;;
+  measure_clock) echo "frequency(0)=1500398464" ;;
+  pmic_read_adc) cat {state}/pmic.txt ;;
+  *) exit 1 ;;
+esac
+"""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    (bin_dir / "vcgencmd").write_text(script)
+    (bin_dir / "vcgencmd").chmod(0o755)
+
+
+def test_runner_records_pi_thermals_and_power(tiny_models, tmp_path):
+    from edgekit.device.system import parse_pmic
+
+    _fake_vcgencmd(tmp_path / "bin", tmp_path, [61.0, 58.5, 52.0])
+    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"}
+    code, data, _, stderr = run_device(
+        str(tiny_models["int8"]), "--json", "--runs", "3", "--min-seconds", "0.3", "--cooldown-c", "60",
+        "--cooldown-max-s", "20", "--idle-seconds", "0.3", "--cpus", "0", env=env,
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert data["cpus"] == [0] and data["runtime"]["cpus"] == [0]
+    assert data["cooldown"]["status"] == "ok" and data["cooldown"]["start_c"] == 61.0
+    assert data["cooldown"]["end_c"] == 58.5
+    thermal = data["thermal"]
+    assert thermal["before"]["throttled"] == "0x0" and thermal["after"]["throttled"] == "0x40004"
+    assert thermal["throttled"] is True and thermal["after"]["arm_clock_mhz"] == 1500.4
+    assert thermal["before"]["temp_source"] == "vcgencmd measure_temp"
+    power = data["power"]
+    assert power["source"] == "measured" and power["method"] == "pi5-pmic" and "PMIC rails" in power["scope"]
+    recorded_w = parse_pmic(PI5_PMIC)["total_w"]  # the stand-in prints one recording: idle = active
+    assert power["active_w"] == pytest.approx(recorded_w, abs=1e-4) and power["idle_w"] == power["active_w"]
+    per_inference = power["active_w"] * data["timed_seconds"] / data["latency_ms"]["n"] * 1000
+    assert power["energy_mj_per_inference"] == pytest.approx(per_inference, rel=1e-3)
+
+
+def test_runner_says_what_is_absent(tiny_models, tmp_path):
+    """This machine has no vcgencmd, no PMIC/RAPL and no Edge TPU: each says so instead of inventing a figure."""
+    env = {**os.environ, "PATH": os.path.dirname(sys.executable) + ":/usr/bin:/bin"}
+    code, data, _, stderr = run_device(str(tiny_models["int8"]), "--json", "--runs", "2", "--cooldown-c", "50", env=env)
+    assert code == 0, stderr
+    assert data["thermal"]["throttled"] is None and "not known" in data["thermal"]["throttled_note"]
+    assert data["power"]["status"] == "absent" and "energy_mj_per_inference" not in data["power"]
+    assert data["accelerators"] == {"edgetpu_usb": False, "edgetpu_pcie": False}
+    if data["cooldown"]["status"] == "absent":  # a thermal zone may exist on some hosts
+        assert data["cooldown"]["waited_s"] == 0.0
+    code, data, stdout, stderr = run_device(str(tiny_models["int8"]), "--json", "--delegate", "edgetpu", env=env)
+    _assert_one_line_failure(code, data, stdout, stderr, "libedgetpu.so.1 not found")
+    assert "libedgetpu1-std" in data["error"]
+    code, data, stdout, stderr = run_device(str(tiny_models["int8"]), "--json", "--cpus", "4096")
+    _assert_one_line_failure(code, data, stdout, stderr, "not available here")

@@ -9,7 +9,8 @@ Command line::
 
     python -m edgekit.device run MODEL.tflite --json [--runtime auto|litert|tflite-runtime] [--threads N]
         [--runs N] [--warmup N] [--min-seconds S] [--inputs FILE.npy|.npz] [--seed N] [--save-inputs FILE.npy]
-        [--save-outputs FILE.npy|.npz] [--profile-ops] [--mark-invokes]
+        [--save-outputs FILE.npy|.npz] [--profile-ops] [--mark-invokes] [--cpus LIST] [--cooldown-c T]
+        [--cooldown-max-s S] [--idle-seconds S] [--delegate edgetpu]
 
 Inputs are fixed: read from --inputs (already in the model's input dtype, shape exact; float64 is cast to float32),
 or generated from --seed (default 0): integers over the whole range for int8/uint8 inputs, uniform [-1, 1] for float.
@@ -24,15 +25,22 @@ Keys (stable; new keys may be added, none removed)::
     status               "ok" | "failed"
     error                null | one-line message
     model                {path, bytes, sha256}
-    runtime              {name: "litert"|"tflite-runtime", version, threads, device: "cpu"}
+    runtime              {name: "litert"|"tflite-runtime", version, threads, device: "cpu"|"edgetpu", cpus}
+    cpus                 the CPUs this process may run on (after --cpus pinning, os.sched_setaffinity)
+    accelerators         {edgetpu_usb, edgetpu_pcie}: Edge TPUs seen on the USB bus / as /dev/apex_0
+    cooldown             null, or {limit_c, status: ok|timeout|absent, start_c, end_c, waited_s, ...} (--cooldown-c)
+    thermal              {before, after: {temp_c, temp_source, throttled (vcgencmd get_throttled, hex), throttled_flags,
+                         arm_clock_mhz, cpufreq: {status, governor, clock_mhz}}, throttled: true|false|null, ...}
+    power                {status: "absent", reason} or {status, source: "measured", method: "pi5-pmic"|"intel-rapl",
+                         scope, idle_w, active_w, energy_mj_per_inference} (sampled during the timed runs)
     machine              platform.machine() of the interpreter running us (e.g. "aarch64")
-    host                 {hostname, machine, cpu, board, os}   (board from /proc/device-tree/model or null)
+    host                 {hostname, machine, cpu, cpu_part, board, os}  (board: /proc/device-tree/model or null)
     python, numpy        version strings
     input, output        first input/output tensor {name, shape, dtype, quantization: {scale, zero_point} | null}
     inputs, outputs      every input/output tensor, same shape of entries
     input_source         "seed:N" | "file:PATH"
     load_ms              Interpreter() + allocate_tensors()
-    first_inference_ms   the first invoke()
+    first_inference_ms   the first invoke() (with --delegate edgetpu it includes the parameter transfer; a note says so)
     warmup               warm-up runs done (after the first inference)
     latency_ms           {median, p90, p99, std (population), mean, min, max, n} over the timed runs
     timed_seconds        wall time of the timed loop

@@ -13,15 +13,16 @@ import os
 import platform
 import resource
 import socket
-import statistics
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
+from . import system
+
 SCHEMA = "edgekit.device.run/1"
 RUNTIME_MODULES = {"litert": "ai_edge_litert", "tflite-runtime": "tflite_runtime"}
+EDGETPU_LIBRARY = "libedgetpu.so.1"
 
 
 class RunnerError(Exception):
@@ -250,9 +251,42 @@ def host_info() -> dict[str, Any]:
         "hostname": socket.gethostname(),
         "machine": platform.machine(),
         "cpu": cpu or platform.processor() or None,
+        "cpu_part": system.cpu_part(),
         "board": board,
         "os": platform.platform(),
     }
+
+
+def edgetpu_delegate(interpreter_cls: Any) -> Any:
+    """The Coral Edge TPU delegate (libedgetpu.so.1) from the runtime's load_delegate, or a clear one-line error."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(EDGETPU_LIBRARY)  # probe first: load_delegate's own failure prints noise from its __del__
+    except OSError as exc:
+        raise RunnerError(
+            f"Edge TPU delegate {EDGETPU_LIBRARY} not found ({_one_line(exc)}); install the Edge TPU runtime "
+            "(Debian package libedgetpu1-std, https://coral.ai/software/#debian-packages)"
+        ) from exc
+    load_delegate = sys.modules[interpreter_cls.__module__].load_delegate
+    try:
+        return load_delegate(EDGETPU_LIBRARY)
+    except (ValueError, OSError, RuntimeError) as exc:
+        raise RunnerError(f"Edge TPU delegate failed to load (is the Coral plugged in?): {_one_line(exc)}") from exc
+
+
+def prepare_board(args: argparse.Namespace, result: dict[str, Any]) -> system.PowerSampler:
+    """Pin CPUs, cool down, sample idle power: all before the model loads. Records what it did in result."""
+    try:
+        result["cpus"] = system.pin_cpus(system.parse_cpu_list(args.cpus) if args.cpus else None)
+    except ValueError as exc:
+        raise RunnerError(str(exc)) from exc
+    result["runtime"]["cpus"] = result["cpus"]
+    result["accelerators"] = system.accelerators()
+    result["cooldown"] = None if args.cooldown_c is None else system.cool_down(args.cooldown_c, args.cooldown_max_s)
+    power = system.PowerSampler()
+    result["_idle_w"] = power.idle_w(args.idle_seconds) if power.method else None
+    return power
 
 
 def peak_memory_bytes() -> int:
@@ -271,22 +305,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if path and Path(path).suffix not in (".npy", ".npz"):
             raise RunnerError(f"{path}: use a .npy or .npz file name")
     interpreter_cls, runtime = load_runtime(args.runtime)
+    delegates = [edgetpu_delegate(interpreter_cls)] if args.delegate == "edgetpu" else []
     result: dict[str, Any] = {
         "schema": SCHEMA,
         "status": "ok",
         "error": None,
         "model": {"path": str(model), "bytes": model.stat().st_size, "sha256": _sha256_file(model)},
-        "runtime": {**runtime, "threads": args.threads, "device": "cpu"},
+        "runtime": {**runtime, "threads": args.threads, "device": args.delegate or "cpu"},
         "machine": platform.machine(),
         "host": host_info(),
         "python": platform.python_version(),
         "numpy": np.__version__,
     }
 
+    power = prepare_board(args, result)
     result["baseline_memory_bytes"] = peak_memory_bytes()  # python + numpy + runtime, before the model
     start = time.perf_counter()
     try:
-        interpreter = interpreter_cls(model_path=str(model), num_threads=args.threads)
+        extra = {"experimental_delegates": delegates} if delegates else {}
+        interpreter = interpreter_cls(model_path=str(model), num_threads=args.threads, **extra)
         interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         raise RunnerError(f"cannot load {model}: {_one_line(exc)}") from exc
@@ -318,12 +355,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.mark_invokes:  # an empty START/STOP pair first: the markers' own cost, which the plugin subtracts
             insn_marker(MARK_START)
             insn_marker(MARK_STOP)
+        before = system.snapshot(result["cpus"])
+        power.start()
         timed_start = time.perf_counter()
         while len(times) < args.runs or time.perf_counter() - timed_start < args.min_seconds:
             times.append(_invoke(interpreter, input_details, inputs, args.mark_invokes))
+        timed_seconds = time.perf_counter() - timed_start
+        active_w = power.stop()
     except (ValueError, RuntimeError) as exc:
         raise RunnerError(f"inference failed: {_one_line(exc)}") from exc
-    result["timed_seconds"] = round(time.perf_counter() - timed_start, 4)
+    result["timed_seconds"] = round(timed_seconds, 4)
+    result["thermal"] = system.thermal_summary(before, system.snapshot(result["cpus"]))
+    result["power"] = system.power_block(power.method, result.pop("_idle_w"), active_w, len(times), timed_seconds)
+    if args.delegate == "edgetpu":
+        result["first_inference_note"] = "the first call includes loading the parameters into the Edge TPU"
     result["warmup"] = args.warmup
     result["latency_ms"] = latency_stats(times)
     # Before --profile-ops, whose one-op interpreters would add their own memory.
@@ -338,6 +383,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     if args.profile_ops:
         try:
+            from .opprofile import profile_ops
+
             result["layers"] = profile_ops(model, interpreter_cls, inputs, args.threads)
         except RunnerError as exc:
             result["layers"] = None
@@ -345,80 +392,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     else:
         result["layers"] = None
     return result
-
-
-# ---------------------------------------------------------------- per-op profiling
-
-
-def profile_ops(model: Path, interpreter_cls: Any, inputs: list[Any], threads: int, runs: int = 5) -> list[dict]:
-    """Time every operator of subgraph 0 alone: a one-op model per operator, fed the real intermediate tensors.
-
-    The Python interpreters expose no per-op profiler, so this rebuilds the flatbuffer (LiteRT's flatbuffer_utils)
-    with a single operator and times its invoke(); the sum of op times is close to, not equal to, the model's
-    latency (no fusion across ops, one dispatch per op). tflite-runtime lacks flatbuffer_utils: then it fails.
-    """
-    try:
-        from ai_edge_litert.tools import flatbuffer_utils
-    except ImportError as exc:
-        raise RunnerError("per-op profiling needs ai-edge-litert (its flatbuffer_utils)") from exc
-
-    content = model.read_bytes()
-    # Run once preserving every intermediate tensor, to feed each op its real inputs.
-    # Without the default (XNNPACK) delegate, so that ops stay one node each and intermediate tensors stay readable.
-    resolver = sys.modules[interpreter_cls.__module__].OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    with warnings.catch_warnings():  # the "debugging only" warning is expected here
-        warnings.simplefilter("ignore")
-        full = interpreter_cls(
-            model_content=content,
-            experimental_op_resolver_type=resolver,
-            experimental_preserve_all_tensors=True,
-            num_threads=threads,
-        )
-    full.allocate_tensors()
-    input_details = full.get_input_details()
-    _invoke(full, input_details, inputs)
-    ops = full._get_ops_details()  # private but stable since TF 2.5: index, op_name, inputs, outputs
-    tensor_names = {d["index"]: d["name"] for d in full.get_tensor_details()}
-
-    graph = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
-    graph.signatureDefs = []
-    subgraph = graph.subgraphs[0]
-    all_operators = list(subgraph.operators)
-    if len(all_operators) != len(ops):
-        raise RunnerError("per-op profiling supports single-subgraph models only")
-
-    def is_constant(index: int) -> bool:
-        buffer = graph.buffers[subgraph.tensors[index].buffer]
-        return (buffer.data is not None and len(buffer.data) > 0) or bool(getattr(buffer, "offset", 0))
-
-    rows = []
-    for op_index, operator in enumerate(all_operators):
-        op_inputs = [int(i) for i in operator.inputs if i >= 0 and not is_constant(int(i))]
-        subgraph.operators = [operator]
-        subgraph.inputs = op_inputs
-        subgraph.outputs = [int(i) for i in operator.outputs]
-        one = interpreter_cls(
-            model_content=bytes(flatbuffer_utils.convert_object_to_bytearray(graph)), num_threads=threads
-        )
-        one.allocate_tensors()
-        feed = [full.get_tensor(i) for i in op_inputs]
-        one_details = one.get_input_details()
-        _invoke(one, one_details, feed)
-        best = statistics.median(_invoke(one, one_details, feed) for _ in range(runs))
-        outputs = [int(i) for i in operator.outputs]
-        rows.append(
-            {
-                "index": op_index,
-                "name": tensor_names.get(outputs[0], "") if outputs else "",
-                "op": ops[op_index]["op_name"],
-                "time_ms": round(best, 4),
-            }
-        )
-    subgraph.operators = all_operators
-    total = sum(r["time_ms"] for r in rows) or 1.0
-    for r in rows:
-        r["percent"] = round(100.0 * r["time_ms"] / total, 2)
-    return sorted(rows, key=lambda r: r["time_ms"], reverse=True)
 
 
 # ---------------------------------------------------------------- command line
@@ -445,6 +418,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-inputs", help="write the inputs fed to the model (.npy or .npz)")
     p.add_argument("--save-outputs", help="write the outputs of the last run (.npy or .npz)")
     p.add_argument("--profile-ops", action="store_true", help="also time every operator alone (slow)")
+    p.add_argument("--cpus", help="pin to these CPUs, taskset-style (e.g. 2-3 or 0,2)")
+    p.add_argument("--cooldown-c", type=float, help="first wait until the board is below this temperature (°C)")
+    p.add_argument("--cooldown-max-s", type=float, default=300.0, help="longest wait for --cooldown-c (s)")
+    p.add_argument("--idle-seconds", type=float, default=1.0, help="idle power sampled before loading (if any)")
+    p.add_argument("--delegate", choices=["edgetpu"], help="run on the Coral Edge TPU (libedgetpu.so.1)")
     p.add_argument(
         "--mark-invokes",
         action="store_true",
@@ -508,6 +486,14 @@ def main(argv: list[str] | None = None) -> int:
         _print_human(result, sys.stdout)
     sys.stdout.flush()
     return code
+
+
+def __getattr__(name: str) -> Any:
+    if name == "profile_ops":  # moved to opprofile.py; kept importable from here (benchmarks use it)
+        from .opprofile import profile_ops
+
+        return profile_ops
+    raise AttributeError(name)
 
 
 if __name__ == "__main__":
