@@ -2,7 +2,8 @@
 
 Every file in targets/ is validated against the frozen dataclasses below: unknown keys are rejected, a missing or
 mistyped field is a UsageError naming the file and the field, and every hardware fact carries its source.
-A value "auto" (host.toml) is read from this machine at load time (os.cpu_count, /proc/cpuinfo, sysfs).
+A value "auto" (host.toml) is read from this machine at load time by edgekit.hostinfo (os.cpu_count, /proc/cpuinfo,
+sysfs), which also tells whether this machine is a target. Format names come from the formats table (edgekit.export).
 """
 
 from __future__ import annotations
@@ -13,19 +14,20 @@ import re
 import sys
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from edgekit import hostinfo
 from edgekit.errors import UsageError, did_you_mean
+from edgekit.hostinfo import FEATURES, detect_cpu
 
-FORMATS = ("tflite", "onnx", "openvino", "edgetpu")
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
 KINDS = ("cpu", "edgetpu", "npu")
 REACH = ("local", "ssh")
 LINKS = ("usb2", "usb3", "pcie", "soc")
-FEATURES = ("neon", "dotprod", "i8mm", "fp16", "bf16", "sve", "avx2", "avx512", "vnni", "amx")
 OP_CLASSES = ("conv", "pointwise", "depthwise", "fc", "matmul")
 DETECT_RE = re.compile(r"^(always|device-tree:.+|edgetpu-usb|edgetpu-pcie|openvino:NPU(:.+)?)$")
 
@@ -144,7 +146,7 @@ class Target:
 
     def is_this_machine(self) -> bool:
         """Whether this process runs on (or can reach locally) this target; checked lazily, never cached."""
-        return all(_detect(rule) for rule in self.detect)
+        return all(hostinfo.detect(rule) for rule in self.detect)
 
     @property
     def formats(self) -> tuple[str, ...]:
@@ -178,14 +180,20 @@ class Target:
         }
 
 
+def _format_names() -> tuple[str, ...]:
+    from edgekit.export import format_names  # read when a file is checked: a format added to the table counts
+
+    return format_names()
+
+
 # Fields whose presence must be backed by a source (facts, not fitted constants).
 _SOURCED = (CpuSpec, AcceleratorSpec, PowerSpec)
-_CHOICES: dict[tuple[type, str], tuple[str, ...]] = {
+_CHOICES: dict[tuple[type, str], tuple[str, ...] | Callable[[], tuple[str, ...]]] = {
     (Target, "kind"): KINDS,
     (Target, "reach"): REACH,
     (AcceleratorSpec, "kind"): ("edgetpu", "npu"),
     (AcceleratorSpec, "link"): LINKS,
-    (RuntimeSpec, "formats"): FORMATS,
+    (RuntimeSpec, "formats"): _format_names,
     (RuntimeSpec, "precisions"): PRECISIONS,
     (CpuSpec, "features"): FEATURES,
 }
@@ -257,6 +265,8 @@ def _build(cls: type, data: dict[str, Any], prefix: str = ""):
             continue
         value = _convert(hints[name], data[name], path)
         choices = _CHOICES.get((cls, name))
+        if callable(choices):
+            choices = choices()
         if choices:
             for v in value if isinstance(value, list) else [value]:
                 if v not in choices:
@@ -394,74 +404,7 @@ def target_rows(
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Facts read at run time ("auto") and whether this machine is a target
-
-
-def _cpuinfo() -> str:
-    try:
-        return Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        return ""
-
-
-def _cpuinfo_field(text: str, *names: str) -> str | None:
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in names and value.strip():
-            return value.strip()
-    return None
-
-
-def cpu_features(text: str | None = None) -> list[str]:
-    """Our feature vocabulary from /proc/cpuinfo flags (x86) or Features (Arm)."""
-    text = _cpuinfo() if text is None else text
-    flags = set((_cpuinfo_field(text, "flags", "Features") or "").split())
-    found = {
-        "neon": "asimd" in flags or "neon" in flags,
-        "dotprod": "asimddp" in flags,
-        "i8mm": "i8mm" in flags,
-        "fp16": "asimdhp" in flags or "avx512_fp16" in flags,
-        "bf16": "bf16" in flags or "avx512_bf16" in flags,
-        "sve": "sve" in flags,
-        "avx2": "avx2" in flags,
-        "avx512": "avx512f" in flags,
-        "vnni": "avx512_vnni" in flags or "avx_vnni" in flags,
-        "amx": "amx_int8" in flags,
-    }
-    return [f for f in FEATURES if found[f]]
-
-
-def _cache_kib(level: int, kind: str = "Data") -> int:
-    base = Path("/sys/devices/system/cpu/cpu0/cache")
-    for index in sorted(base.glob("index*")):
-        try:
-            if int((index / "level").read_text()) == level and (index / "type").read_text().strip() in (
-                kind,
-                "Unified",
-            ):
-                size = (index / "size").read_text().strip()
-                return int(size[:-1]) * (1024 if size.endswith("M") else 1) if size[-1] in "KM" else int(size) // 1024
-        except (OSError, ValueError):
-            continue
-    return 0
-
-
-def _clock_ghz(text: str) -> float:
-    try:
-        return int(Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq").read_text()) / 1e6
-    except (OSError, ValueError):
-        mhz = _cpuinfo_field(text, "cpu MHz")
-        return round(float(mhz) / 1000, 2) if mhz else 2.0
-
-
-def _peak_macs(features: list[str]) -> tuple[int, int]:
-    """Per-core SIMD MACs/cycle from the ISA (two FMA pipes assumed; the fitted efficiencies absorb the rest)."""
-    if "avx512" in features or "avx2" in features:
-        fp32 = 16  # 2 x 256-bit FMA (AVX-512 cores without a second 512-bit port land here too)
-        return fp32, fp32 * (4 if "vnni" in features else 2)
-    if "neon" in features:
-        return 8, 32 if "dotprod" in features else 16
-    return 2, 2
+# Facts read at run time ("auto"; edgekit.hostinfo reads them)
 
 
 def _resolve_auto(cpu: dict[str, Any]) -> dict[str, Any]:
@@ -469,26 +412,7 @@ def _resolve_auto(cpu: dict[str, Any]) -> dict[str, Any]:
     autos = [k for k, v in cpu.items() if v == "auto"]
     if not autos:
         return cpu
-    text = _cpuinfo()
-    feats = cpu_features(text)
-    fp32, int8 = _peak_macs(feats)
-    import platform
-
-    detected: dict[str, tuple[Any, str]] = {
-        "model": (
-            _cpuinfo_field(text, "model name", "Model", "Processor") or platform.processor() or "unknown",
-            "/proc/cpuinfo model name",
-        ),
-        "cores": (os.cpu_count() or 1, "os.cpu_count()"),
-        "clock_ghz": (_clock_ghz(text), "sysfs cpuinfo_max_freq or /proc/cpuinfo cpu MHz"),
-        "isa": (platform.machine() or "unknown", "platform.machine()"),
-        "features": (feats, "/proc/cpuinfo flags"),
-        "l1d_kib": (_cache_kib(1), "sysfs cpu0 cache"),
-        "l2_kib": (_cache_kib(2), "sysfs cpu0 cache"),
-        "l3_kib": (_cache_kib(3), "sysfs cpu0 cache"),
-        "fp32_macs_per_cycle": (fp32, "derived from the ISA flags (2 FMA pipes assumed)"),
-        "int8_macs_per_cycle": (int8, "derived from the ISA flags (VNNI: 4 int8 MACs per fp32 lane)"),
-    }
+    detected = detect_cpu()
     out = dict(cpu)
     sources = dict(out.get("sources", {}))
     for key in autos:
@@ -499,56 +423,3 @@ def _resolve_auto(cpu: dict[str, Any]) -> dict[str, Any]:
         sources[key] = f"read at run time: {source}"
     out["sources"] = sources
     return out
-
-
-def _device_tree_model() -> str:
-    try:
-        return Path("/proc/device-tree/model").read_bytes().rstrip(b"\x00").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _usb_ids() -> set[str]:
-    ids = set()
-    for dev in Path("/sys/bus/usb/devices").glob("*"):
-        try:
-            ids.add(f"{(dev / 'idVendor').read_text().strip()}:{(dev / 'idProduct').read_text().strip()}")
-        except OSError:
-            continue
-    return ids
-
-
-# Coral USB Accelerator: 1a6e:089a before its firmware is loaded, 18d1:9302 after.
-EDGETPU_USB_IDS = {"1a6e:089a", "18d1:9302"}
-
-
-def _openvino_npu(match: str | None) -> bool:
-    if not any(Path("/dev/accel").glob("accel*")):  # no NPU driver node: skip importing OpenVINO
-        return False
-    try:
-        import openvino as ov
-
-        core = ov.Core()
-        if "NPU" not in core.available_devices:
-            return False
-        if match is None:
-            return True
-        names = " ".join(str(core.get_property("NPU", p)) for p in ("FULL_DEVICE_NAME", "DEVICE_ARCHITECTURE"))
-        return match in names
-    except Exception:  # no OpenVINO, or the plugin cannot load: not this machine
-        return False
-
-
-def _detect(rule: str) -> bool:
-    if rule == "always":
-        return True
-    if rule.startswith("device-tree:"):
-        return _device_tree_model().startswith(rule.split(":", 1)[1])
-    if rule == "edgetpu-usb":
-        return bool(_usb_ids() & EDGETPU_USB_IDS)
-    if rule == "edgetpu-pcie":
-        return any(Path("/dev").glob("apex_*"))
-    if rule.startswith("openvino:NPU"):
-        parts = rule.split(":", 2)
-        return _openvino_npu(parts[2] if len(parts) > 2 else None)
-    return False

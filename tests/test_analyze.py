@@ -83,7 +83,7 @@ def test_bad_files_are_usage_errors(tmp_path):
         load_graph(junk)
     other = tmp_path / "model.pb"
     other.write_bytes(b"x")
-    with pytest.raises(UsageError, match="expected a .tflite, .onnx or OpenVINO .xml"):
+    with pytest.raises(UsageError, match="expected a .tflite, .onnx or .xml"):
         load_graph(other)
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from edgekit.errors import UsageError
+from edgekit.export import format_names
 from edgekit.targets import (
-    FORMATS,
     PRECISIONS,
     get_target,
     load_targets,
@@ -35,7 +35,7 @@ def test_the_issue_targets_exist():
 def test_target_file_is_valid(target_id):
     target = load_targets()[target_id]
     assert target.id == target_id and target.file.endswith(f"{target_id}.toml")
-    assert set(target.runtime.formats) <= set(FORMATS) and set(target.runtime.precisions) <= set(PRECISIONS)
+    assert set(target.runtime.formats) <= set(format_names()) and set(target.runtime.precisions) <= set(PRECISIONS)
     assert target.runtime.version and target.cpu_cost.fitted
     assert target.cpu.cores >= 1 and target.cpu.clock_ghz > 0 and target.cpu.memory_bandwidth_gbs > 0
     assert target.uncertainty >= 1
@@ -145,27 +145,27 @@ def test_host_facts_are_read_at_run_time():
 
 
 def test_device_tree_detection(monkeypatch):
-    import edgekit.targets as t
+    from edgekit import hostinfo as t
 
-    monkeypatch.setattr(t, "_device_tree_model", lambda: "Raspberry Pi 4 Model B Rev 1.4")
+    monkeypatch.setattr(t, "device_tree_model", lambda: "Raspberry Pi 4 Model B Rev 1.4")
     assert get_target("rpi4").is_this_machine() and not get_target("rpi5").is_this_machine()
-    monkeypatch.setattr(t, "_device_tree_model", lambda: "Raspberry Pi 5 Model B Rev 1.0")
+    monkeypatch.setattr(t, "device_tree_model", lambda: "Raspberry Pi 5 Model B Rev 1.0")
     assert get_target("rpi5").is_this_machine() and not get_target("rpi4").is_this_machine()
-    monkeypatch.setattr(t, "_device_tree_model", lambda: "Raspberry Pi Compute Module 4 Rev 1.1")
+    monkeypatch.setattr(t, "device_tree_model", lambda: "Raspberry Pi Compute Module 4 Rev 1.1")
     assert not get_target("rpi4").is_this_machine()
 
 
 def test_edgetpu_usb_detection(monkeypatch):
-    import edgekit.targets as t
+    from edgekit import hostinfo as t
 
-    monkeypatch.setattr(t, "_usb_ids", lambda: {"18d1:9302"})
+    monkeypatch.setattr(t, "usb_ids", lambda: {"18d1:9302"})
     assert get_target("coral-usb").is_this_machine()
-    monkeypatch.setattr(t, "_usb_ids", lambda: {"1d6b:0002"})
+    monkeypatch.setattr(t, "usb_ids", lambda: {"1d6b:0002"})
     assert not get_target("coral-usb").is_this_machine()
 
 
 def test_cpu_features_vocabulary():
-    from edgekit.targets import cpu_features
+    from edgekit.hostinfo import cpu_features
 
     pi5 = "processor\t: 0\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp asimddp\n"
     assert cpu_features(pi5) == ["neon", "dotprod", "fp16"]
@@ -185,8 +185,8 @@ def test_import_stays_light():
     from conftest import HEAVY, imported_after
 
     loaded = imported_after(
-        "import edgekit.targets, edgekit.analyze, edgekit.analyze.edgetpu, edgekit.analyze.npu, "
-        "edgekit.costmodel.predict"
+        "import edgekit.targets, edgekit.hostinfo, edgekit.analyze, edgekit.analyze.edgetpu, edgekit.analyze.npu, "
+        "edgekit.costmodel.predict, edgekit.export"
     )
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
 

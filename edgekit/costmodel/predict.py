@@ -22,13 +22,6 @@ from edgekit.analyze.graph import MAC_CLASSES, Graph, OpInfo, load_graph
 from edgekit.errors import UsageError
 from edgekit.targets import Target
 
-FORMAT_OF_SUFFIX = {".tflite": "tflite", ".onnx": "onnx", ".xml": "openvino"}
-EXPORT_HINT = {
-    "tflite": "edgekit export MODEL --format tflite",
-    "onnx": "edgekit export MODEL --format onnx",
-    "openvino": "edgekit export MODEL --format openvino",
-    "edgetpu": "edgekit export MODEL --format tflite --int8 --io int8",
-}
 LINK_MBS = {"usb2": 60.0, "usb3": 500.0, "pcie": 500.0}  # payload rates: 480 Mb/s; 5 Gb/s 8b/10b; Gen2 x1 8b/10b
 
 
@@ -293,6 +286,8 @@ def _predict_cpu(graph: Graph, target: Target, threads: int) -> dict[str, Any]:
 
 
 def _check_format(graph: Graph, target: Target) -> None:
+    from edgekit.export import export_hint  # the formats table says how to make each format
+
     fmt = graph.format
     if target.runs(fmt):
         return
@@ -301,7 +296,7 @@ def _check_format(graph: Graph, target: Target) -> None:
         wanted = "edgetpu"
     raise UsageError(
         f"{target.id} runs {'/'.join(target.runtime.formats)} artifacts, not {fmt}: "
-        f"export one with `{EXPORT_HINT.get(wanted, 'edgekit export MODEL')}`"
+        f"export one with `{export_hint(wanted)}`"
     )
 
 
@@ -471,12 +466,12 @@ def _artifact_size(path: Path) -> int:
 
 
 def _host_info() -> dict[str, Any]:
-    from edgekit.targets import _cpuinfo, _cpuinfo_field
+    from edgekit.hostinfo import cpuinfo, cpuinfo_field
 
     return {
         "hostname": socket.gethostname(),
         "machine": platform.machine(),
-        "cpu": _cpuinfo_field(_cpuinfo(), "model name", "Model") or platform.processor(),
+        "cpu": cpuinfo_field(cpuinfo(), "model name", "Model") or platform.processor(),
         "os": f"{platform.system()} {platform.release()}",
     }
 
@@ -495,8 +490,10 @@ def predict_artifact(
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"artifact {path} does not exist")
-    if path.suffix.lower() not in FORMAT_OF_SUFFIX:
-        raise UsageError(f"cannot predict {path.name}: expected a .tflite, .onnx or OpenVINO .xml artifact")
+    from edgekit.export import format_of_suffix, suffixes_text
+
+    if format_of_suffix(path) is None:
+        raise UsageError(f"cannot predict {path.name}: expected a {suffixes_text()} artifact")
     edgetpu_log = None
     if target.kind == "edgetpu":
         path, edgetpu_log = _edgetpu_sources(path)

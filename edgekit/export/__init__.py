@@ -1,18 +1,101 @@
-"""The formats table: one row per module (Ultralytics' habit); export, verify, profile and tests iterate it.
+"""The formats table: one row per module (Ultralytics' habit); export, verify, analyze, profile and the target
+schema read it through the helpers below, so no other module keeps its own list of format names or suffixes.
 
-Adding a format: a module with a FORMAT row, listed in formats(). The name lists below derive from the rows.
+Adding a format: a module with a FORMAT row (edgekit.export.base.ExportFormat), named in FORMAT_MODULES.
+Light to import: the rows are built when first asked for, and their callables import their toolchains lazily.
 """
 
 from __future__ import annotations
 
-from edgekit.export.base import ExportFormat
+import importlib
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edgekit.export.base import ExportFormat
+
+# Modules holding one FORMAT row each, in table order (the order of `--format all` and of the listings).
+FORMAT_MODULES = ("edgekit.export.tflite", "edgekit.export.onnx", "edgekit.export.openvino", "edgekit.export.edgetpu")
 
 
 def formats() -> dict[str, ExportFormat]:
-    from edgekit.export import edgetpu, onnx, openvino, tflite
+    """name -> row, read from FORMAT_MODULES each time (imports are cached, so this is cheap)."""
+    rows = (importlib.import_module(module).FORMAT for module in FORMAT_MODULES)
+    return {row.name: row for row in rows}
 
-    return {m.FORMAT.name: m.FORMAT for m in (tflite, onnx, openvino, edgetpu)}
+
+def format_names() -> tuple[str, ...]:
+    return tuple(formats())
 
 
-FORMAT_NAMES = tuple(formats())
-DEFAULT_FORMATS = tuple(name for name, row in formats().items() if row.default)
+def default_formats() -> tuple[str, ...]:
+    return tuple(name for name, row in formats().items() if row.default)
+
+
+def get_format(name: str) -> ExportFormat:
+    """The row of a format name; a UsageError with "did you mean" for an unknown one."""
+    rows = formats()
+    if name not in rows:
+        from edgekit.errors import did_you_mean
+
+        raise did_you_mean("format", name, rows)
+    return rows[name]
+
+
+def format_of_suffix(path: Path | str) -> str | None:
+    """The format a file name means by its ending (longest match: model_edgetpu.tflite is edgetpu), or None."""
+    name = Path(path).name.lower()
+    best: tuple[int, str] | None = None
+    for row in formats().values():
+        for ending in row.file_endings:
+            if name.endswith(ending.lower()) and (best is None or len(ending) > best[0]):
+                best = (len(ending), row.name)
+    return best[1] if best else None
+
+
+def model_suffixes() -> tuple[str, ...]:
+    """Every file ending of a model file (.tflite, .onnx, .xml, ...), without repeats."""
+    return tuple(dict.fromkeys(e for row in formats().values() for e in row.file_endings))
+
+
+def suffixes_text() -> str:
+    """ "a .tflite, .onnx or .xml" for error messages."""
+    endings = [e for e in model_suffixes() if e.startswith(".")]
+    return ", ".join(endings[:-1]) + f" or {endings[-1]}" if len(endings) > 1 else "".join(endings)
+
+
+def model_file_names(stem: str = "model") -> tuple[str, ...]:
+    """The model file names an export folder can hold (model.tflite, model.onnx, ..., model_edgetpu.tflite)."""
+    return tuple(stem + ending for ending in model_suffixes())
+
+
+def companion_files(path: Path) -> list[Path]:
+    """The model file and the files its runtime reads with it (OpenVINO's .bin), those that exist."""
+    path = Path(path)
+    fmt = format_of_suffix(path)
+    endings = formats()[fmt].companions if fmt else ()
+    return [path] + [p for p in (path.with_suffix(e) for e in endings) if p.is_file()]
+
+
+def parse_export_dir(name: str) -> tuple[str, str] | None:
+    """(format, precision) of an export folder name such as "onnx-int8" (edgekit-out/<model>/<format>-<precision>)."""
+    from edgekit.export.base import PRECISIONS
+
+    names = "|".join(re.escape(n) for n in sorted(formats(), key=len, reverse=True))
+    match = re.fullmatch(rf"({names})-({'|'.join(PRECISIONS)})", name)
+    return (match.group(1), match.group(2)) if match else None
+
+
+def export_hint(name: str) -> str:
+    row = formats().get(name)
+    return row.hint if row else "edgekit export MODEL"
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    # FORMAT_NAMES / DEFAULT_FORMATS were constants; computed on access so a format added to FORMAT_MODULES counts.
+    if name == "FORMAT_NAMES":
+        return format_names()
+    if name == "DEFAULT_FORMATS":
+        return default_formats()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

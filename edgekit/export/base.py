@@ -1,15 +1,24 @@
-"""What every format module provides: one ExportFormat row, a converter and a runner loader."""
+"""What every format module provides: one ExportFormat row, a converter and a runner loader.
+
+The row is the one place a format is described: export, verify, analyze, profile and the target schema read it
+through the helpers in edgekit.export. It must stay importable without TensorFlow, ONNX or OpenVINO: every
+callable imports its toolchain when called.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy and the graph types are only needed by type checkers here
+    import numpy as np
+
+    from edgekit.analyze.graph import Graph
 
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
+TIMING_BACKENDS = ("litert", "onnxruntime", "openvino")  # the runtimes edgekit.profile._worker can time
 
 
 @dataclass
@@ -34,12 +43,31 @@ class ExportJob:
 @dataclass(frozen=True)
 class ExportFormat:
     name: str
-    suffix: str  # of the main model file
+    suffix: str  # of the main model file (the one the manifest lists first)
     precisions: tuple[str, ...]
     extra: str  # the pip extra that brings its toolchain
     convert: Callable[[ExportJob], list[Path]] = field(repr=False)  # writes files into job.out_dir, returns them
     load: Callable[[Path, dict[str, Any], int], Runner] = field(repr=False)  # (model file, manifest, threads)
+    io_details: Callable[[Path], dict[str, Any]] = field(repr=False)  # {"input": ..., "output": ...} for the manifest
+    read_graph: Callable[[Path], Graph] = field(repr=False)  # edgekit.analyze's per-op reader of the model file
+    timing: str  # runtime that times it (one of TIMING_BACKENDS): the worker's backend, "litert" the device runner
     default: bool = True  # part of the default --format set
+    # File-name endings that mean this format (default: the suffix). The longest match wins, so
+    # "model_edgetpu.tflite" is edgetpu while "model.tflite" stays tflite.
+    suffixes: tuple[str, ...] = ()
+    companions: tuple[str, ...] = ()  # suffixes of files read together with the main one (OpenVINO's .bin)
+    side: bool = False  # converted in export's side process (needs no TensorFlow once the FP32 ONNX file exists)
+    precision_of: Callable[[Path], str | None] | None = field(default=None, repr=False)  # without a runtime
+    host_note: str = ""  # non-empty: cannot be measured on the host, and why (e.g. it needs an Edge TPU)
+    export_hint: str = ""  # the command that makes one (default: edgekit export MODEL --format NAME)
+
+    @property
+    def file_endings(self) -> tuple[str, ...]:
+        return self.suffixes or (self.suffix,)
+
+    @property
+    def hint(self) -> str:
+        return self.export_hint or f"edgekit export MODEL --format {self.name}"
 
 
 class Runner:
@@ -49,4 +77,6 @@ class Runner:
         raise NotImplementedError
 
     def run(self, images: np.ndarray) -> np.ndarray:
+        import numpy as np
+
         return np.concatenate([self(images[i : i + 1]) for i in range(len(images))], axis=0)

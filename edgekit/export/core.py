@@ -16,7 +16,7 @@ import numpy as np
 
 from edgekit import __version__
 from edgekit.errors import EdgekitError, UsageError
-from edgekit.export import DEFAULT_FORMATS, FORMAT_NAMES
+from edgekit.export import default_formats, format_names
 from edgekit.ioutil import atomic_dir, sha256_file, write_json_atomic
 from edgekit.models.registry import PREPROCESS_TF, Preprocess
 
@@ -76,14 +76,15 @@ def resolve_formats(opts: ExportOptions) -> list[str]:
     from edgekit.export import formats as table
 
     explicit = opts.formats is not None
-    names = list(opts.formats) if explicit else list(DEFAULT_FORMATS)
+    known = format_names()  # the formats table, read now: a format module added to it counts
+    names = list(opts.formats) if explicit else list(default_formats())
     if "all" in names:
-        names, explicit = list(FORMAT_NAMES), False
+        names, explicit = list(known), False
     for n in names:
-        if n not in FORMAT_NAMES:
+        if n not in known:
             from edgekit.errors import did_you_mean
 
-            raise did_you_mean("format", n, FORMAT_NAMES)
+            raise did_you_mean("format", n, known)
     rows = table()
     kept = []
     for n in dict.fromkeys(names):
@@ -144,10 +145,12 @@ def load_keras_file(path: Path, opts: ExportOptions) -> Source:
     if path.suffix != ".keras":
         raise UsageError(f"{path} is not a .keras file (export takes a model name or a .keras file)")
     from edgekit.export.quiet import quiet_tf
+    from edgekit.safety import check_keras_file
 
     with quiet_tf():
         import keras
 
+        check_keras_file(path)  # Lambda bytecode, foreign modules, archive traversal: refused before Keras reads it
         try:
             from edgekit.models.blocks import custom_objects
 
@@ -363,9 +366,6 @@ class SideExport:
     result_path: Path
 
 
-SIDE_FORMATS = ("onnx", "openvino")  # need no TensorFlow once the FP32 ONNX file exists
-
-
 def start_side_export(shared: SharedInputs, model, names: list[str]) -> SideExport | None:
     """Run ONNX Runtime / NNCF work in a second process while this one converts TFLite.
 
@@ -376,7 +376,10 @@ def start_side_export(shared: SharedInputs, model, names: list[str]) -> SideExpo
     import subprocess
     import sys
 
-    side = [n for n in names if n in SIDE_FORMATS]
+    from edgekit.export import formats as table
+
+    rows = table()
+    side = [n for n in names if rows[n].side]  # need no TensorFlow once the FP32 ONNX file exists
     if not side or len(side) == len(names) or (os.cpu_count() or 1) < 2:
         return None
     from edgekit.export.onnx import keras2onnx
@@ -480,9 +483,6 @@ def layer_report_safe(model, calib, holdout, io: str) -> list[dict[str, Any]] | 
 
 def build_manifest(fmt, job, shared: SharedInputs, files: list[Path], fidelity: dict[str, Any]) -> dict:
     opts, calib = shared.opts, shared.calib
-    from edgekit.export import onnx, openvino, tflite
-
-    io_mod = {"tflite": tflite, "edgetpu": tflite, "onnx": onnx, "openvino": openvino}[fmt.name]
     return {
         "edgekit_version": __version__,
         "status": "ok",
@@ -492,7 +492,7 @@ def build_manifest(fmt, job, shared: SharedInputs, files: list[Path], fidelity: 
         "format": fmt.name,
         "precision": job.precision,
         "files": [{"path": p.name, "bytes": p.stat().st_size, "sha256": sha256_file(p)} for p in files],
-        **io_mod.io_details(files[0]),
+        **fmt.io_details(files[0]),
         "preprocess": shared.preprocess.to_dict(),
         "build": shared.build,
         "calibration": {**calib.describe(), "used": job.precision == "int8", "batchnorm_reestimated": shared.bn_layers},

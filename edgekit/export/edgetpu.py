@@ -76,5 +76,12 @@ FORMAT = ExportFormat(
     extra="tf",
     convert=convert,
     load=lambda path, manifest, threads=1: tflite.TFLiteRunner(path, threads),  # the CPU twin, for fidelity
+    io_details=tflite.io_details,
+    read_graph=tflite.FORMAT.read_graph,
+    timing="litert",  # with the Edge TPU delegate, on the device
     default=False,
+    suffixes=("_edgetpu.tflite",),  # the compiled file; the export's int8 model.tflite is listed first
+    precision_of=tflite.FORMAT.precision_of,
+    host_note="Edge TPU artifacts need a Coral Edge TPU; profile them on that target",
+    export_hint="edgekit export MODEL --format tflite --int8 --io int8",
 )

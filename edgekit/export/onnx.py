@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from edgekit.analyze.readers import onnx as onnx_reader
 from edgekit.errors import EdgekitError
 from edgekit.export.base import ExportFormat, ExportJob, Runner
 
@@ -167,4 +168,8 @@ FORMAT = ExportFormat(
     extra="onnx",
     convert=convert,
     load=lambda path, manifest, threads=1: OnnxRunner(path, threads),
+    io_details=io_details,
+    read_graph=onnx_reader.read_graph,
+    timing="onnxruntime",
+    side=True,
 )

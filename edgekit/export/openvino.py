@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from edgekit.analyze.readers import openvino as openvino_reader
 from edgekit.export.base import ExportFormat, ExportJob, Runner
 
 
@@ -109,4 +110,9 @@ FORMAT = ExportFormat(
     extra="openvino",
     convert=convert,
     load=lambda path, manifest, threads=1: OpenVINORunner(path, manifest.get("precision", "fp32"), threads),
+    io_details=io_details,
+    read_graph=openvino_reader.read_graph,
+    timing="openvino",
+    companions=(".bin",),
+    side=True,
 )

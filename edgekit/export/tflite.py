@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from edgekit.analyze.readers import tflite as tflite_reader
 from edgekit.export.base import ExportFormat, ExportJob, Runner
 from edgekit.ioutil import write_bytes_atomic
 
@@ -169,4 +170,8 @@ FORMAT = ExportFormat(
     extra="tf",
     convert=convert,
     load=lambda path, manifest, threads=1: TFLiteRunner(path, threads),
+    io_details=io_details,
+    read_graph=tflite_reader.read_graph,
+    timing="litert",
+    precision_of=tflite_reader.tflite_precision,
 )

@@ -1,10 +1,12 @@
 """Measurement worker: loads ONE model in a fresh process, times it, prints ONE JSON object on stdout.
 
     python -m edgekit.profile._worker run MODEL --json --threads N --runs N --warmup N --min-seconds S [--profile-ops]
+        [--backend litert|onnxruntime|openvino] [--format NAME] [--precision P]
 
 Same command-line contract as the device runner (`python -m edgekit.device run ...`), so edgekit.profile.measure can
-use either. MODEL is .onnx (ONNX Runtime), .xml (OpenVINO IR) or .tflite (LiteRT). Running in its own process keeps
-load time and peak memory honest, and lets the parent survive a runtime that crashes or hangs.
+use either. The backend is the timing runtime named by the model's formats-table row (edgekit.export): the parent
+passes it; without --backend the worker looks up --format, or the file name, in the table. Running in its own process
+keeps load time and peak memory honest, and lets the parent survive a runtime that crashes or hangs.
 
 Test hooks (only active when the variable is set; used by tests/test_measure.py):
     EDGEKIT_TEST_CRASH=segv  the worker kills itself with SIGSEGV before loading the model
@@ -416,14 +418,29 @@ def timed_loop(run: Callable[[], Any], runs: int, min_seconds: float) -> tuple[l
     return times, time.perf_counter() - start
 
 
-def make_backend(path: Path, fmt: str, threads: int, precision: str | None) -> Any:
-    if fmt == "onnx":
-        return OnnxBackend(path, threads)
-    if fmt == "openvino":
-        return OpenVinoBackend(path, threads, precision)
-    if fmt == "tflite":
-        return TfliteBackend(path, threads)
-    raise ValueError(f"unsupported format {fmt!r}")
+# Timing backends by runtime name: the values of ExportFormat.timing (edgekit.export.base.TIMING_BACKENDS).
+BACKENDS: dict[str, Callable[[Path, int, str | None], Any]] = {
+    "onnxruntime": lambda path, threads, precision: OnnxBackend(path, threads),
+    "openvino": lambda path, threads, precision: OpenVinoBackend(path, threads, precision),
+    "litert": lambda path, threads, precision: TfliteBackend(path, threads),
+}
+
+
+def make_backend(path: Path, backend: str, threads: int, precision: str | None) -> Any:
+    if backend not in BACKENDS:
+        raise ValueError(f"unsupported timing backend {backend!r} (known: {', '.join(BACKENDS)})")
+    return BACKENDS[backend](path, threads, precision)
+
+
+def backend_of(path: Path, fmt: str | None) -> tuple[str, str]:
+    """(timing backend, format name) of a model from the formats table: by --format, else by its file name."""
+    from edgekit.export import format_of_suffix, formats, suffixes_text
+
+    fmt = fmt or format_of_suffix(path)
+    row = formats().get(fmt or "")
+    if row is None:
+        raise ValueError(f"cannot tell the format of {path} (expected {suffixes_text()}, or pass --backend)")
+    return row.timing, row.name
 
 
 def measure(
@@ -435,11 +452,14 @@ def measure(
     min_seconds: float,
     profile_layers: bool,
     precision: str | None = None,
+    backend_name: str | None = None,
 ) -> dict:
     from edgekit.profile.energy import RaplMeter, energy_fields
 
     baseline_rss = _proc_status_bytes("VmRSS")
-    backend = make_backend(path, fmt, threads, precision)
+    if backend_name is None:
+        backend_name, fmt = backend_of(path, fmt)
+    backend = make_backend(path, backend_name, threads, precision)
     t0 = time.perf_counter()
     run = backend.load()
     load_ms = (time.perf_counter() - t0) * 1e3
@@ -491,13 +511,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     run.add_argument("--warmup", type=int, default=5)
     run.add_argument("--min-seconds", type=float, default=1.0)
     run.add_argument("--profile-ops", "--profile-layers", dest="profile_ops", action="store_true")
-    run.add_argument("--format", choices=["onnx", "openvino", "tflite"], default=None)
+    run.add_argument("--backend", choices=sorted(BACKENDS), default=None, help="timing runtime (default: by format)")
+    run.add_argument("--format", default=None, help="the model's format name (recorded; picks the backend)")
     run.add_argument("--precision", default=None, help="declared precision (fp32 makes OpenVINO keep f32)")
     return parser.parse_args(argv)
-
-
-def _format_of(path: Path) -> str:
-    return {".onnx": "onnx", ".xml": "openvino", ".tflite": "tflite"}.get(path.suffix.lower(), "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -505,13 +522,19 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     try:
         _test_hooks()
-        fmt = args.format or _format_of(args.model)
-        if not fmt:
-            raise ValueError(f"cannot tell the format of {args.model} (expected .onnx, .xml or .tflite)")
+        backend, fmt = (args.backend, args.format or "") if args.backend else backend_of(args.model, args.format)
         if not args.model.is_file():
             raise FileNotFoundError(f"no such file: {args.model}")
         result = measure(
-            args.model, fmt, args.threads, args.runs, args.warmup, args.min_seconds, args.profile_ops, args.precision
+            args.model,
+            fmt,
+            args.threads,
+            args.runs,
+            args.warmup,
+            args.min_seconds,
+            args.profile_ops,
+            args.precision,
+            backend,
         )
         code = 0
     except Exception as exc:  # the parent turns this into a one-line EdgekitError

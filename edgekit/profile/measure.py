@@ -5,6 +5,9 @@ when it is installed, else in the worker, which follows the same command-line co
 kills only the subprocess: the caller gets an EdgekitError naming the file and the signal or the timeout.
 
 EDGEKIT_TFLITE_RUNNER=worker forces the worker's own LiteRT path for .tflite (default: the device runner if present).
+
+Formats, file names and timing backends come from the formats table (edgekit.export), imported inside the functions
+that need it: importing edgekit.profile stays free of numpy and the runtimes.
 """
 
 from __future__ import annotations
@@ -22,10 +25,9 @@ from edgekit.errors import EdgekitError, UsageError
 from edgekit.ioutil import sha256_file
 from edgekit.results import base_result
 
-SUFFIX_FORMATS = {".tflite": "tflite", ".onnx": "onnx", ".xml": "openvino"}
-MODEL_FILES = ("model.tflite", "model.onnx", "model.xml", "model_edgetpu.tflite")
-_EXPORT_DIR = re.compile(r"^(tflite|onnx|openvino|edgetpu)-(fp32|fp16|dynamic|int8)$")
-RUNTIME_NAMES = {"onnx": "onnxruntime", "openvino": "openvino", "tflite": "litert"}
+# The device runner (python -m edgekit.device) times LiteRT only. It runs on boards with just numpy + LiteRT, so it
+# imports nothing else of edgekit and keeps its own .tflite handling: it never reads the formats table.
+DEVICE_RUNNER_TIMING = "litert"
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the edgekit package
 
 
@@ -49,23 +51,29 @@ def _read_manifest(path: Path) -> dict[str, Any]:
 
 
 def _format_of(file: Path, manifest: dict[str, Any] | None) -> str:
+    from edgekit.export import format_of_suffix
+
     if manifest and manifest.get("format"):
         return str(manifest["format"])
-    if file.name.endswith("_edgetpu.tflite"):
-        return "edgetpu"
-    return SUFFIX_FORMATS[file.suffix.lower()]
+    return format_of_suffix(file) or ""
+
+
+def _is_model_file(path: Path) -> bool:
+    from edgekit.export import format_of_suffix
+
+    return format_of_suffix(path) is not None
 
 
 def find_model_file(path: Path) -> tuple[Path, str, dict[str, Any] | None]:
     """(model file, format, manifest or None) for a model file or an export folder holding manifest.json."""
+    from edgekit.export import model_file_names, suffixes_text
+
     path = Path(path)
     if not path.exists():
         raise UsageError(f"no such file or folder: {path}")
     if path.is_file():
-        if path.suffix.lower() not in SUFFIX_FORMATS:
-            raise UsageError(
-                f"{path}: not a model file (expected .tflite, .onnx or OpenVINO .xml, or an export folder)"
-            )
+        if not _is_model_file(path):
+            raise UsageError(f"{path}: not a model file (expected {suffixes_text()}, or an export folder)")
         manifest_path = path.parent / "manifest.json"
         manifest = None
         if manifest_path.is_file():
@@ -78,14 +86,14 @@ def find_model_file(path: Path) -> tuple[Path, str, dict[str, Any] | None]:
     if manifest:
         for entry in manifest.get("files", []):
             name = str(entry.get("path", "")) if isinstance(entry, dict) else ""
-            if Path(name).suffix.lower() in SUFFIX_FORMATS and (path / name).is_file():
+            if _is_model_file(Path(name)) and (path / name).is_file():
                 candidates.append(path / name)
     if not candidates:
-        candidates = [path / n for n in MODEL_FILES if (path / n).is_file()]
+        candidates = [path / n for n in model_file_names() if (path / n).is_file()]
     if not candidates:
-        candidates = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUFFIX_FORMATS)
+        candidates = sorted(p for p in path.iterdir() if p.is_file() and _is_model_file(p))
     if not candidates:
-        raise UsageError(f"{path}: no model file (.tflite, .onnx, .xml) in this folder")
+        raise UsageError(f"{path}: no model file ({suffixes_text()}) in this folder")
     if len(candidates) > 1 and not manifest:
         names = ", ".join(p.name for p in candidates)
         raise UsageError(f"{path}: several model files ({names}); pass one of them")
@@ -93,11 +101,12 @@ def find_model_file(path: Path) -> tuple[Path, str, dict[str, Any] | None]:
 
 
 def _model_files(file: Path, fmt: str) -> list[Path]:
-    """The files a runtime reads: the OpenVINO .xml comes with its .bin."""
-    files = [file]
-    if fmt == "openvino" and file.with_suffix(".bin").is_file():
-        files.append(file.with_suffix(".bin"))
-    return files
+    """The files a runtime reads: the main one and its format's companions (the OpenVINO .xml comes with its .bin)."""
+    from edgekit.export import formats
+
+    row = formats().get(fmt)
+    companions = (file.with_suffix(e) for e in (row.companions if row else ()))
+    return [file] + [p for p in companions if p.is_file()]
 
 
 def _names(file: Path, fmt: str, manifest: dict[str, Any] | None) -> tuple[str, str | None]:
@@ -105,49 +114,31 @@ def _names(file: Path, fmt: str, manifest: dict[str, Any] | None) -> tuple[str, 
     if manifest:
         precision = manifest.get("precision")
         return str(manifest.get("model") or file.parent.parent.name), str(precision) if precision else None
-    match = _EXPORT_DIR.match(file.parent.name)
-    if match:
-        return file.parent.parent.name or file.stem, match.group(2)
+    from edgekit.export import model_file_names, parse_export_dir
+
+    parsed = parse_export_dir(file.parent.name)
+    if parsed:
+        return file.parent.parent.name or file.stem, parsed[1]
     stem = file.stem
-    if stem in ("model", "model_edgetpu"):
+    if file.name in model_file_names():
         stem = file.parent.name or stem
     return stem, None
 
 
 def tflite_precision(file: Path) -> str | None:
-    """fp32 / fp16 / dynamic / int8 from the flatbuffer (pure Python parsing: a corrupt file cannot crash us)."""
-    try:
-        from ai_edge_litert import schema_py_generated as schema
-    except ImportError:
-        return None
-    try:
-        buf = file.read_bytes()
-        if not schema.Model.ModelBufferHasIdentifier(buf, 0):
-            return None
-        model = schema.Model.GetRootAs(buf, 0)
-        graph = model.Subgraphs(0)
-        tensors = [graph.Tensors(i) for i in range(graph.TensorsLength())]
-        types = {t.Type() for t in tensors}
-        io = [graph.Inputs(i) for i in range(graph.InputsLength())] + [
-            graph.Outputs(i) for i in range(graph.OutputsLength())
-        ]
-        io_types = {tensors[i].Type() for i in io}
+    """fp32 / fp16 / dynamic / int8 from the flatbuffer (edgekit's one TFLite reader; None for a corrupt file)."""
+    from edgekit.analyze.readers.tflite import tflite_precision as read_precision
 
-        def constant(t) -> bool:  # weights have a non-empty buffer (inline data or an offset past the flatbuffer)
-            b = model.Buffers(t.Buffer()) if t.Buffer() else None
-            return b is not None and (b.DataLength() > 0 or b.Size() > 0)
+    return read_precision(file)
 
-        activation_types = {t.Type() for t in tensors if not constant(t)}
-    except Exception:  # not a valid flatbuffer: the worker will report the real error
-        return None
-    int8 = {schema.TensorType.INT8, schema.TensorType.UINT8}
-    if io_types & int8 or activation_types & int8:
-        return "int8"  # quantized activations (full-integer, possibly with float I/O)
-    if types & int8:
-        return "dynamic"  # int8 weights, float activations
-    if schema.TensorType.FLOAT16 in types:
-        return "fp16"
-    return "fp32"
+
+def detected_precision(file: Path, fmt: str) -> str | None:
+    """The precision read from the file without a runtime, for formats whose row can (the device runner does not
+    report one)."""
+    from edgekit.export import formats
+
+    row = formats().get(fmt)
+    return row.precision_of(file) if row and row.precision_of else None
 
 
 # ------------------------------------------------------------------------------------------------------- subprocess
@@ -159,7 +150,10 @@ def runner_command(
     file: Path, fmt: str, threads: int, runs: int, warmup: int, min_seconds: float, layers: bool, precision: str | None
 ) -> tuple[list[str], str]:
     """The command measuring one file, and which program it is ("device runner" or "worker")."""
-    use_device = fmt == "tflite" and os.environ.get("EDGEKIT_TFLITE_RUNNER", "auto") != "worker"
+    from edgekit.export import get_format
+
+    timing = get_format(fmt).timing
+    use_device = timing == DEVICE_RUNNER_TIMING and os.environ.get("EDGEKIT_TFLITE_RUNNER", "auto") != "worker"
     use_device = use_device and device_runner_available()
     module = "edgekit.device" if use_device else "edgekit.profile._worker"
     cmd = [sys.executable, "-m", module, "run", str(file), "--json", "--threads", str(threads), "--runs", str(runs)]
@@ -167,7 +161,8 @@ def runner_command(
     if layers:
         cmd.append("--profile-ops")
     if not use_device:
-        cmd += ["--format", fmt] + (["--precision", precision] if precision else [])
+        # The worker is told its backend: it need not know the format (a subprocess sees no patched table).
+        cmd += ["--backend", timing, "--format", fmt] + (["--precision", precision] if precision else [])
     return cmd, ("device runner" if use_device else "worker")
 
 
@@ -343,10 +338,7 @@ def measure_artifact(
     _check_args(threads, runs, min_seconds, warmup, timeout)
     source = Path(path)
     file, fmt, manifest = find_model_file(source)
-    if fmt == "edgetpu":
-        raise UsageError(f"{file}: Edge TPU artifacts need a Coral Edge TPU; profile them on that target")
-    if fmt not in ("tflite", "onnx", "openvino"):
-        raise UsageError(f"{file}: cannot measure format {fmt!r} on the host")
+    row = _host_format(file, fmt)
     model, precision = _names(file, fmt, manifest)
     files = _model_files(file, fmt)
 
@@ -363,16 +355,16 @@ def measure_artifact(
             layers_data = _run(layers_cmd, file, timeout)
             data["layers"], data["layers_error"] = layers_data.get("layers"), layers_data.get("layers_error")
     except _Failure as exc:
-        detected = tflite_precision(file) if fmt == "tflite" else None
+        detected = detected_precision(file, fmt)
         result = base_result("host", model, fmt, precision or detected or "unknown", "measured")
         result.update(status="failed", error=str(exc), size_bytes=sum(p.stat().st_size for p in files))
         result.update(artifact=_artifact(file, files, manifest, source), settings=settings)
-        result["runtime"] = {"name": RUNTIME_NAMES[fmt], "version": None, "threads": threads, "device": "CPU"}
+        result["runtime"] = {"name": row.timing, "version": None, "threads": threads, "device": "CPU"}
         if raise_errors:
             raise MeasureError(str(exc), result) from None
         return result
 
-    detected = data.get("precision_detected") or (tflite_precision(file) if fmt == "tflite" else None)
+    detected = data.get("precision_detected") or detected_precision(file, fmt)
     result = base_result("host", model, fmt, precision or detected or "unknown", "measured")
     runtime = _runtime(data, threads)
     result.update(
@@ -395,6 +387,18 @@ def measure_artifact(
         if key in data:
             result[key] = data[key]
     return result
+
+
+def _host_format(file: Path, fmt: str):
+    """The formats-table row of a file measured here; a UsageError when its format cannot run on the host."""
+    from edgekit.export import formats
+
+    row = formats().get(fmt)
+    if row is None:
+        raise UsageError(f"{file}: cannot measure format {fmt!r} on the host")
+    if row.host_note:
+        raise UsageError(f"{file}: {row.host_note}")
+    return row
 
 
 def _derived_fields(data: dict[str, Any], runner: str, profile_layers: bool) -> dict[str, Any]:

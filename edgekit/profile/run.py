@@ -45,7 +45,11 @@ class Artifact:
 def target_formats(target) -> tuple[str, ...]:
     """Formats a target runs, per its toml (host: all of them)."""
     fmts = getattr(target, "formats", None)
-    return tuple(fmts) if fmts else ("tflite", "onnx", "openvino", "edgetpu")
+    if fmts:
+        return tuple(fmts)
+    from edgekit.export import format_names
+
+    return format_names()
 
 
 def default_precision(target) -> str:
@@ -60,6 +64,7 @@ def export_root(req: ProfileRequest) -> Path:
 
 def scan_exports(root: Path, pattern: str = "*/*/manifest.json") -> list[Artifact]:
     """Artifacts of the export folders under root (<root>/<model>/<format>-<precision>/manifest.json)."""
+    from edgekit.export import format_names
     from edgekit.profile.measure import find_model_file
 
     found = []
@@ -68,7 +73,7 @@ def scan_exports(root: Path, pattern: str = "*/*/manifest.json") -> list[Artifac
             meta = json.loads(manifest.read_text())
         except (OSError, ValueError):
             continue
-        if meta.get("format") not in ("tflite", "onnx", "openvino", "edgetpu"):
+        if meta.get("format") not in format_names():
             continue  # e.g. the .keras folder written by `edgekit build`
         file, fmt, meta = find_model_file(manifest.parent)
         found.append(Artifact(file, fmt, meta))
@@ -128,6 +133,8 @@ def artifact_at(path: Path) -> Artifact:
 
 
 def gather(req: ProfileRequest, target) -> list[Artifact]:
+    from edgekit.export import format_of_suffix
+
     arts: list[Artifact] = []
     if not req.items:
         root = export_root(req)
@@ -140,7 +147,7 @@ def gather(req: ProfileRequest, target) -> list[Artifact]:
         in_folder = folder_artifacts(path, req, target)
         if in_folder is not None:
             arts.extend(in_folder)
-        elif path.exists() or path.suffix in (".tflite", ".onnx", ".xml") or "/" in item:
+        elif path.exists() or format_of_suffix(path) or "/" in item:
             arts.append(artifact_at(path))
         else:
             arts.extend(export_for(item, req, target))
@@ -184,11 +191,12 @@ def profile_one(art: Artifact, req: ProfileRequest, target) -> dict[str, Any]:
 
 def emulate_one(art: Artifact, req: ProfileRequest, target) -> dict[str, Any]:
     from edgekit.emulate import TARGET_CPUS, profile_emulated
+    from edgekit.export import get_format
 
     cpu = TARGET_CPUS.get(target.id)
     if cpu is None:
         raise UsageError(f"--emulate runs the ARM CPUs of {', '.join(TARGET_CPUS)}, not {target.id}")
-    if art.format not in ("tflite", "edgetpu"):
+    if get_format(art.format).timing != "litert":  # the guest userland runs LiteRT only
         raise UsageError(f"--emulate runs TFLite artifacts; {art.path.name} is {art.format}")
 
     result = profile_emulated(art.path, target.id, cpu, runtime=req.runtime, timeout=req.timeout)
