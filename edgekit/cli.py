@@ -129,7 +129,7 @@ def export(
     fp16: Fp16Opt = False,
     fp32: Fp32Opt = False,
     dynamic: DynOpt = False,
-    format: Annotated[str | None, typer.Option("--format", help="tflite,onnx,openvino,edgetpu or all.")] = None,
+    format: Annotated[str | None, typer.Option("--format", help="Names from `edgekit formats`, or all.")] = None,
     calib: Annotated[str, typer.Option("--calib", help="Image folder, 'builtin' or 'synthetic'.")] = "builtin",
     calib_size: Annotated[int, typer.Option("--calib-size", min=1, help="Calibration images.")] = 200,
     holdout: Annotated[int, typer.Option("--holdout", min=1, help="Held-out images for the fidelity check.")] = 32,
@@ -238,6 +238,19 @@ def targets(json_out: JsonOpt = False) -> None:
     from edgekit.targets import target_rows
 
     columns, rows, records = target_rows()
+    if json_out:
+        console.print_json(records)
+    else:
+        console.print_table(columns, rows)
+
+
+@app.command()
+def formats(json_out: JsonOpt = False) -> None:
+    """List the export formats (the formats table: one module of edgekit/export/ each)."""
+    from edgekit import console
+    from edgekit.export import format_rows
+
+    columns, rows, records = format_rows()
     if json_out:
         console.print_json(records)
     else:

@@ -92,6 +92,40 @@ def export_hint(name: str) -> str:
     return row.hint if row else "edgekit export MODEL"
 
 
+FORMAT_COLUMNS = ("format", "files", "precisions", "timed by", "extra", "default")
+
+
+def format_records() -> list[dict]:
+    """One dict per row of the table, for `edgekit formats [--json]` (reads no toolchain)."""
+    return [
+        {
+            "name": row.name,
+            "suffixes": list(dict.fromkeys((row.suffix, *row.file_endings))),
+            "companions": list(row.companions),
+            "precisions": list(row.precisions),
+            "timing": row.timing,
+            "host": not row.host_note,
+            "host_note": row.host_note or None,
+            "extra": row.extra,
+            "default": row.default,
+            "module": row.convert.__module__,
+            "export": row.hint,
+        }
+        for row in formats().values()
+    ]
+
+
+def format_rows() -> tuple[list[str], list[list[str]], list[dict]]:
+    """(columns, table rows, JSON records) for `edgekit formats`."""
+    records = format_records()
+    rows = [
+        [r["name"], " ".join(r["suffixes"] + r["companions"]), ",".join(r["precisions"]),
+         r["timing"] + ("" if r["host"] else " (on the device)"), r["extra"], "yes" if r["default"] else "no"]
+        for r in records
+    ]  # fmt: skip
+    return list(FORMAT_COLUMNS), rows, records
+
+
 def __getattr__(name: str) -> tuple[str, ...]:
     # FORMAT_NAMES / DEFAULT_FORMATS were constants; computed on access so a format added to FORMAT_MODULES counts.
     if name == "FORMAT_NAMES":
