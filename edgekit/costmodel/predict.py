@@ -12,7 +12,6 @@ import datetime as _dt
 import json
 import math
 import platform
-import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -453,16 +452,17 @@ def _model_name(path: Path) -> str:
             return str(json.loads(manifest.read_text())["model"])
         except (ValueError, KeyError, OSError):
             pass
-    if re.match(r"^(tflite|onnx|openvino|edgetpu)-(fp32|fp16|dynamic|int8)$", path.parent.name):
+    from edgekit.export import parse_export_dir
+
+    if parse_export_dir(path.parent.name):
         return path.parent.parent.name  # edgekit-out/<model>/<format>-<precision>/model.*
     return path.stem
 
 
 def _artifact_size(path: Path) -> int:
-    size = path.stat().st_size
-    if path.suffix == ".xml" and path.with_suffix(".bin").is_file():
-        size += path.with_suffix(".bin").stat().st_size
-    return size
+    from edgekit.export import companion_files  # the OpenVINO .xml comes with its .bin
+
+    return sum(p.stat().st_size for p in companion_files(path))
 
 
 def _host_info() -> dict[str, Any]:
