@@ -171,13 +171,14 @@ def test_npu_memory_traffic_does_not_depend_on_the_file_format(tiny_int8):
     """The same int8 model as OpenVINO IR, QDQ ONNX or TFLite moves the same bytes on the NPU: the f32 tensors
     between FakeQuantize/QDQ nodes are not f32 traffic there (the NPU was calibrated on the TFLite graph)."""
     from edgekit.analyze.graph import load_graph
-    from edgekit.costmodel.predict import _executed_act_bytes, predict_graph
+    from edgekit.costmodel.common import executed_act_bytes
+    from edgekit.costmodel.predict import predict_graph
     from edgekit.targets import get_target
 
     mac_ops = {
         fmt: [op for op in load_graph(tiny_int8[fmt]["path"]).ops if op.macs] for fmt in ("tflite", "onnx", "openvino")
     }
-    executed = {fmt: sum(_executed_act_bytes(op, "int8") for op in ops) for fmt, ops in mac_ops.items()}
+    executed = {fmt: sum(executed_act_bytes(op, "int8") for op in ops) for fmt, ops in mac_ops.items()}
     stored = {fmt: sum(op.act_read_bytes + op.act_write_bytes for op in ops) for fmt, ops in mac_ops.items()}
     assert stored["onnx"] > 2 * stored["tflite"]  # the files really differ...
     assert max(executed.values()) / min(executed.values()) < 1.2, executed  # ...the NPU's traffic does not

@@ -1,0 +1,53 @@
+"""What every per-kind cost model shares: the per-op cost record, the request, the accelerator roofline.
+
+A cost model for a target kind is one module in edgekit/costmodel/ defining KIND (the `kind` of its target files)
+and predict(graph, target, request) -> dict (see edgekit.costmodel.predict for the keys); predict.py finds it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from edgekit.analyze import OpInfo
+from edgekit.analyze.graph import MAC_CLASSES
+from edgekit.targets import Target
+
+
+@dataclass(frozen=True)
+class OpCost:
+    op: OpInfo
+    device: str  # cpu | tpu | npu
+    ms: float
+
+
+@dataclass(frozen=True)
+class Request:
+    threads: int
+    precision_hint: str | None = None  # precision the runtime computes in when it differs from the file's
+    link: str | None = None  # host <-> accelerator link (Edge TPU)
+    edgetpu_log: dict[str, Any] | None = None  # parsed edgetpu_compiler log of this model, when there is one
+
+
+def accel_op_ms(op: OpInfo, target: Target, precision: str) -> float:
+    acc, cost = target.accelerator, target.accelerator_cost
+    assert acc is not None and cost is not None
+    if op.op_class in ("view", "quant"):
+        return 0.0
+    if acc.kind == "npu" and op.op_class == "elementwise":
+        return 0.0  # the NPU compiler fuses bias, activations and residual adds into the neighbouring convolution
+    tops = acc.peak_int8_tops if precision == "int8" else (acc.peak_fp16_tops or acc.peak_int8_tops / 2)
+    compute_s = 0.0
+    if op.op_class in MAC_CLASSES and op.macs:
+        compute_s = op.macs / (tops * 1e12 / 2 * cost.efficiency.of(op.op_class))
+    memory_s = 0.0
+    if acc.memory_bandwidth_gbs:  # weights and activations come from system memory (NPU); the Edge TPU: on chip
+        memory_s = (op.weight_bytes + executed_act_bytes(op, precision)) / (acc.memory_bandwidth_gbs * 1e9)
+    return (max(compute_s, memory_s) + cost.op_overhead_us * 1e-6) * 1e3
+
+
+def executed_act_bytes(op: OpInfo, precision: str) -> int:
+    """Activation traffic at the precision the accelerator computes in (int8, else fp16), not as the file stores
+    it: a QDQ ONNX or FakeQuantize IR keeps f32 tensors between its quantize nodes, a .tflite int8 ones."""
+    per_element = 1 if precision == "int8" else 2
+    return sum(t.size for t in (*op.act_inputs, *op.outputs)) * per_element

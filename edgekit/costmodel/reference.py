@@ -1,0 +1,218 @@
+"""Reference graphs for the published rows: zoo models at the row's input size (random weights: only the graph's
+shape matters to the cost model), converted to TFLite once and summarised as graph JSON.
+
+The summaries are committed under benchmarks/reference-graphs/ so that `edgekit fit` and its tests run in seconds
+without converting VGG16 to INT8 again. Each file name carries a hash of the model's definition (the source of its
+family module and the blocks it uses, the Keras and TensorFlow versions): editing a model makes its old summary
+unused, and `edgekit fit --rebuild` converts it again. There is one model zoo: a row whose architecture the zoo
+lacks is an error, never a silently hand-built stand-in.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from edgekit.analyze import Graph, OpInfo, TensorInfo
+from edgekit.errors import EdgekitError, UsageError
+
+REPO = Path(__file__).resolve().parent.parent.parent
+GRAPHS_DIR = REPO / "benchmarks" / "reference-graphs"
+TFLITE_CACHE = Path(os.environ.get("EDGEKIT_FIT_CACHE", Path.home() / ".cache" / "edgekit" / "fit"))
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "absent"
+
+
+def definition_hash(model: str, size: int, precision: str) -> str:
+    """What the converted graph depends on: the family module that registers the model, the shared blocks, the
+    converter versions, and the row's size and precision."""
+    from edgekit.models.registry import get_spec
+
+    spec = get_spec(model)
+    h = hashlib.sha256(f"{spec.name}|{size}|{precision}|".encode())
+    for name in (_family_file(spec.name), "blocks.py", "families/_common.py", "weights.py"):
+        h.update((MODELS_DIR / name).read_bytes())
+    for package in ("keras", "tensorflow-cpu"):
+        h.update(f"{package}=={_version(package)}".encode())
+    return h.hexdigest()[:12]
+
+
+def _family_file(model: str) -> str:
+    import sys
+
+    from edgekit.models import families
+    from edgekit.models.registry import get_spec
+
+    spec = get_spec(model)
+    for name, module in sorted(sys.modules.items()):
+        if name.startswith(families.__name__ + ".") and any(v is spec for v in vars(module).values()):
+            return "families/" + Path(module.__file__ or "").name
+    raise EdgekitError(f"cannot find the family module of {model}")
+
+
+def summary_path(model: str, size: int, precision: str) -> Path:
+    return GRAPHS_DIR / f"{model}-{size}-{precision}-{definition_hash(model, size, precision)}.json.gz"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Graph <-> JSON
+
+
+def _tensor_json(t: TensorInfo) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": t.name, "shape": list(t.shape), "dtype": t.dtype}
+    for key, default in (("const", False), ("dynamic_dims", ()), ("quantized", False), ("nbytes_override", None),
+                         ("values", None)):  # fmt: skip
+        value = getattr(t, key)
+        if value != default:
+            out[key] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def _tuples(value: Any) -> Any:
+    """JSON lists back to the tuples the readers produce (op rules compare options such as strides to tuples)."""
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _tuples(v) for k, v in value.items()}
+    return value
+
+
+def _tensor(d: dict[str, Any]) -> TensorInfo:
+    kw = {k: _tuples(v) for k, v in d.items()}
+    return TensorInfo(**kw)
+
+
+def graph_to_json(graph: Graph) -> dict[str, Any]:
+    return {
+        "format": graph.format,
+        "precision": graph.precision,
+        "notes": list(graph.notes),
+        "inputs": [_tensor_json(t) for t in graph.inputs],
+        "outputs": [_tensor_json(t) for t in graph.outputs],
+        "ops": [
+            {
+                "index": op.index, "name": op.name, "type": op.type, "op_class": op.op_class, "macs": op.macs,
+                "options": op.options, "inputs": [_tensor_json(t) for t in op.inputs],
+                "outputs": [_tensor_json(t) for t in op.outputs],
+            }
+            for op in graph.ops
+        ],
+    }  # fmt: skip
+
+
+def graph_from_json(data: dict[str, Any], path: str) -> Graph:
+    ops = tuple(
+        OpInfo(
+            index=o["index"], name=o["name"], type=o["type"], op_class=o["op_class"], macs=o["macs"],
+            options=_tuples(o["options"]), inputs=tuple(map(_tensor, o["inputs"])),
+            outputs=tuple(map(_tensor, o["outputs"])),
+        )
+        for o in data["ops"]
+    )  # fmt: skip
+    return Graph(
+        path=path,
+        format=data["format"],
+        ops=ops,
+        inputs=tuple(map(_tensor, data["inputs"])),
+        outputs=tuple(map(_tensor, data["outputs"])),
+        precision=data["precision"],
+        notes=tuple(data["notes"]),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Building
+
+
+def convert_tflite(model: Any, precision: str, size: int, samples: int = 2) -> bytes:
+    """fp32 or full-integer int8 (int8 in/out; random representative data is fine for the graph's shape)."""
+    import warnings
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    # Batch pinned to 1 as on the devices (a dynamic batch adds SHAPE/PACK ops around Flatten that the Edge TPU
+    # compiler cannot map, and published figures are for static graphs).
+    inp = keras.Input((size, size, 3), batch_size=1)
+    converter = tf.lite.TFLiteConverter.from_keras_model(keras.Model(inp, model(inp)))
+    if precision == "int8":
+        rng = np.random.default_rng(0)
+
+        def representative():
+            for _ in range(samples):
+                yield [rng.uniform(-1, 1, (1, size, size, 3)).astype(np.float32)]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    elif precision != "fp32":
+        raise ValueError(precision)
+    with warnings.catch_warnings():  # "Statistics for quantized inputs were expected": expected with int8 IO
+        warnings.simplefilter("ignore", UserWarning)
+        return converter.convert()
+
+
+def reference_tflite(model: str, precision: str, size: int, cache_dir: Path | None = None) -> Path:
+    """The row's model converted to .tflite (cached by definition hash; VGG16 int8 takes minutes the first time)."""
+    from edgekit.ioutil import write_bytes_atomic
+    from edgekit.models.registry import create_model
+
+    cache = Path(cache_dir or TFLITE_CACHE)
+    path = cache / f"{model}-{size}-{precision}-{definition_hash(model, size, precision)}.tflite"
+    if not path.exists():
+        keras_model = create_model(model, input_size=size, num_classes=1000, weights="none")
+        write_bytes_atomic(path, convert_tflite(keras_model, precision, size))
+    return path
+
+
+def write_summary(model: str, size: int, precision: str, cache_dir: Path | None = None) -> Path:
+    from edgekit.analyze import load_graph
+    from edgekit.analyze.graph import static_graph
+    from edgekit.ioutil import write_bytes_atomic
+
+    graph = static_graph(load_graph(reference_tflite(model, precision, size, cache_dir)))
+    data = {"model": model, "input": size, "precision": precision, "graph": graph_to_json(graph)}
+    out = summary_path(model, size, precision)
+    write_bytes_atomic(out, gzip.compress(json.dumps(data, separators=(",", ":")).encode(), mtime=0))
+    return out
+
+
+def reference_graph(model: str, size: int, precision: str, build: bool = False) -> Graph:
+    """The committed summary of the row's graph; build=True converts it when it is missing or stale."""
+    path = summary_path(model, size, precision)
+    if not path.is_file():
+        if not build:
+            raise EdgekitError(
+                f"no reference graph for {model} at {size} px {precision} ({path.name}): the model's definition or "
+                "the converter changed since the summaries were made; run `edgekit fit --rebuild`"
+            )
+        write_summary(model, size, precision)
+    data = json.loads(gzip.decompress(path.read_bytes()))
+    return graph_from_json(data["graph"], str(path))
+
+
+def stale_summaries() -> list[Path]:
+    """Committed summaries no current definition hash points to (left behind by a model edit)."""
+    live = set()
+    for path in GRAPHS_DIR.glob("*.json.gz"):
+        model, size, precision = path.name.split("-")[:3]
+        try:
+            if summary_path(model, int(size), precision) == path:
+                live.add(path)
+        except (UsageError, ValueError):  # a model no longer in the zoo, a foreign file name: stale
+            continue
+    return sorted(set(GRAPHS_DIR.glob("*.json.gz")) - live)
