@@ -23,10 +23,10 @@ class ProfileRequest:
     input_size: int | None = None
     predict: bool = False
     emulate: bool = False
-    runtime: str = "litert"
+    guest_runtime: str = "litert"  # --emulate only: the runtime inside the emulated guest (litert | tflite-runtime)
     timeout: float = 600
     save: bool = True
-    profiles_dir: Path = Path("profiles")
+    profiles_dir: Path = Path("profiles")  # ./profiles of the current folder, beside ./edgekit-out (--profiles DIR)
     export_root: Path | None = None
     link: str | None = None  # Edge TPU targets: usb2 | usb3 | pcie instead of the target's own link
 
@@ -69,6 +69,8 @@ def scan_exports(root: Path, pattern: str = "*/*/manifest.json") -> list[Artifac
 
     found = []
     for manifest in sorted(root.glob(pattern)):
+        if any(part.startswith(".") for part in manifest.relative_to(root).parts):
+            continue  # an export still being written (ioutil's hidden temp folders), or one killed mid-way
         try:
             meta = json.loads(manifest.read_text())
         except (OSError, ValueError):
@@ -199,7 +201,7 @@ def emulate_one(art: Artifact, req: ProfileRequest, target) -> dict[str, Any]:
     if get_format(art.format).timing != "litert":  # the guest userland runs LiteRT only
         raise UsageError(f"--emulate runs TFLite artifacts; {art.path.name} is {art.format}")
 
-    result = profile_emulated(art.path, target.id, cpu, runtime=req.runtime, timeout=req.timeout)
+    result = profile_emulated(art.path, target.id, cpu, runtime=req.guest_runtime, timeout=req.timeout)
     if result.get("guest_instructions"):
         from edgekit.costmodel.predict import predict_from_instructions
 
@@ -220,21 +222,21 @@ def fill_identity(result: dict[str, Any], art: Artifact, target) -> dict[str, An
     result.setdefault("format", art.format)
     if meta.get("fidelity"):
         result.setdefault("fidelity", meta["fidelity"])
+    build = meta.get("build") if isinstance(meta.get("build"), dict) else {}
+    for key in ("input_size", "alpha"):  # part of the result's configuration (results.CONFIG_KEYS)
+        if build.get(key) is not None:
+            result.setdefault(key, build[key])
     return result
 
 
 def failed_result(art: Artifact, target, source: str, error: str) -> dict[str, Any]:
-    return {
-        "target": target.id,
-        "model": (art.manifest or {}).get("model", art.path.stem),
-        "format": art.format,
-        "precision": art.precision,
-        "source": source,
-        "status": "failed",
-        "error": error,
-        "latency_ms": None,
-        "artifact": {"path": str(art.path)},
-    }
+    """A complete failed result (every contract key), so saving it can never hide the error it records."""
+    from edgekit.results import base_result
+
+    model = str((art.manifest or {}).get("model") or art.path.stem)
+    result = base_result(target.id, model, art.format, art.precision or "unknown", source)
+    result.update(status="failed", error=error, artifact={"path": str(art.path)})
+    return result
 
 
 def _check_link(link: str, target) -> None:
@@ -264,16 +266,33 @@ def profile_all(req: ProfileRequest) -> tuple[list[dict[str, Any]], list[str]]:
         except UsageError:
             raise
         except EdgekitError as exc:
+            message = f"{exc.message}; {exc.hint}" if exc.hint else exc.message
             result = fill_identity(
-                getattr(exc, "result", None) or failed_result(art, target, source, exc.message), art, target
+                getattr(exc, "result", None) or failed_result(art, target, source, message), art, target
             )
-            errors.append(exc.message)
+            errors.append(message)
+        else:
+            if result.get("status") == "failed":  # a runner that reported its failure instead of raising it
+                errors.append(f"{art.path}: {result.get('error')}")
         if req.save:
-            from edgekit.results import save_result
-
-            result["saved_to"] = str(save_result(result, req.profiles_dir))
+            saved = save_keeping_cause(result, req.profiles_dir, errors)
+            if saved is not None:
+                result["saved_to"] = str(saved)
         results.append(result)
     return results, errors
+
+
+def save_keeping_cause(result: dict[str, Any], root: Path, errors: list[str]) -> Path | None:
+    """Save a result; when it cannot be saved, say why without hiding the run's own error (the cause comes first)."""
+    from edgekit.results import save_result
+
+    try:
+        return save_result(result, root)
+    except EdgekitError as exc:
+        if not errors:
+            raise
+        errors.append(f"the failed result was not saved: {exc.message}")
+        return None
 
 
 def _fmt_ms(lat: dict[str, Any] | None) -> str:
