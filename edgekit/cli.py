@@ -129,7 +129,7 @@ def export(
     fp16: Fp16Opt = False,
     fp32: Fp32Opt = False,
     dynamic: DynOpt = False,
-    format: Annotated[str | None, typer.Option("--format", help="Names from `edgekit formats`, or all.")] = None,
+    format: Annotated[str | None, typer.Option("--format", help="tflite,onnx,openvino,edgetpu or all.")] = None,
     calib: Annotated[str, typer.Option("--calib", help="Image folder, 'builtin' or 'synthetic'.")] = "builtin",
     calib_size: Annotated[int, typer.Option("--calib-size", min=1, help="Calibration images.")] = 200,
     holdout: Annotated[int, typer.Option("--holdout", min=1, help="Held-out images for the fidelity check.")] = 32,
@@ -244,24 +244,13 @@ def targets(json_out: JsonOpt = False) -> None:
         console.print_table(columns, rows)
 
 
-@app.command()
-def formats(json_out: JsonOpt = False) -> None:
-    """List the export formats (the formats table: one module of edgekit/export/ each)."""
-    from edgekit import console
-    from edgekit.export import format_rows
-
-    columns, rows, records = format_rows()
-    if json_out:
-        console.print_json(records)
-    else:
-        console.print_table(columns, rows)
-
-
 # --- profile -----------------------------------------------------------------------------------------------------
 @app.command()
 def profile(
     items: Annotated[list[str] | None, typer.Argument(help="Model names, artifacts or export folders.")] = None,
-    target: Annotated[str, typer.Option("--target", help="Target id (see `edgekit targets`).")] = "host",
+    target: Annotated[
+        str | None, typer.Option("--target", help="Target id (see `edgekit targets`; default host, or the remote's).")
+    ] = None,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="Threads (default: 1 on host).")] = None,
     runs: Annotated[int, typer.Option("--runs", min=1, help="At least this many timed runs.")] = 50,
     min_seconds: Annotated[float, typer.Option("--min-seconds", min=0.0, help="And at least this long.")] = 1.0,
@@ -281,15 +270,27 @@ def profile(
     link: Annotated[
         str | None, typer.Option("--link", help="Edge TPU link to predict for: usb2 | usb3 | pcie (default: target's).")
     ] = None,
+    host: Annotated[
+        list[str] | None, typer.Option("--host", help="Measure over SSH on USER@ADDR[:PORT] (repeatable: a fleet).")
+    ] = None,
+    hosts: Annotated[Path | None, typer.Option("--hosts", help="Fleet TOML: [[host]] name, address, identity.")] = None,
+    identity: Annotated[Path | None, typer.Option("--identity", help="SSH private key for --host.")] = None,
+    remote_python: Annotated[str | None, typer.Option("--remote-python", help="Python on the remote.")] = None,
+    ssh_config: Annotated[Path | None, typer.Option("--ssh-config", help="ssh_config file (ssh -F).")] = None,
+    cpus: Annotated[str | None, typer.Option("--cpus", help="Pin the runner to CPUs, e.g. 2-3 (remote).")] = None,
+    cooldown_c: Annotated[
+        float | None, typer.Option("--cooldown-c", help="Wait until the board is below this °C (remote).")
+    ] = None,
+    power_cmd: Annotated[str | None, typer.Option("--power-cmd", help="Meter command printing watts.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Measure artifacts on this machine, or predict them on a target you don't have (every number says which)."""
+    """Measure artifacts on this machine or on boards over SSH, or predict them (every number says which)."""
     from edgekit import console
     from edgekit.profile.run import ProfileRequest, profile_all, render_results
 
     req = ProfileRequest(
         items=list(items or []),
-        target=target,
+        target=target or "host",
         threads=threads,
         runs=runs,
         min_seconds=min_seconds,
@@ -306,7 +307,16 @@ def profile(
         export_root=out,
         link=link,
     )
-    results, errors = profile_all(req)
+    if host or hosts:
+        from edgekit.profile.remote import options_from_cli, profile_remote
+
+        remote = dict(identity=identity, python=remote_python, ssh_config=ssh_config, cpus=cpus, power_cmd=power_cmd)
+        opts = options_from_cli(host or [], hosts, target, cooldown_c=cooldown_c, **remote)
+        results, errors = profile_remote(req, opts, say=None if json_out else console.info)
+    elif any(v is not None for v in (identity, remote_python, ssh_config, cpus, cooldown_c, power_cmd)):
+        raise UsageError("--identity, --remote-python, --ssh-config, --cpus, --cooldown-c and --power-cmd need --host")
+    else:
+        results, errors = profile_all(req)
     if json_out:
         console.print_json(results)
     else:

@@ -83,6 +83,9 @@ REPORT_COLUMNS = (
     "status",
     "input",
     "config",
+    "board",
+    "vs predicted",
+    "throttled",
 )
 
 
@@ -193,7 +196,8 @@ def result_config(result: dict[str, Any]) -> dict[str, Any]:
         threads=runtime.get("threads"),
         runtime=runtime.get("name"),
         runtime_version=runtime.get("version"),
-        host=host.get("hostname") if isinstance(host, dict) else host,
+        # A fleet member is its --hosts name: boards often share a hostname ("raspberrypi").
+        host=(host.get("ssh") or host.get("hostname")) if isinstance(host, dict) else host,
         link=result.get("link") or split.get("link"),
     )
     return config
@@ -341,12 +345,17 @@ def report_row(result: dict[str, Any]) -> dict[str, Any]:
         "status": status,
         "input": _input_size(result),
         "config": config_id(result_config(result)),
+        # Measured over SSH: which board (fleets side by side), measured/predicted ratio, throttled during the run.
+        "board": (result.get("host") or {}).get("ssh") if isinstance(result.get("host"), dict) else None,
+        "vs predicted": _round(result.get("measured_over_predicted"), 3),
+        "throttled": {True: "yes", False: "no"}.get(result.get("throttled")),
     }
 
 
 def _sort_key(result: dict[str, Any]) -> tuple:
     names = tuple(str(result.get(k, "")) for k in ("target", "model", "format", "precision", "source"))
-    return (*names, _input_size(result) or 0, str(result.get("date") or ""))
+    board = (result.get("host") or {}).get("ssh") if isinstance(result.get("host"), dict) else None
+    return (*names, _input_size(result) or 0, str(board or ""), str(result.get("date") or ""))
 
 
 def _cell(column: str, value: Any) -> str:

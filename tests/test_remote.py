@@ -1,0 +1,288 @@
+"""Remote profiling over SSH against real OpenSSH servers started here on 127.0.0.1 (throwaway keys, free ports).
+
+Each server is Debian's /usr/sbin/sshd run in the foreground with its own config, host key and authorized_keys in a
+temporary folder; the client is the system `ssh` with an ssh_config naming a temporary known_hosts file. Nothing is
+mocked on the SSH side. The remote's "python" is this test environment's interpreter (it has numpy + LiteRT), or a
+bare venv (no runtime), or a small wrapper script standing in for a misbehaving board: one that drops its own SSH
+session mid-run (a pulled cable) and one that hangs.
+
+Without sshd these tests skip, unless EDGEKIT_REQUIRE_SSH=1 (CI) makes that a failure.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+try:
+    from tests._tiny import tiny_tflite_models
+    from tests.conftest import run_cli
+except ImportError:  # tests/ is not a package: pytest put it on sys.path
+    from _tiny import tiny_tflite_models
+    from conftest import run_cli
+
+pytestmark = pytest.mark.ssh
+SSHD = Path("/usr/sbin/sshd")
+
+
+def _require_sshd() -> None:
+    missing = [name for name, ok in (("sshd", SSHD.exists()), ("ssh", shutil.which("ssh"))) if not ok]
+    if missing:
+        message = f"{', '.join(missing)} missing: apt-get install openssh-server openssh-client"
+        if os.environ.get("EDGEKIT_REQUIRE_SSH") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _keygen(path: Path) -> Path:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+    return path
+
+
+class SshServer:
+    """A real sshd on 127.0.0.1:<free port> that accepts one client key; stopped by stop()."""
+
+    def __init__(self, folder: Path, client_pub: Path):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self.port = _free_port()
+        self.host_key = _keygen(folder / "host_key")
+        (folder / "authorized_keys").write_text(client_pub.read_text())
+        config = folder / "sshd_config"
+        config.write_text(
+            f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {self.host_key}\n"
+            f"AuthorizedKeysFile {folder / 'authorized_keys'}\nStrictModes no\nUsePAM no\n"
+            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
+            f"PidFile {folder / 'sshd.pid'}\nLogLevel VERBOSE\nSetEnv HOME={folder / 'home'}\n"
+        )
+        (folder / "home").mkdir(exist_ok=True)  # the remote's home (and its ~/.cache/edgekit), not the real one
+        Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation folder (tmpfs: absent after a reboot)
+        self.log = open(folder / "sshd.log", "wb")  # noqa: SIM115 (closed in stop)
+        self.proc = subprocess.Popen([str(SSHD), "-D", "-f", str(config), "-e"], stdout=self.log, stderr=self.log)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f"sshd did not start: {(folder / 'sshd.log').read_text()[-500:]}")
+
+    def known_hosts_line(self) -> str:
+        return f"[127.0.0.1]:{self.port} {Path(str(self.host_key) + '.pub').read_text().strip()}\n"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory) -> dict[str, Path]:
+    _require_sshd()
+    folder = tmp_path_factory.mktemp("ssh-keys")
+    return {"good": _keygen(folder / "client"), "wrong": _keygen(folder / "stranger")}
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory, keys):
+    """Two servers (the fleet tests need both), and an ssh_config that trusts exactly their host keys."""
+    folder = tmp_path_factory.mktemp("sshd")
+    started = [SshServer(folder / name, Path(str(keys["good"]) + ".pub")) for name in ("a", "b")]
+    known = folder / "known_hosts"
+    known.write_text("".join(s.known_hosts_line() for s in started))
+    config = folder / "ssh_config"
+    config.write_text(
+        f"Host *\n  UserKnownHostsFile {known}\n  GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n"
+    )
+    yield {"a": started[0], "b": started[1], "config": config, "folder": folder}
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict[str, Path]:
+    return tiny_tflite_models(tmp_path_factory.getbasetemp() / "tiny-models")
+
+
+def _address(server: SshServer) -> str:
+    return f"{getpass.getuser()}@127.0.0.1:{server.port}"
+
+
+def _profile(servers, keys, tmp_path, capsys, *extra: str, server="a", key="good", python=sys.executable):
+    args = ["profile", *extra, "--host", _address(servers[server]), "--identity", str(keys[key])]
+    args += ["--ssh-config", str(servers["config"]), "--remote-python", str(python), "--runs", "3"]
+    args += ["--min-seconds", "0", "--warmup", "1", "--profiles-dir", str(tmp_path / "profiles"), "--json"]
+    code, out, err = run_cli(args, capsys)
+    return code, (json.loads(out) if out.strip() else None), err
+
+
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert lines and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_profile_over_ssh_then_cached(servers, keys, models, tmp_path, capsys):
+    code, results, err = _profile(servers, keys, tmp_path, capsys, str(models["int8"]))
+    assert code == 0, err
+    (result,) = results
+    assert result["status"] == "ok" and result["source"] == "measured"
+    assert result["target"] == f"ssh-{os.uname().machine}", "an unknown remote is never filed under a board"
+    assert result["host"]["ssh"] == _address(servers["a"]) and result["host"]["machine"] == os.uname().machine
+    assert result["runtime"]["name"] == "litert" and result["runtime"]["version"] and result["runtime"]["threads"] == 1
+    assert result["latency_ms"]["n"] == 3 and result["latency_ms"]["median"] > 0 and result["first_inference_ms"] > 0
+    assert result["thermal"]["throttled"] is None and result["power"]["status"] == "absent"
+    assert result["workstation"]["hostname"] and result["precision"] == "int8"
+    saved = Path(result["saved_to"])
+    assert saved.parent.name == result["target"] and json.loads(saved.read_text())["remote"]["copied"] is True
+    cached = Path(result["remote"]["model_path"])
+    assert cached.is_file() and cached.read_bytes() == models["int8"].read_bytes()
+    assert cached.name == f"{result['artifact']['sha256']}.tflite"
+    remote_cache = servers["a"].folder / "home" / ".cache" / "edgekit" / "remote"
+    assert cached.parent.parent == remote_cache
+    runner = remote_cache / result["remote"]["runner"] / "edgekit" / "device" / "runner.py"
+    assert runner.is_file()
+    stamp = cached.stat().st_mtime_ns
+
+    code, results, err = _profile(servers, keys, tmp_path, capsys, str(models["int8"]))
+    assert code == 0, err
+    assert results[0]["remote"]["copied"] is False, "an unchanged artifact must not be copied again"
+    assert cached.stat().st_mtime_ns == stamp
+
+
+def test_target_mismatch_is_a_usage_error(servers, keys, models, tmp_path, capsys):
+    code, _, err = _profile(servers, keys, tmp_path, capsys, str(models["int8"]), "--target", "rpi4")
+    assert code == 2
+    line = _one_error_line(err)
+    assert "--target rpi4 but the remote is" in line and os.uname().machine in line
+    assert not (tmp_path / "profiles").exists(), "nothing is measured or saved under the wrong target"
+
+
+def test_connection_refused(servers, keys, models, tmp_path, capsys):
+    args = ["profile", str(models["int8"]), "--host", f"{getpass.getuser()}@127.0.0.1:{_free_port()}"]
+    args += ["--identity", str(keys["good"]), "--ssh-config", str(servers["config"]), "--json"]
+    code, out, err = run_cli(args, capsys)
+    assert code == 1 and "connection refused" in _one_error_line(err) and json.loads(out) == []
+
+
+def test_wrong_key(servers, keys, models, tmp_path, capsys):
+    code, _, err = _profile(servers, keys, tmp_path, capsys, str(models["int8"]), key="wrong")
+    assert code == 1 and "authentication failed" in _one_error_line(err)
+
+
+def test_unknown_host_key(servers, keys, models, tmp_path, capsys):
+    config = tmp_path / "ssh_config"
+    (tmp_path / "empty_known_hosts").write_text("")
+    config.write_text(f"Host *\n  UserKnownHostsFile {tmp_path / 'empty_known_hosts'}\n  StrictHostKeyChecking yes\n")
+    args = ["profile", str(models["int8"]), "--host", _address(servers["a"]), "--identity", str(keys["good"])]
+    args += ["--ssh-config", str(config), "--remote-python", sys.executable]
+    code, _, err = run_cli(args, capsys)
+    assert code == 1 and "host key not verified" in _one_error_line(err)
+
+
+def test_remote_without_runtime_gets_the_install_line(servers, keys, models, tmp_path, capsys):
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    python = bare / "bin" / "python"
+    code, _, err = _profile(servers, keys, tmp_path, capsys, str(models["int8"]), python=python)
+    assert code == 1
+    line = _one_error_line(err)
+    assert line.endswith(f"run there: {python} -m pip install numpy ai-edge-litert==2.3.0"), line
+
+
+def _wrapper(tmp_path: Path, body: str) -> Path:
+    """A stand-in board Python: runs body on `-m edgekit.device run`, else execs the real interpreter."""
+    script = tmp_path / "python-wrapper"
+    script.write_text(
+        f'#!/bin/sh\ncase " $* " in *" -m edgekit.device run "*)\n{body}\n;;\nesac\nexec {sys.executable} "$@"\n'
+    )
+    script.chmod(0o755)
+    return script
+
+
+# Kill the SSH session this command runs in (the first sshd ancestor: the per-connection process, not the listener).
+_DROP_LINK = """
+  n=$(cat {count} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {count}
+  if [ "$n" -ge 2 ]; then
+    p=$$
+    while [ "$p" -gt 1 ]; do
+      case "$(cat /proc/$p/comm)" in sshd*) kill -9 "$p"; sleep 5; exit 1 ;; esac
+      p=$(cut -d' ' -f4 /proc/$p/stat)
+    done
+  fi"""
+
+
+def test_connection_killed_mid_run_keeps_what_was_measured(servers, keys, models, tmp_path, capsys):
+    python = _wrapper(tmp_path, _DROP_LINK.format(count=tmp_path / "count"))
+    code, results, err = _profile(
+        servers, keys, tmp_path, capsys, str(models["int8"]), str(models["fp32"]), python=python
+    )
+    assert code == 1
+    assert [r["status"] for r in results] == ["ok", "failed"]
+    assert "dropped" in results[1]["error"] and "dropped" in _one_error_line(err)
+    saved = sorted((tmp_path / "profiles").rglob("*.json"))
+    assert len(saved) == 2 and {json.loads(p.read_text())["status"] for p in saved} == {"ok", "failed"}
+
+
+def test_hanging_remote_times_out(servers, keys, models, tmp_path, capsys):
+    python = _wrapper(tmp_path, "  exec sleep 300")
+    start = time.monotonic()
+    code, results, err = _profile(servers, keys, tmp_path, capsys, str(models["int8"]), "--timeout", "2", python=python)
+    assert code == 1 and time.monotonic() - start < 30
+    assert results[0]["status"] == "failed" and "timed out after 2 s" in results[0]["error"]
+    assert "timed out" in _one_error_line(err)
+
+
+def test_fleet_of_two_in_parallel_and_report(servers, keys, models, tmp_path, capsys):
+    fleet = tmp_path / "fleet.toml"
+    rows = [(name, _address(servers[name])) for name in ("a", "b")]
+    fleet.write_text(
+        "".join(
+            f'[[host]]\nname = "board-{name}"\naddress = "{address}"\nidentity = "{keys["good"]}"\n'
+            f'python = "{sys.executable}"\n\n'
+            for name, address in rows
+        )
+    )
+    args = ["profile", str(models["int8"]), "--hosts", str(fleet), "--ssh-config", str(servers["config"])]
+    args += ["--runs", "1", "--warmup", "0", "--min-seconds", "1.5", "--profiles-dir", str(tmp_path / "p"), "--json"]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    results = json.loads(out)
+    assert sorted(r["host"]["ssh"] for r in results) == ["board-a", "board-b"]
+    assert all(r["status"] == "ok" and r["timed_seconds"] >= 1.5 for r in results)
+    first, second = (r["remote"] for r in results)
+    assert max(first["started"], second["started"]) < min(first["finished"], second["finished"]), "not in parallel"
+
+    code, out, err = run_cli(["report", "--profiles-dir", str(tmp_path / "p"), "--json"], capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    assert [r["board"] for r in report] == ["board-a", "board-b"] and len({r["config"] for r in report}) == 2
+
+
+def test_bad_host_specs_and_fleet_files(tmp_path, capsys, models):
+    for spec in ("-oProxyCommand=x", "user@", "a b", "u@h:99999"):
+        code, _, err = run_cli(["profile", str(models["int8"]), "--host", spec], capsys)
+        assert code == 2 and "bad" in _one_error_line(err), spec
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text('[[host]]\nname = "x"\naddress = "pi@10.0.0.2"\ncolour = "red"\n')
+    code, _, err = run_cli(["profile", str(models["int8"]), "--hosts", str(fleet)], capsys)
+    assert code == 2 and "unknown key" in _one_error_line(err)
+    code, _, err = run_cli(["profile", str(models["int8"]), "--cpus", "0"], capsys)
+    assert code == 2 and "need --host" in _one_error_line(err)
