@@ -34,6 +34,19 @@ Int8Opt = Annotated[bool, typer.Option("--int8", help="Full-integer INT8 (post-t
 Fp16Opt = Annotated[bool, typer.Option("--fp16", help="FP16 weights.")]
 Fp32Opt = Annotated[bool, typer.Option("--fp32", help="FP32 (the default).")]
 DynOpt = Annotated[bool, typer.Option("--dynamic", help="TFLite dynamic-range INT8 weights, float activations.")]
+# One meaning of --out in build, export and profile: the export root, holding <model>/<format>-<precision>/ folders.
+OutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", help="Export root (default ./edgekit-out) holding <model>/<format>-<precision>/ folders."),
+]
+# Profile results live in ./profiles/ of the current folder (the project folder, beside ./edgekit-out/) unless given.
+ProfilesOpt = Annotated[
+    Path,
+    typer.Option("--profiles", "--profiles-dir", help="Results folder: <dir>/<target>/*.json (default ./profiles)."),
+]
+GuestRuntimeOpt = Annotated[
+    str, typer.Option("--guest-runtime", help="Runtime inside the emulated ARM guest: litert | tflite-runtime.")
+]
 
 
 def _version(value: bool) -> None:
@@ -105,16 +118,16 @@ def build(
     alpha: AlphaOpt = None,
     weights: WeightsOpt = "none",
     softmax: Annotated[bool, typer.Option("--softmax/--logits", help="Output softmax or logits.")] = False,
-    out: Annotated[
-        Path | None, typer.Option("--out", help="Output folder (default edgekit-out/<model>/keras).")
-    ] = None,
+    out: OutOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Build a model and write MODEL.keras with a manifest.json beside it, atomically."""
+    """Build a model and write <out>/<model>/keras/MODEL.keras with a manifest.json beside it, atomically."""
     from edgekit import console
     from edgekit.build import build_to_dir
+    from edgekit.models.registry import get_spec
 
-    record = build_to_dir(model, input_size, num_classes, alpha, weights, out, "softmax" if softmax else None)
+    folder = out / get_spec(model).name / "keras" if out else None  # None: the same under ./edgekit-out
+    record = build_to_dir(model, input_size, num_classes, alpha, weights, folder, "softmax" if softmax else None)
     if json_out:
         console.print_json(record)
     else:
@@ -138,7 +151,7 @@ def export(
     alpha: AlphaOpt = None,
     num_classes: NumClassesOpt = 1000,
     weights: WeightsOpt = "none",
-    out: Annotated[Path | None, typer.Option("--out", help="Output root (default ./edgekit-out).")] = None,
+    out: OutOpt = None,
     min_cosine: Annotated[float | None, typer.Option("--min-cosine", help="Fail (exit 3) below this cosine.")] = None,
     max_accuracy_drop: Annotated[
         float | None, typer.Option("--max-accuracy-drop", help="Fail (exit 3) if labelled accuracy drops more.")
@@ -258,15 +271,16 @@ def profile(
     int8: Int8Opt = False,
     fp16: Fp16Opt = False,
     fp32: Fp32Opt = False,
+    dynamic: DynOpt = False,
     format: Annotated[str | None, typer.Option("--format", help="Only these formats (comma separated).")] = None,
     input_size: InputSizeOpt = None,
     predict: Annotated[bool, typer.Option("--predict", help="Predict even where measuring is possible.")] = False,
     emulate: Annotated[bool, typer.Option("--emulate", help="Run under QEMU as the target's CPU (rpi4/rpi5).")] = False,
-    runtime: Annotated[str, typer.Option("--runtime", help="Emulation runtime: litert | tflite-runtime.")] = "litert",
+    guest_runtime: GuestRuntimeOpt = "litert",
     timeout: Annotated[float, typer.Option("--timeout", min=1.0, help="Seconds per artifact before giving up.")] = 600,
-    save: Annotated[bool, typer.Option("--save/--no-save", help="Keep results under profiles/<target>/.")] = True,
-    profiles_dir: Annotated[Path, typer.Option("--profiles-dir", help="Where results are kept.")] = Path("profiles"),
-    out: Annotated[Path | None, typer.Option("--out", help="Export root to search/use.")] = None,
+    save: Annotated[bool, typer.Option("--save/--no-save", help="Keep results under --profiles.")] = True,
+    profiles_dir: ProfilesOpt = Path("profiles"),
+    out: OutOpt = None,
     link: Annotated[
         str | None, typer.Option("--link", help="Edge TPU link to predict for: usb2 | usb3 | pcie (default: target's).")
     ] = None,
@@ -295,12 +309,12 @@ def profile(
         runs=runs,
         min_seconds=min_seconds,
         warmup=warmup,
-        precision=precision_of(int8, fp16, fp32, default=None),
+        precision=precision_of(int8, fp16, fp32, dynamic, default=None),
         formats=split_list(format),
         input_size=input_size,
         predict=predict,
         emulate=emulate,
-        runtime=runtime,
+        guest_runtime=guest_runtime,
         timeout=timeout,
         save=save,
         profiles_dir=profiles_dir,
@@ -332,7 +346,7 @@ def report(
     target: Annotated[str | None, typer.Option("--target", help="Only this target.")] = None,
     csv: Annotated[Path | None, typer.Option("--csv", help="Also write a CSV file.")] = None,
     markdown: Annotated[Path | None, typer.Option("--markdown", help="Also write a Markdown table.")] = None,
-    profiles_dir: Annotated[Path, typer.Option("--profiles-dir", help="Where results are kept.")] = Path("profiles"),
+    profiles_dir: ProfilesOpt = Path("profiles"),
     json_out: JsonOpt = False,
 ) -> None:
     """Roll up the saved profile results."""
@@ -437,7 +451,7 @@ def ensemble(
 @emulate_app.command("setup")
 def emulate_setup(
     arch: Annotated[str, typer.Option("--arch", help="Guest architecture.")] = "aarch64",
-    runtime: Annotated[str, typer.Option("--runtime", help="litert | tflite-runtime")] = "litert",
+    guest_runtime: GuestRuntimeOpt = "litert",
     directory: Annotated[Path | None, typer.Option("--dir", help="Where to build the userland.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if cached.")] = False,
 ) -> None:
@@ -445,7 +459,7 @@ def emulate_setup(
     from edgekit import console
     from edgekit.emulate import setup_emulator
 
-    rootfs = setup_emulator(arch=arch, runtime=runtime, directory=directory, force=force, progress=console.info)
+    rootfs = setup_emulator(arch=arch, runtime=guest_runtime, directory=directory, force=force, progress=console.info)
     typer.echo(str(rootfs))
 
 

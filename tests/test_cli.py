@@ -59,10 +59,11 @@ def test_build_writes_keras_and_manifest(tmp_path, capsys):
     )
     assert code == 0, err
     rec = json.loads(out)
-    assert Path(rec["path"]).exists() and (tmp_path / "manifest.json").exists()
-    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    folder = tmp_path / "squeezenet11" / "keras"  # --out is the export root, as in export and profile
+    assert Path(rec["path"]) == folder / "squeezenet11.keras" and (folder / "manifest.json").exists()
+    manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["build"]["num_classes"] == 7 and manifest["params"] > 0
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files left
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no temporary files left
 
 
 def test_console_script_exit_codes():
@@ -70,3 +71,50 @@ def test_console_script_exit_codes():
     assert proc.returncode == 2 and proc.stderr.startswith("error: unknown model")
     proc = subprocess.run([sys.executable, "-m", "edgekit", "export"], capture_output=True, text=True)
     assert proc.returncode == 2  # usage error from the parser
+
+
+def _options(*path: str) -> dict[str, object]:
+    """The click options of a command (by name path), keyed by each of their flags."""
+    import typer
+
+    from edgekit.cli import app
+
+    command = typer.main.get_command(app)
+    for name in path:
+        command = command.commands[name]
+    return {flag: param for param in command.params for flag in getattr(param, "opts", [])}
+
+
+def test_one_vocabulary_across_commands():
+    """--out is the export root in build, export and profile; --guest-runtime names the emulated guest's runtime in
+    profile and emulate setup; profile and report share --profiles; profile takes --dynamic like export."""
+    build, export, profile = _options("build"), _options("export"), _options("profile")
+    assert build["--out"].help == export["--out"].help == profile["--out"].help
+    assert "./edgekit-out" in build["--out"].help
+    assert "--runtime" not in profile and "--runtime" not in _options("emulate", "setup")
+    assert profile["--guest-runtime"].help == _options("emulate", "setup")["--guest-runtime"].help
+    assert profile["--profiles"] is profile["--profiles-dir"] and "./profiles" in profile["--profiles"].help
+    assert _options("report")["--profiles"].help == profile["--profiles"].help
+    assert {"--int8", "--fp16", "--fp32", "--dynamic"} <= profile.keys() & export.keys()
+
+
+def test_old_profile_runtime_option_is_a_usage_error(capsys):
+    code, _, err = run_cli(["profile", "--target", "rpi4", "--emulate", "--runtime", "litert"], capsys)
+    assert code == 2 and "--runtime" in err
+
+
+def test_profile_dynamic_selects_the_dynamic_range_export(trained_keras, tmp_path, capsys):
+    root = tmp_path / "out"
+    args = ["export", str(trained_keras), "--dynamic", "--format", "tflite", "--calib-size", "4", "--holdout", "4"]
+    code, _, err = run_cli([*args, "--out", str(root)], capsys)
+    assert code == 0, err
+    profile = ["profile", str(root / "tinynet"), "--target", "rpi4", "--profiles", str(tmp_path / "p"), "--json"]
+    code, out, err = run_cli([*profile, "--dynamic"], capsys)
+    assert code == 0, err
+    (result,) = json.loads(out)
+    assert result["precision"] == "dynamic" and result["source"] == "predicted" and result["target"] == "rpi4"
+    assert list((tmp_path / "p" / "rpi4").glob("tinynet__tflite-dynamic*.json"))  # saved where --profiles said
+    code, _, err = run_cli([*profile, "--int8"], capsys)
+    assert code == 2 and "no artifact" in err  # the folder holds no int8 export: --dynamic was what selected it
+    code, _, err = run_cli([*profile, "--dynamic", "--int8"], capsys)
+    assert code == 2 and "choose one precision" in err

@@ -8,16 +8,20 @@ Guest instruction counts also need qemu-user (the dynamic qemu-aarch64 loads plu
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import shutil
 import time
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from edgekit import emulate
+from edgekit.emulate import userland
 from edgekit.errors import EdgekitError
 
 try:
@@ -176,3 +180,55 @@ def test_names_and_defaults(monkeypatch, tmp_path):
         emulate.setup_emulator(runtime="litrt")
     monkeypatch.setenv("EDGEKIT_CACHE", str(tmp_path))
     assert emulate.default_emulator_dir("aarch64", "litert") == tmp_path / "emulate" / "aarch64-litert"
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_userland_cache_key_is_the_recipe_alone():
+    """CI's cache key and edgekit's own stamp both digest userland.py, and nothing else: editing guest.py or qemu.py
+    reuses a cached userland. A renamed recipe fails here (hashFiles of a missing file would be a constant key)."""
+    workflow = (REPO / ".github" / "workflows" / "ci.yml").read_text()
+    (key_line,) = [line for line in workflow.splitlines() if "key: emulate-" in line]
+    assert re.findall(r"hashFiles\('([^']+)'\)", key_line) == ["edgekit/emulate/userland.py"]
+    recipe = REPO / "edgekit" / "emulate" / "userland.py"
+    assert Path(userland.__file__).resolve() == recipe
+    assert userland.recipe_digest() == hashlib.sha256(recipe.read_bytes()).hexdigest()[:16]
+
+
+def _fake_userland(directory: Path, recipe: str) -> Path:
+    (directory / "rootfs" / "usr" / "bin").mkdir(parents=True)
+    (directory / "rootfs" / "usr" / "bin" / "python3").touch()
+    (directory / emulate.STAMP).write_text(json.dumps({"format": 1, "recipe": recipe, "runtime": "litert"}))
+    return directory / "rootfs"
+
+
+def test_a_userland_from_another_recipe_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))  # no build tools: reuse works, a rebuild cannot
+    current = tmp_path / "current"
+    rootfs = _fake_userland(current, userland.recipe_digest())
+    assert emulate.setup_emulator(directory=current) == rootfs  # reused without any tool
+    older = tmp_path / "older"
+    _fake_userland(older, "0" * 16)
+    assert emulate.read_stamp(older) is not None and not emulate.is_current(emulate.read_stamp(older))
+    with pytest.raises(EdgekitError, match="qemu-aarch64-static"):  # it tries to rebuild (and here cannot)
+        emulate.setup_emulator(directory=older)
+    monkeypatch.setenv("EDGEKIT_CACHE", str(tmp_path / "cache"))
+    _fake_userland(emulate.default_emulator_dir("aarch64", "litert"), "0" * 16)
+    with pytest.raises(EdgekitError, match="another recipe.*edgekit emulate setup --guest-runtime litert"):
+        emulate.find_userland(None, "litert")
+
+
+def test_counting_plugin_is_package_data_with_the_runners_markers(tmp_path):
+    """insn_count.c ships in the package (the wheel test checks the wheel) and counts between the same marker
+    values the device runner emits; it compiles where the counting tools exist."""
+    from edgekit.device import runner
+
+    source = resources.files("edgekit.emulate").joinpath("insn_count.c").read_text()
+    for name in ("MARK_START", "MARK_STOP"):
+        (value,) = re.findall(rf"#define {name} (0x[0-9A-F]+)ULL", source)
+        assert int(value, 16) == getattr(runner, name)
+    if not _can_count():
+        pytest.skip("compiling the plugin needs qemu-user (dynamic qemu-aarch64) and a C compiler")
+    library = emulate.build_insn_plugin(tmp_path)
+    assert library.stat().st_size > 0 and (tmp_path / "insn_count.c").read_text() == source

@@ -80,11 +80,42 @@ def test_edgetpu_without_compiler_says_so_and_analyses(tiny_int8):
     assert m.get("analysis"), "edgekit's own op mapping is given"
 
 
-def test_format_table_covers_every_module():
+def _modules_with_a_format_row(package) -> set[str]:
+    """The modules of a package that define FORMAT (an ExportFormat row), found by listing the package's files."""
+    import importlib
+    import pkgutil
+
+    from edgekit.export.base import ExportFormat
+
+    found = set()
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        if isinstance(getattr(module, "FORMAT", None), ExportFormat):
+            found.add(module.__name__)
+    return found
+
+
+def test_format_table_covers_every_module(tmp_path, monkeypatch):
+    """Every module of edgekit/export/ defining a FORMAT is in the table, and the table holds nothing else."""
+    import importlib
+
+    import edgekit.export
+    from edgekit.export import FORMAT_MODULES
+
     table = formats()
+    assert _modules_with_a_format_row(edgekit.export) == set(FORMAT_MODULES)
+    rows = [importlib.import_module(m).FORMAT for m in FORMAT_MODULES]
+    assert table == {row.name: row for row in rows}
     assert set(DEFAULT_FORMATS) <= set(table)
     for row in table.values():
         assert row.precisions and row.suffix.startswith(".")
+    # The control: a package with one more FORMAT module than the table names is told apart.
+    package = tmp_path / "morefmts"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "extra.py").write_text("from edgekit.export.onnx import FORMAT  # noqa: F401\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert _modules_with_a_format_row(importlib.import_module("morefmts")) == {"morefmts.extra"}
 
 
 # A tiny untrained MobileNetV2 through the real CLI (int8, small calibration set).

@@ -202,3 +202,5 @@ def test_the_wheel_ships_every_target_file(tmp_path):
     (wheel,) = tmp_path.glob("edgekit-*.whl")
     shipped = {n.rsplit("/", 1)[-1] for n in zipfile.ZipFile(wheel).namelist() if n.startswith("edgekit/targets/")}
     assert shipped == {p.name for p in (root / "targets").glob("*.toml")}
+    # And the package data beyond the targets: the QEMU plugin's C source, compiled on first use (edgekit.emulate).
+    assert "edgekit/emulate/insn_count.c" in zipfile.ZipFile(wheel).namelist()

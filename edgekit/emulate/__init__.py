@@ -1,0 +1,73 @@
+"""Emulated Raspberry Pi: a Debian arm64 userland run with QEMU user mode, checked against the same artifact on x86.
+
+- userland.py: the recipe that builds (or reuses) the arm64 rootfs; its digest is the userland's cache key.
+- qemu.py: how the guest python starts (QEMU binary, emulated CPU and its /proc/cpuinfo, environment).
+- guest.py: running an artifact in the guest and natively, comparing the outputs, counting guest instructions.
+- insn_count.c: the QEMU TCG plugin that counts them (package data, compiled on first use).
+"""
+
+from __future__ import annotations
+
+from edgekit.emulate.guest import (
+    INSN_NOTE,
+    build_insn_plugin,
+    compare_outputs,
+    load_arrays,
+    profile_emulated,
+    resolve_tflite,
+)
+from edgekit.emulate.qemu import (
+    CPUINFO,
+    INSTALL_LINE,
+    TARGET_CPUS,
+    cpu_for_target,
+    cpuinfo_text,
+    find_qemu,
+    guest_command,
+    guest_env,
+    guest_prefix,
+    staged_device_package,
+    write_cpuinfo,
+)
+from edgekit.emulate.userland import (
+    RUNTIME_MODULES,
+    RUNTIME_REQUIREMENTS,
+    SITE_PACKAGES,
+    STAMP,
+    default_emulator_dir,
+    find_userland,
+    is_current,
+    read_stamp,
+    recipe_digest,
+    setup_emulator,
+)
+
+__all__ = [
+    "CPUINFO",
+    "INSN_NOTE",
+    "INSTALL_LINE",
+    "RUNTIME_MODULES",
+    "RUNTIME_REQUIREMENTS",
+    "SITE_PACKAGES",
+    "STAMP",
+    "TARGET_CPUS",
+    "build_insn_plugin",
+    "compare_outputs",
+    "cpu_for_target",
+    "cpuinfo_text",
+    "default_emulator_dir",
+    "find_qemu",
+    "find_userland",
+    "guest_command",
+    "guest_env",
+    "guest_prefix",
+    "is_current",
+    "load_arrays",
+    "profile_emulated",
+    "read_stamp",
+    "recipe_digest",
+    "resolve_tflite",
+    "setup_emulator",
+    "staged_device_package",
+    "write_cpuinfo",
+]
