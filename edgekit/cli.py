@@ -29,11 +29,17 @@ InputSizeOpt = Annotated[
 ]
 NumClassesOpt = Annotated[int, typer.Option("--num-classes", min=1, help="Number of output classes.")]
 AlphaOpt = Annotated[float | None, typer.Option("--alpha", min=0.1, max=4.0, help="Width multiplier (MobileNet).")]
-WeightsOpt = Annotated[str, typer.Option("--weights", help="none | imagenet | PATH to a weights file.")]
+WeightsOpt = Annotated[
+    str, typer.Option("--weights", help="auto (ImageNet if available, else random + warning) | imagenet | none | PATH.")
+]
 Int8Opt = Annotated[bool, typer.Option("--int8", help="Full-integer INT8 (post-training, calibrated).")]
 Fp16Opt = Annotated[bool, typer.Option("--fp16", help="FP16 weights.")]
 Fp32Opt = Annotated[bool, typer.Option("--fp32", help="FP32 (the default).")]
 DynOpt = Annotated[bool, typer.Option("--dynamic", help="TFLite dynamic-range INT8 weights, float activations.")]
+CalibOpt = Annotated[str, typer.Option("--calib", help="Image folder, 'builtin' or 'synthetic'.")]
+CalibSizeOpt = Annotated[int, typer.Option("--calib-size", min=1, help="Calibration images.")]
+IoOpt = Annotated[str, typer.Option("--io", help="TFLite int8 input/output type: int8 or float.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for calibration sampling.")]
 # One meaning of --out in build, export and profile: the export root, holding <model>/<format>-<precision>/ folders.
 OutOpt = Annotated[
     Path | None,
@@ -116,7 +122,7 @@ def build(
     input_size: InputSizeOpt = None,
     num_classes: NumClassesOpt = 1000,
     alpha: AlphaOpt = None,
-    weights: WeightsOpt = "none",
+    weights: WeightsOpt = "auto",
     softmax: Annotated[bool, typer.Option("--softmax/--logits", help="Output softmax or logits.")] = False,
     out: OutOpt = None,
     json_out: JsonOpt = False,
@@ -134,6 +140,36 @@ def build(
         console.info(f"wrote {record['path']} ({record['params']:,} parameters, {record['macs'] / 1e9:.3f} GMACs)")
 
 
+# --- train -------------------------------------------------------------------------------------------------------
+@app.command()
+def train(
+    model: Annotated[str, typer.Argument(help="A model name (see `edgekit models`).")],
+    data: Annotated[str, typer.Option("--data", help="Image folder (one subfolder per class) or builtin:digits.")],
+    strategy: Annotated[str, typer.Option("--strategy", help="auto | transfer | finetune | scratch.")] = "auto",
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="At most this many epochs (early stopping).")] = 30,
+    input_size: InputSizeOpt = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per training step.")] = 32,
+    val_split: Annotated[float, typer.Option("--val-split", help="Validation fraction (stratified).")] = 0.2,
+    weights: Annotated[str, typer.Option("--weights", help="auto | imagenet | none | PATH (pretrained).")] = "auto",
+    alpha: AlphaOpt = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Export root (default ./edgekit-out): writes <model>-<data>/keras/.")
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its checkpoint.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Train on an image folder (transfer learning, fine-tuning or from scratch) into a .keras model export takes."""
+    from edgekit import console
+    from edgekit.train import TrainOptions, validate
+    from edgekit.train import train as run_train
+
+    opts = TrainOptions(model, data, strategy, epochs, input_size, batch_size, val_split, weights, alpha, out, resume)
+    validate(opts)  # bad options fail before TensorFlow loads
+    record = run_train(opts)
+    if json_out:
+        console.print_json(record)
+
+
 # --- export ------------------------------------------------------------------------------------------------------
 @app.command()
 def export(
@@ -142,15 +178,15 @@ def export(
     fp16: Fp16Opt = False,
     fp32: Fp32Opt = False,
     dynamic: DynOpt = False,
-    format: Annotated[str | None, typer.Option("--format", help="tflite,onnx,openvino,edgetpu or all.")] = None,
-    calib: Annotated[str, typer.Option("--calib", help="Image folder, 'builtin' or 'synthetic'.")] = "builtin",
-    calib_size: Annotated[int, typer.Option("--calib-size", min=1, help="Calibration images.")] = 200,
+    format: Annotated[str | None, typer.Option("--format", help="Names from `edgekit formats`, or all.")] = None,
+    calib: CalibOpt = "builtin",
+    calib_size: CalibSizeOpt = 200,
     holdout: Annotated[int, typer.Option("--holdout", min=1, help="Held-out images for the fidelity check.")] = 32,
-    io: Annotated[str, typer.Option("--io", help="TFLite int8 input/output type: int8 or float.")] = "int8",
+    io: IoOpt = "int8",
     input_size: InputSizeOpt = None,
     alpha: AlphaOpt = None,
     num_classes: NumClassesOpt = 1000,
-    weights: WeightsOpt = "none",
+    weights: WeightsOpt = "auto",
     out: OutOpt = None,
     min_cosine: Annotated[float | None, typer.Option("--min-cosine", help="Fail (exit 3) below this cosine.")] = None,
     max_accuracy_drop: Annotated[
@@ -159,7 +195,11 @@ def export(
     layer_report: Annotated[
         bool | None, typer.Option("--layer-report/--no-layer-report", help="Per-layer INT8 error (TFLite).")
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for calibration sampling.")] = 0,
+    seed: SeedOpt = 0,
+    preprocess: Annotated[
+        str | None,
+        typer.Option("--preprocess", help="raw | tf | torch | caffe | mean=R,G,B:std=R,G,B (default: the model's)."),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Quantize and export to TFLite, ONNX and OpenVINO IR (and Edge TPU), then check fidelity against Keras."""
@@ -186,7 +226,12 @@ def export(
         min_cosine=min_cosine,
         max_accuracy_drop=max_accuracy_drop,
         layer_report=layer_report,
+        preprocess=preprocess,
     )
+    if preprocess:
+        from edgekit.datasets import parse_preprocess
+
+        parse_preprocess(preprocess)  # a bad spelling fails before TensorFlow loads
     records = run_export(opts)
     if json_out:
         console.print_json(records)
@@ -257,6 +302,19 @@ def targets(json_out: JsonOpt = False) -> None:
         console.print_table(columns, rows)
 
 
+@app.command()
+def formats(json_out: JsonOpt = False) -> None:
+    """List the export formats (the formats table: one module of edgekit/export/ each)."""
+    from edgekit import console
+    from edgekit.export import format_rows
+
+    columns, rows, records = format_rows()
+    if json_out:
+        console.print_json(records)
+    else:
+        console.print_table(columns, rows)
+
+
 # --- profile -----------------------------------------------------------------------------------------------------
 @app.command()
 def profile(
@@ -274,6 +332,13 @@ def profile(
     dynamic: DynOpt = False,
     format: Annotated[str | None, typer.Option("--format", help="Only these formats (comma separated).")] = None,
     input_size: InputSizeOpt = None,
+    alpha: AlphaOpt = None,
+    num_classes: NumClassesOpt = 1000,
+    weights: WeightsOpt = "auto",
+    calib: CalibOpt = "builtin",
+    calib_size: CalibSizeOpt = 200,
+    io: IoOpt = "int8",
+    seed: SeedOpt = 0,
     predict: Annotated[bool, typer.Option("--predict", help="Predict even where measuring is possible.")] = False,
     emulate: Annotated[bool, typer.Option("--emulate", help="Run under QEMU as the target's CPU (rpi4/rpi5).")] = False,
     guest_runtime: GuestRuntimeOpt = "litert",
@@ -312,6 +377,8 @@ def profile(
         precision=precision_of(int8, fp16, fp32, dynamic, default=None),
         formats=split_list(format),
         input_size=input_size,
+        build={"alpha": alpha, "num_classes": num_classes, "weights": weights, "calib": calib,
+               "calib_size": calib_size, "io": io, "seed": seed},  # fmt: skip
         predict=predict,
         emulate=emulate,
         guest_runtime=guest_runtime,
@@ -445,6 +512,45 @@ def ensemble(
         console.print_json(record)
     else:
         render_ensemble(record)
+
+
+# --- fit ---------------------------------------------------------------------------------------------------------
+@app.command()
+def fit(
+    write: Annotated[
+        bool, typer.Option("--write", help="Regenerate edgekit/costmodel/fitted.json (the constants predictions use).")
+    ] = False,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Convert reference graphs whose model definition changed (slow).")
+    ] = False,
+    instructions: Annotated[
+        bool, typer.Option("--instructions", help="Judge the emulated instruction-count model instead (needs QEMU).")
+    ] = False,
+    results: Annotated[
+        Path | None, typer.Option("--results", help="Where to write the evidence JSON (default benchmarks/results/).")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Fit the cost model to published device latencies and report leave-one-out errors per target and runtime."""
+    import json
+
+    from edgekit import console
+
+    if instructions:
+        from edgekit.costmodel.evidence import instruction_report
+
+        report = instruction_report(fit=write, results=results)
+    else:
+        from edgekit.costmodel.evidence import RESULTS_JSON, report_lines, run_fit
+
+        report = run_fit(write=write, build=rebuild, results=results or RESULTS_JSON)
+        if not json_out:
+            for line in report_lines(report):
+                typer.echo(line)
+    if json_out:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        console.info(f"evidence written to {report['results_path']}")
 
 
 # --- emulate -----------------------------------------------------------------------------------------------------

@@ -183,44 +183,6 @@ def test_int8_predicts_faster_than_fp32_on_the_pi(models):
     assert int8 < fp32
 
 
-# ------------------------------------------------------------------------------------------ published rows (224 px)
-
-FAST_MODELS = {"mobilenetv1", "mobilenetv2"}
-# Held-out rows the model misses by more than 2x, with the reason (reported, not hidden).
-KNOWN_MISSES: dict[tuple[str, str, str], str] = {}
-
-
-def _published():
-    from edgekit.costmodel.fit import published_rows
-
-    params = []
-    for row in published_rows():
-        marks = [] if row.model in FAST_MODELS else [pytest.mark.slow]
-        if row.key in KNOWN_MISSES:
-            marks.append(pytest.mark.xfail(reason=KNOWN_MISSES[row.key], strict=True))
-        params.append(pytest.param(row, marks=marks, id=f"{row.target}-{row.model}-{row.precision}-{row.runtime}"))
-    return params
-
-
-@pytest.fixture(scope="session")
-def calib_cache():
-    """Reference 224 px graphs, converted once and cached across sessions (EDGEKIT_CALIB_DIR or /tmp/edgekit-calib)."""
-    from edgekit.costmodel.fit import CACHE_DIR, calib_tflite
-
-    for model in sorted(FAST_MODELS):
-        for precision in ("int8", "fp32"):
-            calib_tflite(model, precision, 224, CACHE_DIR)
-    return CACHE_DIR
-
-
-@pytest.mark.parametrize("row", _published())
-def test_published_row_within_2x(row, calib_cache):
-    from edgekit.costmodel.fit import evaluate_rows
-
-    (result,) = evaluate_rows([row], cache_dir=calib_cache)
-    assert 0.5 <= result["ratio"] <= 2.0, result
-
-
 def test_coral_profile_says_what_streams_when_over_the_cache(models, tmp_path, capfd):
     from conftest import run_cli
 

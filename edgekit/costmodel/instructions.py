@@ -48,3 +48,81 @@ def predict_from_instructions(
         + ("; dynamic-range model costed with the fp32 figure" if precision == "dynamic" else "")
     )
     return out
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Fitting cycles per instruction (`edgekit fit --instructions`)
+
+# Rows that fit cycles per instruction (target, model, precision, runtime); the other XNNPACK Pi rows are held out.
+INSN_FITTED_ROWS = {
+    ("rpi4", "mobilenetv2", "int8", "tflite-xnnpack"),
+    ("rpi4", "mobilenetv1", "fp32", "tflite-xnnpack"),
+}
+
+
+def emulated_instructions(row: Any, cache_dir: Any = None) -> int:
+    """Instructions one inference of the row's reference graph executes under QEMU as the target's CPU (cached)."""
+    import json
+
+    from edgekit.costmodel.reference import reference_tflite
+    from edgekit.emulate import cpu_for_target, profile_emulated
+    from edgekit.errors import EdgekitError
+    from edgekit.ioutil import sha256_file, write_json_atomic
+
+    path = reference_tflite(row.graph_model, row.graph_precision, row.input, cache_dir)
+    cpu = cpu_for_target(row.target)
+    cached = path.with_name(f"{path.stem}.{cpu}.insn.json")
+    digest = sha256_file(path)
+    if cached.is_file():
+        data = json.loads(cached.read_text())
+        if data.get("sha256") == digest:
+            return int(data["guest_instructions"])
+    result = profile_emulated(path, row.target, cpu, runs=1, warmup=0)
+    if not result.get("guest_instructions"):
+        raise EdgekitError(f"{path.name} under {cpu}: {result.get('error') or result.get('guest_instructions_note')}")
+    kept = {k: result[k] for k in ("guest_instructions", "runtime")}
+    write_json_atomic(cached, {"sha256": digest, "cpu": cpu, **kept})
+    return int(result["guest_instructions"])
+
+
+def _cycles_per_instruction(row: Any, instructions: int, target: Target) -> float:
+    single_ms = row.latency_ms * amdahl_speedup(row.threads, target.cpu_cost.parallel_fraction)
+    return single_ms * target.cpu.clock_ghz * 1e6 / instructions
+
+
+def evaluate_instruction_rows(fit: bool = False) -> list[dict[str, Any]]:
+    """Published XNNPACK rows of the emulated Pi CPUs predicted from emulated instruction counts.
+
+    fit=True uses cycles per instruction from INSN_FITTED_ROWS (this run) instead of the target files' values.
+    """
+    from dataclasses import replace
+
+    from edgekit.costmodel.fit import published_rows
+    from edgekit.emulate import TARGET_CPUS
+    from edgekit.targets import get_target
+
+    rows = [r for r in published_rows() if r.target in TARGET_CPUS and r.runtime.endswith("xnnpack")]
+    counts = {r.key: emulated_instructions(r) for r in rows}
+    targets = {t: get_target(t) for t in {r.target for r in rows}}
+    if fit:
+        for r in rows:
+            if r.key in INSN_FITTED_ROWS:
+                t = targets[r.target]
+                cpi = round(_cycles_per_instruction(r, counts[r.key], t), 4)
+                field = f"{'int8' if r.precision == 'int8' else 'fp32'}_cycles_per_instruction"
+                targets[r.target] = replace(t, cpu_cost=replace(t.cpu_cost, **{field: cpi}))
+    out = []
+    for r in rows:
+        guess = predict_from_instructions(counts[r.key], r.precision, targets[r.target], r.threads)
+        pred = guess["latency_ms"]["median"] if guess["latency_ms"] else None
+        kind = "int8" if r.precision == "int8" else "fp32"
+        out.append(
+            {
+                "target": r.target, "model": r.model, "precision": r.precision, "runtime": r.runtime,
+                "threads": r.threads, "published_ms": r.latency_ms, "instructions": counts[r.key],
+                "predicted_ms": pred, "ratio": None if pred is None else round(pred / r.latency_ms, 3),
+                "role": "fitted" if r.key in INSN_FITTED_ROWS else "held out",
+                "cycles_per_instruction": getattr(targets[r.target].cpu_cost, f"{kind}_cycles_per_instruction"),
+            }
+        )  # fmt: skip
+    return out

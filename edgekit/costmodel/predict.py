@@ -25,6 +25,56 @@ from edgekit.costmodel.instructions import predict_from_instructions  # noqa: F4
 from edgekit.errors import UsageError
 from edgekit.targets import Target
 
+# CPU targets run .tflite with their file's runtime (LiteRT + XNNPACK) and .onnx with ONNX Runtime (MLAS kernels).
+CPU_RUNTIME_OF_FORMAT = {
+    "onnx": ("onnxruntime", "ONNX Runtime (MLAS kernels), as in the published rows it is fitted on"),
+}
+
+
+def runtime_for(target: Target, fmt: str) -> str:
+    if target.kind == "cpu" and fmt in CPU_RUNTIME_OF_FORMAT:
+        return CPU_RUNTIME_OF_FORMAT[fmt][0]
+    return target.runtime.name
+
+
+def _runtime_record(target: Target, runtime: str) -> tuple[str, str]:
+    for name, version in CPU_RUNTIME_OF_FORMAT.values():
+        if name == runtime and runtime != target.runtime.name:
+            return name, version
+    return target.runtime.name, target.runtime.version
+
+
+@cache
+def fitted_file() -> dict[str, Any]:
+    """edgekit/costmodel/fitted.json, written by `edgekit fit --write` (empty when absent)."""
+    from edgekit.costmodel.fit import FITTED_JSON
+
+    try:
+        return json.loads(FITTED_JSON.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _with_fitted_constants(target: Target, runtime: str, precision: str) -> tuple[Target, dict[str, Any] | None]:
+    """The target with the constants fitted on published rows (and the leave-one-out band), plus what they rest on."""
+    import math
+    from dataclasses import replace
+
+    from edgekit.costmodel.fit import fitted_target
+
+    constants = fitted_file().get("targets", {}).get(target.id)
+    if not constants:
+        return target, None
+    prec = "int8" if precision in ("int8", "dynamic") else "fp32"
+    if target.kind == "cpu":
+        cell = constants.get("cpu", {}).get(f"{runtime}/{prec}")
+        if cell is None:
+            return target, None
+        note = {"rows": len(cell["rows"]), "carried_over_from": cell["carried_over_from"]}
+    else:
+        note = {"rows": len(constants.get("rows", [])), "carried_over_from": constants.get("carried_over_from")}
+    fitted = fitted_target(target, constants, runtime, prec)
+    return replace(fitted, uncertainty=math.exp(constants["band_log"])), note
 
 
 @cache
@@ -84,6 +134,7 @@ def predict_graph(
     link: str | None = None,
     allow_any_format: bool = False,
     edgetpu_log: dict[str, Any] | None = None,
+    fitted: bool = True,
 ) -> dict[str, Any]:
     """The prediction core; returns the profile-result fields derived from the graph.
 
@@ -100,6 +151,10 @@ def predict_graph(
         graph_note = "dynamic input shape: predicted for the shape stored in the file (dims of -1 counted as 1)"
     else:
         graph_note = ""
+    runtime = runtime_for(target, graph.format)
+    fit_note = None
+    if fitted:
+        target, fit_note = _with_fitted_constants(target, runtime, precision_hint or graph.precision)
     model = cost_models().get(target.kind)
     if model is None:
         raise UsageError(f"{target.id} is of kind {target.kind!r}, which no cost model in edgekit.costmodel predicts")
@@ -113,8 +168,11 @@ def predict_graph(
     costs: list[OpCost] = core["costs"]
     layers = sorted((c for c in costs if c.ms > 0), key=lambda c: c.ms, reverse=True)[:10]
     op_total = sum(c.ms for c in costs) or 1.0
-    band = f"median /x {u:g}" if fewest == most else f"{fewest:.3g}-{most:.3g} ms /x {u:g}"
-    basis = core["basis"] + f"; band = {band} (target uncertainty); {power_note}"
+    band = f"median /x {u:.3g}" if fewest == most else f"{fewest:.3g}-{most:.3g} ms /x {u:.3g}"
+    band_source = "90th percentile of the leave-one-out errors of published rows" if fit_note else "target uncertainty"
+    basis = core["basis"] + f"; band = {band} ({band_source}); {power_note}"
+    if fit_note and fit_note["carried_over_from"]:
+        basis += f"; constants carried over from {fit_note['carried_over_from']}"
     if graph_note:
         basis += f"; {graph_note}"
     result: dict[str, Any] = {
@@ -125,11 +183,12 @@ def predict_graph(
         "latency_ms": {"median": round(median, 4), "low": round(fewest / u, 4), "high": round(most * u, 4)},
         "peak_memory_bytes": _peak_memory(graph),
         "runtime": {
-            "name": target.runtime.name,
-            "version": target.runtime.version,
+            "name": _runtime_record(target, runtime)[0],
+            "version": _runtime_record(target, runtime)[1],
             "threads": threads,
             "device": core["device"],
         },
+        "fit": fit_note,  # published rows the constants rest on, and what they were carried over from (or None)
         "layers": [
             {"name": c.op.name, "op": c.op.type, "time_ms": round(c.ms, 4), "percent": round(100 * c.ms / op_total, 1)}
             for c in layers

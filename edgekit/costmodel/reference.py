@@ -35,13 +35,13 @@ def _version(package: str) -> str:
 
 
 def definition_hash(model: str, size: int, precision: str) -> str:
-    """What the converted graph depends on: the family module that registers the model, the shared blocks, the
-    converter versions, and the row's size and precision."""
+    """What the converted graph's shape depends on: the family module that registers the model, the shared blocks,
+    the Keras and converter versions, and the row's size and precision."""
     from edgekit.models.registry import get_spec
 
     spec = get_spec(model)
     h = hashlib.sha256(f"{spec.name}|{size}|{precision}|".encode())
-    for name in (_family_file(spec.name), "blocks.py", "families/_common.py", "weights.py"):
+    for name in (_family_file(spec.name), "blocks.py"):  # weights and wrappers do not change a graph's shape
         h.update((MODELS_DIR / name).read_bytes())
     for package in ("keras", "tensorflow-cpu"):
         h.update(f"{package}=={_version(package)}".encode())

@@ -21,6 +21,7 @@ class ProfileRequest:
     precision: str | None = None
     formats: tuple[str, ...] | None = None
     input_size: int | None = None
+    build: dict[str, Any] = field(default_factory=dict)  # the export options a model name is built with (--alpha ...)
     predict: bool = False
     emulate: bool = False
     guest_runtime: str = "litert"  # --emulate only: the runtime inside the emulated guest (litert | tflite-runtime)
@@ -117,6 +118,7 @@ def export_for(name: str, req: ProfileRequest, target) -> list[Artifact]:
         input_size=req.input_size,
         out=req.export_root,
         reuse=True,
+        **req.build,
     )
     records = export(opts)
     failed = [r for r in records if r["status"] == "failed"]

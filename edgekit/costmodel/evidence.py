@@ -1,0 +1,251 @@
+"""Leave-one-out evidence for the cost model, the fitted constants file, and the report `edgekit fit` prints.
+
+Each deployed published row is predicted by a fit that never saw it (edgekit.costmodel.fit.fit without the row).
+Its band is [median / e^q, median x e^q] (wider for Edge TPU models over the parameter cache, whose band also spans
+both streaming regimes), where q is the 90th percentile of the *other* rows' leave-one-out |log error| of the same
+target kind: the row's own error never sets its band. The constants edgekit predicts with (fitted.json) are the fit
+on every deployed row, with q from all of a kind's leave-one-out errors.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import platform
+import statistics
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from edgekit.costmodel.fit import (
+    FITTED_JSON,
+    MIN_BAND,
+    PublishedRow,
+    fit,
+    fitted_target,
+    published_rows,
+    row_graph,
+)
+from edgekit.costmodel.reference import REPO
+
+RESULTS_JSON = REPO / "benchmarks" / "results" / "fit.json"
+BAND_QUANTILE = 0.9
+
+
+def _kind(target: str) -> str:
+    from edgekit.targets import get_target
+
+    return get_target(target).kind
+
+
+def _predict(row: PublishedRow, constants: dict[str, Any], band_log: float) -> dict[str, Any]:
+    from edgekit.costmodel.predict import predict_graph
+    from edgekit.targets import get_target
+
+    runtime = row.family or get_target(row.target).runtime.name
+    target = fitted_target(get_target(row.target), constants, runtime, row.graph_precision)
+    target = replace(target, uncertainty=math.exp(band_log))
+    res = predict_graph(row_graph(row), target, threads=row.threads, allow_any_format=True, fitted=False)
+    return res["latency_ms"]
+
+
+def _quantile(values: list[float], q: float) -> float:
+    if not values:
+        return MIN_BAND
+    xs = sorted(values)
+    pos = q * (len(xs) - 1)
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return max(MIN_BAND, xs[lo] + (xs[hi] - xs[lo]) * (pos - lo))
+
+
+UNCONSTRAINED = "nothing: no other row constrains it (the target file's constants, fitted on published rows)"
+
+
+def _carried(constants: dict[str, Any], row: PublishedRow) -> str | None:
+    from edgekit.targets import get_target
+
+    if "cpu" in constants:
+        runtime = row.family or get_target(row.target).runtime.name
+        cell = constants["cpu"].get(f"{runtime}/{row.graph_precision}")
+        return UNCONSTRAINED if cell is None else cell["carried_over_from"]
+    return constants.get("carried_over_from") if constants.get("accelerator") else UNCONSTRAINED
+
+
+def cross_validate(rows: list[PublishedRow]) -> list[dict[str, Any]]:
+    """One record per published row: leave-one-out prediction for deployed rows, full-fit prediction for context."""
+    deployed = [r for r in rows if r.family]
+    records = []
+    for row in deployed:
+        constants = fit([r for r in deployed if r is not row], row.target)
+        point = _predict(row, constants, 0.0)
+        records.append(_record(row, point, constants, role="held out (leave-one-out)"))
+    for rec in records:  # a row whose fit had nothing else to rest on was not predicted blind: not held out
+        rec["held_out"] = rec["carried_over_from"] != UNCONSTRAINED
+        if not rec["held_out"]:
+            rec["role"] = "not held out (the only row of its kind)"
+    errors = {id(rec): abs(math.log(rec["ratio"])) for rec in records if rec["held_out"]}
+    for rec in records:  # the band of each row from the other rows of its kind
+        others = [errors[id(o)] for o in records if o is not rec and o["kind"] == rec["kind"] and id(o) in errors]
+        rec["band_log"] = round(_quantile(others, BAND_QUANTILE), 4)
+    for rec, row in zip(records, deployed, strict=True):
+        band = _predict(row, rec.pop("_constants"), rec["band_log"])
+        rec["low_ms"], rec["high_ms"] = band["low"], band["high"]
+        rec["inside_band"] = band["low"] <= row.latency_ms <= band["high"]
+        rec["band_width"] = round(band["high"] / band["low"], 3)
+    for row in rows:
+        if not row.family:
+            constants = fit(deployed, row.target)
+            point = _predict(row, constants, 0.0)
+            rec = _record(row, point, constants, role="context (runtime edgekit does not deploy)")
+            rec.pop("_constants")
+            records.append(rec)
+    return records
+
+
+def _record(row: PublishedRow, point: dict[str, Any], constants: dict[str, Any], role: str) -> dict[str, Any]:
+    return {
+        "target": row.target, "kind": _kind(row.target), "model": row.model, "input": row.input,
+        "precision": row.precision, "runtime": row.runtime, "deployed_runtime": row.family, "threads": row.threads,
+        "published_ms": row.latency_ms, "predicted_ms": round(point["median"], 3),
+        "ratio": round(point["median"] / row.latency_ms, 3), "role": role,
+        "carried_over_from": _carried(constants, row), "source": row.source, "notes": row.notes,
+        "_constants": constants,
+    }  # fmt: skip
+
+
+def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
+    def stats(rs: list[dict[str, Any]]) -> dict[str, Any]:
+        if not rs:
+            return {"n": 0}
+        out = {
+            "n": len(rs),
+            "median_abs_error": round(statistics.median(abs(r["ratio"] - 1) for r in rs), 4),
+            "worst_factor": round(max(max(r["ratio"], 1 / r["ratio"]) for r in rs), 3),
+        }
+        if all("inside_band" in r for r in rs):
+            out["band_coverage"] = round(sum(r["inside_band"] for r in rs) / len(rs), 3)
+            out["median_band_width"] = round(statistics.median(r["band_width"] for r in rs), 3)
+        return out
+
+    held = [r for r in records if r.get("held_out")]
+    by: dict[str, Any] = {"all_deployed": stats(held), "by_target": {}, "by_runtime": {}}
+    for key, field in (("by_target", "target"), ("by_runtime", "deployed_runtime")):
+        for value in sorted({r[field] for r in held}):
+            by[key][value] = stats([r for r in held if r[field] == value])
+    by["context"] = stats([r for r in records if not r["deployed_runtime"]])
+    return by
+
+
+def fitted_constants(rows: list[PublishedRow], records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The constants edgekit predicts with: each target fitted on every deployed row, band from its kind's LOO."""
+    from edgekit.targets import load_targets
+
+    deployed = [r for r in rows if r.family]
+    with_rows = {r.target for r in deployed}
+    kinds_with_rows = {_kind(t) for t in with_rows}
+    bands = {}
+    for kind in sorted(kinds_with_rows):
+        errors = [abs(math.log(r["ratio"])) for r in records if r["kind"] == kind and r.get("held_out")]
+        bands[kind] = round(_quantile(errors, BAND_QUANTILE), 4)
+    targets = {}
+    for tid, target in sorted(load_targets().items()):
+        # CPU targets without rows (the host) keep their own file's constants: another board's do not transfer.
+        if tid in with_rows or (target.kind != "cpu" and target.kind in kinds_with_rows):
+            targets[tid] = {**fit(deployed, tid), "band_log": bands[target.kind]}
+    return {"generated_by": "edgekit fit --write", "band_quantile": BAND_QUANTILE, "bands": bands, "targets": targets}
+
+
+def provenance() -> dict[str, Any]:
+    from importlib import metadata
+
+    def version(p: str) -> str:
+        try:
+            return metadata.version(p)
+        except metadata.PackageNotFoundError:
+            return "absent"
+
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10, check=False
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    return {
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "commit": commit or None,
+        "machine": f"{platform.machine()} {platform.processor() or platform.node()}",
+        "versions": {p: version(p) for p in ("edgekit", "tensorflow-cpu", "keras", "ai-edge-litert")},
+    }
+
+
+def run_fit(write: bool = False, build: bool = False, results: Path | None = RESULTS_JSON) -> dict[str, Any]:
+    """Cross-validate every published row; with write=True also regenerate fitted.json. Returns the report."""
+    from edgekit.ioutil import write_json_atomic
+
+    rows = published_rows()
+    if build:
+        for row in rows:
+            row_graph(row, build=True)
+    records = cross_validate(rows)
+    report = {
+        **provenance(),
+        "command": "edgekit fit" + (" --write" if write else ""),
+        "published_csv": "benchmarks/published-device-latency.csv",
+        "summary": summarize(records),
+        "rows": records,
+    }
+    if write:
+        write_json_atomic(FITTED_JSON, fitted_constants(rows, records))
+    report["results_path"] = str(results) if results is not None else None
+    if results is not None:
+        write_json_atomic(Path(results), report)
+    return report
+
+
+INSTRUCTIONS_JSON = REPO / "benchmarks" / "results" / "fit-instructions.json"
+
+
+def instruction_report(fit: bool = False, results: Path | None = None) -> dict[str, Any]:
+    """Cycles-per-instruction predictions of the Pi rows (fitted on INSN_FITTED_ROWS when fit=True)."""
+    from edgekit.costmodel.instructions import evaluate_instruction_rows
+    from edgekit.ioutil import write_json_atomic
+
+    rows = evaluate_instruction_rows(fit=fit)
+    held = [r for r in rows if r["role"] == "held out" and r["ratio"] is not None]
+    report = {
+        **provenance(),
+        "command": "edgekit fit --instructions" + (" --write" if fit else ""),
+        "summary": {
+            "held_out": len(held),
+            "median_abs_error": round(statistics.median(abs(r["ratio"] - 1) for r in held), 4) if held else None,
+            "worst_factor": round(max(max(r["ratio"], 1 / r["ratio"]) for r in held), 3) if held else None,
+        },
+        "rows": rows,
+    }
+    path = Path(results or INSTRUCTIONS_JSON)
+    report["results_path"] = str(path)
+    write_json_atomic(path, report)
+    return report
+
+
+def report_lines(report: dict[str, Any]) -> list[str]:
+    head = (f"{'target':14} {'model':14} {'prec':5} {'runtime':19} {'published':>9} {'predicted':>9} {'ratio':>6} "
+            f"{'band':>15}  role")  # fmt: skip
+    lines = [head]
+    for r in report["rows"]:
+        band = f"{r['low_ms']:.3g}-{r['high_ms']:.3g}" if "low_ms" in r else "-"
+        mark = "" if r.get("inside_band", True) else " OUTSIDE"
+        carried = f" [carried over: {r['carried_over_from']}]" if r["carried_over_from"] else ""
+        lines.append(
+            f"{r['target']:14} {r['model'] + '@' + str(r['input']):14} {r['precision']:5} {r['runtime']:19} "
+            f"{r['published_ms']:>9.2f} {r['predicted_ms']:>9.2f} {r['ratio']:>6.2f} {band:>15}  "
+            f"{r['role'].split(' (')[0]}{mark}{carried}"
+        )
+    s = report["summary"]["all_deployed"]
+    lines.append(
+        f"leave-one-out, deployed runtimes: n={s['n']} median |error| {s['median_abs_error']:.1%}, worst "
+        f"{s['worst_factor']:.2f}x, {s['band_coverage']:.0%} inside their band, "
+        f"median band {s['median_band_width']:.2f}x"
+    )
+    return lines
