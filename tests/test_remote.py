@@ -71,7 +71,8 @@ class SshServer:
             f"PidFile {folder / 'sshd.pid'}\nLogLevel VERBOSE\nSetEnv HOME={folder / 'home'}\n"
         )
         (folder / "home").mkdir(exist_ok=True)  # the remote's home (and its ~/.cache/edgekit), not the real one
-        Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation folder (tmpfs: absent after a reboot)
+        if os.geteuid() == 0:  # root's sshd wants its privilege-separation folder (on tmpfs: gone after a reboot)
+            Path("/run/sshd").mkdir(exist_ok=True)
         self.log = open(folder / "sshd.log", "wb")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen([str(SSHD), "-D", "-f", str(config), "-e"], stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + 10
@@ -126,9 +127,9 @@ def _address(server: SshServer) -> str:
 
 
 def _profile(servers, keys, tmp_path, capsys, *extra: str, server="a", key="good", python=sys.executable):
-    args = ["profile", *extra, "--host", _address(servers[server]), "--identity", str(keys[key])]
+    args = ["profile", "--host", _address(servers[server]), "--identity", str(keys[key])]
     args += ["--ssh-config", str(servers["config"]), "--remote-python", str(python), "--runs", "3"]
-    args += ["--min-seconds", "0", "--warmup", "1", "--profiles-dir", str(tmp_path / "profiles"), "--json"]
+    args += ["--min-seconds", "0", "--warmup", "1", "--profiles-dir", str(tmp_path / "profiles"), "--json", *extra]
     code, out, err = run_cli(args, capsys)
     return code, (json.loads(out) if out.strip() else None), err
 
@@ -286,3 +287,61 @@ def test_bad_host_specs_and_fleet_files(tmp_path, capsys, models):
     assert code == 2 and "unknown key" in _one_error_line(err)
     code, _, err = run_cli(["profile", str(models["int8"]), "--cpus", "0"], capsys)
     assert code == 2 and "need --host" in _one_error_line(err)
+
+
+def test_power_cmd_is_sampled_during_the_remote_run(servers, keys, models, tmp_path, capsys):
+    """--power-cmd with a stand-in meter (`echo 4.5 W`: no USB power meter here) sampled on this side."""
+    code, results, err = _profile(
+        servers, keys, tmp_path, capsys, str(models["int8"]), "--power-cmd", "echo 4.5 W", "--min-seconds", "1"
+    )
+    assert code == 0, err
+    (result,) = results
+    power = result["power"]
+    assert power["method"] == "power-cmd" and power["source"] == "measured" and power["samples"] >= 2
+    assert power["idle_w"] == 4.5 and power["active_w"] == 4.5 and result["power_w"] == 4.5
+    per_inference = 4.5 * result["timed_seconds"] / result["latency_ms"]["n"] * 1000
+    assert result["energy_mj"] == pytest.approx(per_inference, rel=1e-3)
+
+
+# What the probe prints on each kind of board (the fields edgekit reads; device-tree strings as the boards report them).
+PI4 = {"board": "Raspberry Pi 4 Model B Rev 1.4", "cpu_part": "0xd08", "machine": "aarch64", "os": "Debian 12"}
+PI5 = {"board": "Raspberry Pi 5 Model B Rev 1.0", "cpu_part": "0xd0b", "machine": "aarch64", "os": "Debian 12"}
+DEVBOARD = {"board": "Freescale i.MX8MQ Phanbell", "machine": "aarch64", "edgetpu_pcie": True}
+X86 = {"board": None, "cpu": "Intel(R) Xeon(R)", "machine": "x86_64", "os": "Debian 12"}
+
+
+def test_target_detection_from_what_the_remote_reports():
+    from edgekit.profile.remote import choose_target, detect_targets
+    from edgekit.profile.ssh import Host
+
+    assert detect_targets(PI4) == ["rpi4"] and detect_targets(PI5) == ["rpi5"]
+    assert detect_targets({**PI4, "edgetpu_usb": True}) == ["rpi4", "coral-usb"]
+    assert detect_targets(DEVBOARD) == ["coral-devboard"]
+    assert detect_targets(X86) == [], "the host target ('always') describes this machine, never a remote"
+    assert choose_target(Host("pi", "10.0.0.2"), PI4) == "rpi4"
+    assert choose_target(Host("pi", "10.0.0.2", target="coral-usb"), {**PI4, "edgetpu_usb": True}) == "coral-usb"
+    assert choose_target(Host("box", "10.0.0.3"), X86) == "ssh-x86_64"
+    with pytest.raises(Exception, match="--target rpi5 but the remote is Raspberry Pi 4"):
+        choose_target(Host("pi", "10.0.0.2", target="rpi5"), PI4)
+
+
+def test_install_line_fits_the_remote_python():
+    from edgekit.profile.remote import install_line
+
+    mendel = {"python": "3.7.3", "executable": "/usr/bin/python3", "modules": {"numpy": True}}
+    assert install_line(mendel) == "/usr/bin/python3 -m pip install tflite-runtime"
+    bare = {"python": "3.11.2", "executable": "/usr/bin/python3", "modules": {}}
+    assert install_line(bare) == "/usr/bin/python3 -m pip install numpy ai-edge-litert==2.3.0"
+    assert install_line({**bare, "modules": {"numpy": True, "tflite_runtime": True}}) is None
+
+
+def test_measured_sits_beside_the_prediction(models):
+    from edgekit.profile.compare import attach_prediction
+
+    measured = {"target": "rpi4", "source": "measured", "latency_ms": {"median": 2.0}, "runtime": {"threads": 1}}
+    attach_prediction(measured, models["int8"])
+    predicted = measured["predicted"]
+    assert predicted["source"] == "predicted" and predicted["latency_ms"]["median"] > 0
+    assert measured["measured_over_predicted"] == pytest.approx(2.0 / predicted["latency_ms"]["median"], rel=1e-3)
+    unknown = {"target": "ssh-x86_64", "source": "measured", "latency_ms": {"median": 2.0}}
+    assert "predicted" not in attach_prediction(unknown, models["int8"]), "no cost model for an unknown machine"
