@@ -22,6 +22,7 @@ def build_to_dir(
     from edgekit.export.quiet import quiet_env, quiet_tf
     from edgekit.models.macs import count_params_macs
     from edgekit.models.registry import create_model, get_spec
+    from edgekit.models.weights import weights_used
 
     quiet_env()
     spec = get_spec(name)
@@ -46,6 +47,7 @@ def build_to_dir(
             "num_classes": num_classes,
             "alpha": alpha,
             "weights": weights,
+            "weights_used": weights_used(model),  # what --weights auto resolved to
             "classifier_activation": classifier_activation or "logits",
         },
         "input": {"shape": [1, size, size, 3], "dtype": "float32"},

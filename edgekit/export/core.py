@@ -18,7 +18,7 @@ from edgekit import __version__
 from edgekit.errors import EdgekitError, UsageError
 from edgekit.export import default_formats, format_names
 from edgekit.ioutil import atomic_dir, sha256_file, write_json_atomic
-from edgekit.models.registry import PREPROCESS_TF, Preprocess
+from edgekit.models.registry import Preprocess
 
 DEFAULT_OUT = Path("edgekit-out")
 # Below this logit cosine an int8 TFLite export runs the quantization debugger on its own (~2x the conversion time):
@@ -48,6 +48,7 @@ class ExportOptions:
     reuse: bool = False  # keep an earlier artifact built with the same options (profile uses this)
     parallel: bool = True  # ONNX/OpenVINO in a side process while TensorFlow converts TFLite
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    preprocess: str | None = None  # raw|tf|torch|caffe|mean=R,G,B:std=R,G,B; None: the model's own (or detected)
 
     def key(self, fmt: str) -> str:
         """What makes two exports the same artifact (the cache key)."""
@@ -69,6 +70,7 @@ class Source:
     preprocess: Preprocess
     input_size: int
     build: dict[str, Any]
+    training: dict[str, Any] | None = None  # a model edgekit trained: its data split (edgekit.train)
 
 
 # --- validation -------------------------------------------------------------------------------------------------
@@ -120,7 +122,15 @@ def load_source(opts: ExportOptions) -> Source:
     spec = get_spec(opts.model)
     size = opts.input_size or spec.default_input_size
     model = create_model(spec.name, size, opts.num_classes, opts.alpha, opts.weights)  # checks the size too
+    from edgekit.models.weights import weights_used
+
     build = {"input_size": size, "num_classes": opts.num_classes, "alpha": opts.alpha, "weights": opts.weights}
+    build["weights_used"] = weights_used(model)  # what --weights auto resolved to
+    if opts.preprocess:
+        from edgekit.datasets import parse_preprocess
+
+        pre = parse_preprocess(opts.preprocess)
+        return Source(model, spec.name, pre, size, {**build, "preprocess": "--preprocess"})
     return Source(model, spec.name, spec.preprocess, size, build)
 
 
@@ -162,24 +172,26 @@ def load_keras_file(path: Path, opts: ExportOptions) -> Source:
     shape = model.inputs[0].shape
     if len(shape) != 4 or shape[1] is None or shape[1] != shape[2]:
         raise UsageError(f"{path.name}: edgekit exports NHWC image classifiers with a square static input, got {shape}")
-    name, pre = path.stem, PREPROCESS_TF
+    from edgekit.datasets import keras_file_preprocess
+    from edgekit.train import training_record
+
+    meta: dict[str, Any] = {}
     manifest = path.with_name("manifest.json")
-    if manifest.exists():  # built by `edgekit build`: keep its name and preprocessing
+    if manifest.exists():  # built or trained by edgekit: keep its name and preprocessing
         try:
             meta = json.loads(manifest.read_text())
-            from edgekit.models.registry import get_spec
-
-            name = meta.get("model", name)
-            pre = get_spec(name).preprocess
-        except (ValueError, UsageError):
-            pass
+        except ValueError:
+            meta = {}
+    name = meta.get("model", path.stem)
+    pre, origin = keras_file_preprocess(model, meta, opts.preprocess)
     build = {
         "input_size": int(shape[1]),
         "num_classes": int(model.outputs[0].shape[-1]),
         "file": str(path),
         "file_sha256": sha256_file(path),
+        "preprocess": origin,
     }
-    return Source(model, name, pre, int(shape[1]), build)
+    return Source(model, name, pre, int(shape[1]), build, training_record(path))
 
 
 def iter_layers(model):
@@ -209,9 +221,18 @@ def reestimate_batchnorm(model, images: np.ndarray, batch: int = 64) -> int:
 
 
 # --- data ---------------------------------------------------------------------------------------------------------
-def calibration_and_holdout(opts: ExportOptions, size: int, pre: Preprocess):
+def calibration_and_holdout(opts: ExportOptions, size: int, pre: Preprocess, training: dict | None = None):
     from edgekit import data
 
+    if training and opts.calib == "builtin":  # a model edgekit trained: its own training and validation images
+        from edgekit.train import labelled_sets
+
+        sets = labelled_sets(training, opts.calib_size, size, pre, opts.seed)
+        if sets is not None:
+            return sets
+        from edgekit import console
+
+        console.warn(f"the training images in {training['data_root']} are gone: calibrating on builtin photographs")
     if opts.calib in ("builtin", "synthetic"):
         make = data.builtin if opts.calib == "builtin" else data.synthetic
         return make(opts.calib_size, size, pre, opts.seed), make(opts.holdout, size, pre, opts.seed + 1)
@@ -296,10 +317,11 @@ def export(opts: ExportOptions, on_step=None) -> list[dict[str, Any]]:
     with quiet_tf():
         src = load_source(opts)
     step(f"loading calibration images ({opts.calib}, {opts.calib_size} + {opts.holdout} held out)")
-    calib, holdout = calibration_and_holdout(opts, src.input_size, src.preprocess)
+    calib, holdout = calibration_and_holdout(opts, src.input_size, src.preprocess, src.training)
     if opts.calib == "synthetic":
         console.warn("calibrating on synthetic images (asked for): INT8 ranges will not reflect real photographs")
-    untrained = opts.weights == "none" and "file" not in src.build  # a user's .keras file is taken as trained
+    # Random weights (asked for, or --weights auto without ImageNet weights); a user's .keras file is taken as trained.
+    untrained = src.build.get("weights_used", opts.weights) in ("none", "random") and "file" not in src.build
     recal = opts.recalibrate_bn if opts.recalibrate_bn is not None else untrained
     bn_layers = reestimate_batchnorm(src.model, calib.images) if recal else 0
     if bn_layers:
@@ -308,6 +330,10 @@ def export(opts: ExportOptions, on_step=None) -> list[dict[str, Any]]:
             "images so int8 ranges and fidelity numbers mean something"
         )
     reference = np.asarray(src.model(holdout.images, training=False), np.float32)
+    if not untrained:  # a random network scores chance by design; a trained one near chance is fed the wrong inputs
+        from edgekit.datasets import one_line, warn_if_near_chance
+
+        warn_if_near_chance(reference, holdout.labels, src.preprocess, lambda m: one_line(f"warning: {m}"))
 
     rows = table()
     records: dict[str, dict[str, Any]] = {}
@@ -482,6 +508,8 @@ def layer_report_safe(model, calib, holdout, io: str) -> list[dict[str, Any]] | 
 
 
 def build_manifest(fmt, job, shared: SharedInputs, files: list[Path], fidelity: dict[str, Any]) -> dict:
+    from edgekit.datasets import preprocess_name
+
     opts, calib = shared.opts, shared.calib
     return {
         "edgekit_version": __version__,
@@ -493,7 +521,7 @@ def build_manifest(fmt, job, shared: SharedInputs, files: list[Path], fidelity: 
         "precision": job.precision,
         "files": [{"path": p.name, "bytes": p.stat().st_size, "sha256": sha256_file(p)} for p in files],
         **fmt.io_details(files[0]),
-        "preprocess": shared.preprocess.to_dict(),
+        "preprocess": {**shared.preprocess.to_dict(), "mode": preprocess_name(shared.preprocess)},
         "build": shared.build,
         "calibration": {**calib.describe(), "used": job.precision == "int8", "batchnorm_reestimated": shared.bn_layers},
         "holdout": shared.holdout.describe(),

@@ -31,14 +31,16 @@ def first_line(exc: BaseException, limit: int = 300) -> str:
 
 
 def resolve_weights(weights: str | Path | None) -> str | Path:
-    """'none' | 'imagenet' | an existing weights file (Path); anything else is a UsageError."""
+    """'none' | 'imagenet' | 'auto' | an existing weights file (Path); anything else is a UsageError."""
     if weights is None or str(weights).strip().lower() in _NONE:
         return "none"
-    if str(weights).strip().lower() == "imagenet":
-        return "imagenet"
+    if str(weights).strip().lower() in ("imagenet", "auto"):
+        return str(weights).strip().lower()
     path = Path(weights).expanduser()
     if not path.name.endswith(WEIGHT_SUFFIXES):
-        raise UsageError(f"weights must be 'none', 'imagenet' or a .weights.h5/.keras/.h5 file, got '{weights}'")
+        raise UsageError(
+            f"weights must be 'auto', 'none', 'imagenet' or a .weights.h5/.keras/.h5 file, got '{weights}'"
+        )
     if not path.is_file():
         raise UsageError(f"weights file not found: {path}")
     return path
@@ -56,6 +58,28 @@ def load_weights_file(model: Any, path: Path, model_name: str) -> None:
         ) from exc
 
 
+def weights_used(model: Any) -> str:
+    """Which weights a model built here holds: 'imagenet', 'random' or the weights file (see mark_weights)."""
+    return getattr(model, "_edgekit_weights", "unknown")
+
+
+def mark_weights(model: Any, used: str) -> Any:
+    model._edgekit_weights = used  # read back by weights_used(): manifests record what --weights auto resolved to
+    return model
+
+
+def fallback_warning(model_name: str, reason: str) -> None:
+    """--weights auto without ImageNet weights: one warning line, never a silent fallback."""
+    from edgekit import console
+
+    console.err_console().print(
+        f"warning: {model_name}: no ImageNet weights ({reason}); using random weights (--weights auto)",
+        style="yellow",
+        markup=False,
+        soft_wrap=True,
+    )
+
+
 def build_hand_made(model_name: str, weights: str | Path | None, build: Callable[[], Any]) -> Any:
     """Build one of edgekit's own architectures; they have no published Keras ImageNet weights."""
     source = resolve_weights(weights)
@@ -67,7 +91,11 @@ def build_hand_made(model_name: str, weights: str | Path | None, build: Callable
     model = build()
     if isinstance(source, Path):
         load_weights_file(model, source, model_name)
-    return model
+        return mark_weights(model, str(source))
+    if source == "auto":
+        fallback_warning(model_name, "none are published for Keras")
+    return mark_weights(model, "random")
+
 
 
 def build_keras_application(
@@ -96,20 +124,29 @@ def build_keras_application(
         raise UsageError(f"cannot build {model_name}: {first_line(exc)}") from exc
     if post_build is not None:
         post_build(model)
-    if source == "imagenet":
-        # The full (with-top) file only when its classifier can be used; else the smaller no-top file.
-        with imagenet_download(model_name):
-            reference = ctor(
-                include_top=input_size == default_size,
-                weights="imagenet",
-                input_shape=(default_size, default_size, 3),
-                **kwargs,
-            )
-        copy_weights(reference, model, model_name)
-        del reference
-    elif isinstance(source, Path):
+    if source in ("imagenet", "auto"):
+        try:
+            # The full (with-top) file only when its classifier can be used; else the smaller no-top file.
+            with imagenet_download(model_name):
+                reference = ctor(
+                    include_top=input_size == default_size,
+                    weights="imagenet",
+                    input_shape=(default_size, default_size, 3),
+                    **kwargs,
+                )
+            copy_weights(reference, model, model_name)
+            del reference
+        except EdgekitError as exc:  # auto: not in Keras' cache and not downloadable (or none for these options)
+            if source == "imagenet":
+                raise
+            fallback_warning(model_name, exc.message)
+            return mark_weights(model, "random")
+        return mark_weights(model, "imagenet")
+    if isinstance(source, Path):
         load_weights_file(model, source, model_name)
-    return model
+        return mark_weights(model, str(source))
+    return mark_weights(model, "random")
+
 
 
 def _weighted_layers(model: Any) -> list[Any]:
