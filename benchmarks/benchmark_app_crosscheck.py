@@ -1,6 +1,7 @@
 """Cross-check edgekit's host latency against OpenVINO's own benchmark_app on the same FP32 IR and thread count.
 
-    python benchmarks/benchmark_app_crosscheck.py [--size 224] [--threads 1] [--rounds 3] [--runs 200]
+    python benchmarks/benchmark_app_crosscheck.py [--size 224] [--threads 1] [--rounds 6] [--runs 100]
+                                                  [--results benchmark-app]  # -> benchmarks/results/benchmark-app.json
 
 Builds MobileNetV2 (random weights) as an FP32 OpenVINO IR (static batch 1, weights kept in f32), then alternates
 edgekit's measure_artifact and `benchmark_app -d CPU -hint none -nthreads T -nstreams 1 -infer_precision f32 -api sync`
@@ -18,6 +19,8 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
+
+from _results import load_now, write_result
 
 _MEDIAN = re.compile(r"Median:\s+([0-9.]+)\s*ms")
 _MIN = re.compile(r"Min:\s+([0-9.]+)\s*ms")
@@ -69,7 +72,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=100, help="timed inferences per tool per round")
     parser.add_argument("--tolerance", type=float, default=0.10)
     parser.add_argument("--out", type=Path, default=Path("/tmp/edgekit-bench"))
+    parser.add_argument("--results", default="benchmark-app", help="benchmarks/results/<name>.json ('' = none)")
     args = parser.parse_args()
+    load_before = load_now()
 
     xml = build_ir(args.out, args.size)
     print(f"IR: {xml}  threads={args.threads}  runs/round={args.runs}  rounds={args.rounds}", flush=True)
@@ -106,6 +111,19 @@ def main() -> int:
     ok = abs(paired - 1) <= args.tolerance
     verdict = "AGREE" if ok else "DISAGREE"
     print(f"ratio edgekit / benchmark_app (median of {args.rounds} back-to-back pairs): {paired:.3f} -> {verdict}")
+    if args.results:
+        pairs = [round(a / b, 4) for a, b in zip(ours, theirs, strict=True)]
+        write_result(
+            args.results,
+            {
+                "source": "measured", "device": "CPU", "model": "mobilenetv2", "input": args.size,
+                "precision": "fp32", "threads": args.threads, "runs_per_round": args.runs, "rounds": args.rounds,
+                "runtime": {k: runtime.get(k) for k in ("version", "execution_devices", "inference_precision")},
+                "load_before": load_before, "edgekit_medians_ms": [round(m, 4) for m in ours],
+                "benchmark_app_medians_ms": [round(m, 4) for m in theirs], "pair_ratios": pairs,
+                "ratio_paired_median": round(paired, 4), "tolerance": args.tolerance, "agree": ok,
+            },
+        )  # fmt: skip
     return 0 if ok else 1
 
 

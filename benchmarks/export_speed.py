@@ -1,7 +1,8 @@
 """How long `edgekit export MODEL --int8` takes end to end, next to a bare TFLite INT8 conversion in the same run.
 
     python benchmarks/export_speed.py [--model mobilenetv2] [--size 224] [--calib-size 200] [--rounds 2]
-                                      [--budget 45] [--profile] [--cprofile] [--keep DIR] [--strict]
+                                      [--budget 45] [--sequential] [--profile] [--cprofile] [--keep DIR] [--strict]
+                                      [--results export-speed]   # -> benchmarks/results/export-speed.json
 
 What it proves: the issue's requirement that `edgekit export mobilenetv2 --int8` (the three default formats, 200
 builtin calibration images, 224 px) finishes within --budget seconds (45) on this 2-core machine. It runs the real
@@ -15,6 +16,10 @@ The baseline, timed in the same run and interleaved with the CLI (ABBA...), is w
 a fresh Python that builds the Keras model, makes the same calibration images and runs one TFLite full-integer
 conversion (edgekit.export.tflite.keras2tflite). Timings on this shared machine swing (2x under other agents' load);
 the ratio CLI / baseline measured side by side is the stable number.
+
+--sequential adds, in every round, a CLI run with EDGEKIT_EXPORT_SEQUENTIAL=1: ONNX and OpenVINO are then exported
+in the same process after TFLite instead of in a side process alongside it, so the ratio sequential / parallel is
+what the side process gains.
 
 --profile adds one CLI run in a child whose key functions (edgekit's steps and the toolchains' entry points:
 TFLite calibration, quantize_static, nncf.quantize, the quantization debugger...) are wrapped with wall-clock timers,
@@ -37,6 +42,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from _results import load_now, write_result
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -177,8 +184,8 @@ def run_baseline(model: str, size: int, calib_size: int) -> dict[str, Any]:
     return out
 
 
-def child_env() -> dict[str, str]:
-    env = dict(os.environ)
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {**os.environ, **(extra or {})}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     return env
@@ -191,14 +198,21 @@ def cli_command(model: str, size: int, calib_size: int, out: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def run_cli(model: str, size: int, calib_size: int, out: Path, prefix: list[str] | None = None) -> dict[str, Any]:
+def run_cli(
+    model: str,
+    size: int,
+    calib_size: int,
+    out: Path,
+    prefix: list[str] | None = None,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """Run the CLI; wall time, the moment each progress line reached stderr, and the manifests' timings."""
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, *(prefix or []), *cli_command(model, size, calib_size, out)]
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, cwd=REPO,
-        env=child_env(),
+        env=child_env(env),
     )  # fmt: skip
     marks: list[tuple[float, str]] = []
     assert proc.stderr is not None
@@ -301,6 +315,13 @@ def print_run(res: dict[str, Any], budget: float) -> None:
             )
 
 
+SEQUENTIAL = "EDGEKIT_EXPORT_SEQUENTIAL"
+
+
+def walls(runs: list[dict[str, Any]]) -> list[float]:
+    return [round(r["wall_s"], 2) for r in runs]
+
+
 def fmt_s(v: float | None) -> str:
     return "-" if v is None else f"{v:.1f}"
 
@@ -312,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calib-size", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=2, help="CLI/baseline pairs, interleaved (ABBA...)")
     ap.add_argument("--budget", type=float, default=45.0, help="seconds the CLI may take (the issue's target)")
+    ap.add_argument("--sequential", action="store_true", help="add a CLI run per round without the side process")
+    ap.add_argument("--results", default="export-speed", help="benchmarks/results/<name>.json ('' = none)")
     ap.add_argument("--profile", action="store_true", help="add one CLI run with timers around the key functions")
     ap.add_argument("--cprofile", action="store_true", help="add one CLI run under cProfile (slower, more detail)")
     ap.add_argument("--top", type=int, default=25, help="--profile: functions to list")
@@ -323,13 +346,21 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     print(f"edgekit export {args.model} --int8 at {args.size} px, {args.calib_size} calibration images; "
           f"{args.rounds} round(s), {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
-    cli_runs, base_runs = [], []
+    load_before = load_now()
+    cli_runs, base_runs, seq_runs = [], [], []
     for r in range(args.rounds):
         order = ("cli", "base") if r % 2 == 0 else ("base", "cli")  # ABBA: drift of the shared machine hits both
+        if args.sequential:
+            order = ("cli", "seq", "base") if r % 2 == 0 else ("base", "seq", "cli")
         for which in order:
             if which == "cli":
                 res = run_cli(args.model, args.size, args.calib_size, work / "out")
                 cli_runs.append(res)
+                print_run(res, args.budget)
+            elif which == "seq":
+                res = run_cli(args.model, args.size, args.calib_size, work / "out", env={SEQUENTIAL: "1"})
+                seq_runs.append(res)
+                print(f"\n(sequential: {SEQUENTIAL}=1, no side process)")
                 print_run(res, args.budget)
             else:
                 b = run_baseline(args.model, args.size, args.calib_size)
@@ -355,8 +386,30 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ratio CLI / baseline wall, per round: {', '.join(f'{x:.2f}' for x in pair_ratios)} "
           f"(median {statistics.median(pair_ratios):.2f})")  # fmt: skip
     print(f"ratio CLI / bare conversion: {best_cli / best_conv:.2f}")
+    seq = {}
+    if seq_runs:
+        best_seq = min(r["wall_s"] for r in seq_runs)
+        seq_ratios = [q["wall_s"] / c["wall_s"] for q, c in zip(seq_runs, cli_runs, strict=True)]
+        print(f"{'edgekit export, sequential (no side process), wall':<58} {best_seq:>7.1f}")
+        print(f"ratio sequential / parallel, per round: {', '.join(f'{x:.2f}' for x in seq_ratios)}")
+        seq = {"sequential_wall_s": walls(seq_runs), "best_sequential_s": round(best_seq, 2),
+               "ratio_sequential_vs_parallel": [round(x, 3) for x in seq_ratios]}  # fmt: skip
     verdict = "within" if best_cli <= args.budget else "OVER"
     print(f"budget: {best_cli:.1f} s vs {args.budget:.0f} s -> {verdict} budget ({best_cli / args.budget:.2f}x)")
+    if args.results:
+        ok = all(r["rc"] == 0 for r in cli_runs + seq_runs)
+        write_result(
+            args.results,
+            {
+                "model": args.model, "input": args.size, "calib_size": args.calib_size, "rounds": args.rounds,
+                "formats": sorted(cli_runs[-1]["manifests"]), "exit_codes_ok": ok, "load_before": load_before,
+                "cli_wall_s": walls(cli_runs), "baseline_wall_s": walls(base_runs),
+                "baseline_convert_s": [round(b["convert_s"], 2) for b in base_runs],
+                "best_cli_s": round(best_cli, 2), "best_baseline_s": round(best_base, 2),
+                "ratio_cli_vs_baseline": [round(x, 3) for x in pair_ratios], "budget_s": args.budget,
+                "within_budget": best_cli <= args.budget, **seq,
+            },
+        )  # fmt: skip
     if args.keep is None:
         shutil.rmtree(work, ignore_errors=True)
     return 1 if args.strict and best_cli > args.budget else 0

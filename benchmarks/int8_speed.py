@@ -3,6 +3,7 @@
     python benchmarks/int8_speed.py [--models mobilenetv2,efficientnetb0,squeezenet] [--size 224] [--rounds 9]
                                     [--calib-size 32] [--batch-seconds 0.5] [--layers auto|always|never]
                                     [--cache /tmp/edgekit-int8-speed] [--rebuild] [--target 2.0] [--tolerance 0.05]
+                                    [--results int8-speed]   # -> benchmarks/results/int8-speed.json
 
 What it proves, per model (random weights: speed does not depend on trained values):
   1. speed-up of each runtime's INT8 artifact over its FP32 artifact at ONE thread (ONNX Runtime, OpenVINO, LiteRT),
@@ -47,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _results import load_now, write_result
 
 MODELS = ("mobilenetv2", "efficientnetb0", "squeezenet")
 DEFAULT_CACHE = Path("/tmp/edgekit-int8-speed")
@@ -655,6 +657,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile-runs", type=int, default=10)
     ap.add_argument("--holdout", type=int, default=8, help="held-out images for the cosine column (0: skip)")
     ap.add_argument("--top", type=int, default=8, help="op types listed in breakdowns")
+    ap.add_argument("--results", default="int8-speed", help="benchmarks/results/<name>.json ('' = none)")
     ap.add_argument("--phase", choices=("all", "build"), default="all", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -678,7 +681,9 @@ def main(argv: list[str] | None = None) -> int:
     from edgekit.export.onnx import int8_settings
 
     print(f"\nedgekit's ONNX Runtime choice on this CPU: {int8_settings()}")
-    all_rows = []
+    load_before = load_now()
+    all_rows: list[dict[str, Any]] = []
+    timings: list[dict[str, Any]] = []
     for m in models:
         variants, meta = variants_of(m, args.size, args.cache)
         for note in meta.get("failures", []):
@@ -689,6 +694,7 @@ def main(argv: list[str] | None = None) -> int:
             fidelity(variants, holdout_images(m, args.size, args.holdout))
         rows = report(m, variants, args.target, args.tolerance)
         all_rows += rows
+        timings += [variant_record(m, v) for v in variants]
         for r in rows:
             if args.layers == "always" or (args.layers == "auto" and r["speedup"] < args.target):
                 print_breakdown(r["runtime"], r["fp32"], r["int8"], args.profile_runs, args.top)
@@ -707,7 +713,26 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['speedup_paired']:>6.2f}x {hit:>5} {100 * r['chosen_slower']:>+17.1f}% "
             f"{100 * r['chosen_slower_paired']:>+6.1f}%  {r['verdict']}"
         )
+    if args.results:
+        figures = {
+            "source": "measured", "device": "CPU", "threads": 1, "input": args.size, "rounds": args.rounds,
+            "batch_seconds": args.batch_seconds, "calib_size": args.calib_size, "target_speedup": args.target,
+            "tolerance": args.tolerance, "onnx_int8_settings": int8_settings(), "load_before": load_before,
+            "rows": [{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items() if k not in ("fp32", "int8")}
+                     for r in all_rows],
+            "variants": timings,
+        }  # fmt: skip
+        write_result(args.results, figures)
     return 0
+
+
+def variant_record(model: str, v: Variant) -> dict[str, Any]:
+    """One timed artifact: every round's median, for the JSON."""
+    return {
+        "model": model, "runtime": v.runtime, "label": v.label, "role": v.role, "chosen": v.chosen,
+        "best_ms": round(best(v), 4), "round_medians_ms": [round(x, 4) for x in v.medians],
+        "cosine": None if v.cosine is None else round(v.cosine, 5), "path": str(v.path),
+    }  # fmt: skip
 
 
 if __name__ == "__main__":

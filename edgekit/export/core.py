@@ -46,7 +46,9 @@ class ExportOptions:
     layer_report: bool | None = None  # None: only when an int8 TFLite looks damaged
     recalibrate_bn: bool | None = None  # None: when the model is untrained (weights none)
     reuse: bool = False  # keep an earlier artifact built with the same options (profile uses this)
-    parallel: bool = True  # ONNX/OpenVINO in a side process while TensorFlow converts TFLite
+    # ONNX/OpenVINO in a side process while TensorFlow converts TFLite; EDGEKIT_EXPORT_SEQUENTIAL=1 turns it off
+    # (benchmarks/export_speed.py --sequential measures what the side process gains).
+    parallel: bool = field(default_factory=lambda: os.environ.get("EDGEKIT_EXPORT_SEQUENTIAL", "") in ("", "0"))
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     preprocess: str | None = None  # raw|tf|torch|caffe|mean=R,G,B:std=R,G,B; None: the model's own (or detected)
 
