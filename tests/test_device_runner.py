@@ -333,3 +333,49 @@ def test_runner_says_what_is_absent(tiny_models, tmp_path):
     assert "libedgetpu1-std" in data["error"]
     code, data, stdout, stderr = run_device(str(tiny_models["int8"]), "--json", "--cpus", "4096")
     _assert_one_line_failure(code, data, stdout, stderr, "not available here")
+
+
+@pytest.mark.arm
+def test_wheel_installs_and_runs_in_the_emulated_pi_userland(tiny_models, tmp_path):
+    """The wheel built from this checkout, installed into the emulated arm64 userland (no network: its numpy and
+    LiteRT are the userland's own), runs `python -m edgekit.device run MODEL.tflite --json` as an aarch64 process."""
+    try:
+        from tests._emulated_python import emulated_python, tools_missing
+    except ImportError:
+        from _emulated_python import emulated_python, tools_missing
+    from edgekit.emulate import setup_emulator
+
+    missing = tools_missing()
+    if missing and os.environ.get("EDGEKIT_REQUIRE_ARM") != "1":
+        pytest.skip(f"{', '.join(missing)} missing")
+    rootfs = setup_emulator(runtime="litert")
+    root = Path(__file__).resolve().parents[1]
+    wheels = tmp_path / "wheels"
+    build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(wheels), "."]
+    subprocess.run(build, cwd=root, check=True, capture_output=True, timeout=300)
+    (wheel,) = wheels.glob("edgekit-*.whl")
+    target = tmp_path / "installed"
+    install = [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--target", str(target)]
+    subprocess.run([*install, f"{wheel}[device]"], check=True, capture_output=True, timeout=300)
+    python = emulated_python(rootfs, tmp_path, [target])
+
+    # The device extra's requirements are met inside the guest by what the userland holds.
+    check = (
+        "import json, re, edgekit; from importlib.metadata import requires, version; "
+        "names = [re.split('[=<>; ]', r)[0] for r in requires('edgekit') if 'extra == \"device\"' in r]; "
+        "print(json.dumps([edgekit.__file__, {n: version(n) for n in names}]))"
+    )
+    proc = subprocess.run([str(python), "-c", check], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    location, versions = json.loads(proc.stdout)
+    assert location.startswith(str(target)), "the installed wheel, not the checkout"
+    assert set(versions) == {"numpy", "ai-edge-litert"} and versions["ai-edge-litert"] == "2.3.0"
+
+    run = [str(python), "-m", "edgekit.device", "run", str(tiny_models["int8"]), "--json", "--runs", "2"]
+    proc = subprocess.run(run, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads(proc.stdout)
+    assert data["status"] == "ok" and data["machine"] == "aarch64" and data["host"]["cpu_part"] == "0xd08"
+    assert data["runtime"]["name"] == "litert" and data["latency_ms"]["n"] == 2
+    native = run_device(str(tiny_models["int8"]), "--json", "--runs", "1")[1]
+    assert data["output_sha256"] == native["output_sha256"], "same seed, same int8 outputs on aarch64 and x86"

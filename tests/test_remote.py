@@ -345,3 +345,26 @@ def test_measured_sits_beside_the_prediction(models):
     assert measured["measured_over_predicted"] == pytest.approx(2.0 / predicted["latency_ms"]["median"], rel=1e-3)
     unknown = {"target": "ssh-x86_64", "source": "measured", "latency_ms": {"median": 2.0}}
     assert "predicted" not in attach_prediction(unknown, models["int8"]), "no cost model for an unknown machine"
+
+
+@pytest.mark.arm
+def test_remote_whose_python_is_the_emulated_pi(servers, keys, models, tmp_path, capsys):
+    """The remote's Python is the emulated arm64 userland's (QEMU, Cortex-A72): the result records aarch64 and is
+    filed as ssh-aarch64, not rpi4 (no device tree says Raspberry Pi: it is not one)."""
+    try:
+        from tests._emulated_python import emulated_python, tools_missing
+    except ImportError:
+        from _emulated_python import emulated_python, tools_missing
+    from edgekit.emulate import setup_emulator
+
+    missing = tools_missing()
+    if missing and os.environ.get("EDGEKIT_REQUIRE_ARM") != "1":
+        pytest.skip(f"{', '.join(missing)} missing")
+    python = emulated_python(setup_emulator(runtime="litert"), tmp_path)
+    artifact = str(models["int8"])
+    code, results, err = _profile(servers, keys, tmp_path, capsys, artifact, "--timeout", "300", python=python)
+    assert code == 0, err
+    (result,) = results
+    assert result["status"] == "ok" and result["machine"] == "aarch64" and result["target"] == "ssh-aarch64"
+    assert result["host"]["cpu_part"] == "0xd08" and result["runtime"]["name"] == "litert"
+    assert result["remote"]["python"].endswith("/usr/bin/python3")

@@ -116,6 +116,10 @@ def check_writable(root: Path) -> None:
 
 # --- the float model --------------------------------------------------------------------------------------------
 def load_source(opts: ExportOptions) -> Source:
+    import keras
+
+    keras.backend.clear_session()  # Keras numbers unnamed layers per process: a second export must name them alike
+    keras.utils.set_random_seed(opts.seed)  # --weights none: the same seed gives the same random weights
     path = Path(opts.model)
     if path.suffix == ".keras" or path.exists():
         return load_keras_file(path, opts)
@@ -142,7 +146,9 @@ def validate_model(opts: ExportOptions) -> str:
     if path.suffix == ".keras" or path.exists():
         if not path.is_file():
             raise UsageError(f"no such model file: {path}")
-        return path.stem
+        from edgekit.safety import check_name
+
+        return check_name(path.stem, "model name (the .keras file's name)")
     from edgekit.models.registry import get_spec
 
     spec = get_spec(opts.model)
@@ -246,7 +252,9 @@ def calibration_and_holdout(opts: ExportOptions, size: int, pre: Preprocess, tra
 
 # --- orchestration ------------------------------------------------------------------------------------------------
 def artifact_dir(root: Path, model: str, fmt: str, precision: str) -> Path:
-    return root / model / f"{fmt}-{precision}"
+    from edgekit.safety import check_name
+
+    return root / check_name(model) / f"{fmt}-{precision}"  # a foreign manifest's name must not climb out of root
 
 
 def tool_versions() -> dict[str, str]:

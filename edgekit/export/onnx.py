@@ -67,6 +67,7 @@ def keras2onnx(model, path: Path) -> Path:
     serve = tf.function(lambda x: model(x, training=False), input_signature=[tf.TensorSpec(shape, tf.float32, "input")])
     with quiet_tf():
         frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
+        tf2onnx.utils.INTERNAL_NAME = 1  # tf2onnx numbers the names it makes process-wide: restart for identical files
         tf2onnx.convert.from_graph_def(
             frozen.graph.as_graph_def(),
             input_names=[t.name for t in frozen.inputs],

@@ -48,6 +48,10 @@ def resolve_weights(weights: str | Path | None) -> str | Path:
 
 def load_weights_file(model: Any, path: Path, model_name: str) -> None:
     """Load a .weights.h5, .keras (its weights only) or legacy .h5 file into an already built model."""
+    if path.name.endswith(".keras"):
+        from edgekit.safety import check_keras_file
+
+        check_keras_file(path, config=False)  # weights only: the archive's members are what Keras unpacks
     try:
         model.load_weights(str(path))
     except Exception as exc:  # keras raises ValueError/KeyError/OSError depending on the mismatch
