@@ -64,6 +64,9 @@ def test_every_format_module_is_in_the_table():
     assert with_rows == set(FORMAT_MODULES)
     rows = formats()
     assert len(rows) == len(FORMAT_MODULES)  # no two modules share a name
+    from edgekit.profile._worker import BACKENDS
+
+    assert set(BACKENDS) == set(TIMING_BACKENDS)  # every backend a row may name, the worker can run
     for row in rows.values():
         assert row.timing in TIMING_BACKENDS and row.precisions and row.file_endings
         assert all(format_of_suffix(f"model{e}") == row.name for e in row.file_endings)

@@ -1,6 +1,7 @@
 """Static analysis of an artifact: per-op graph facts (graph.py), Edge TPU (edgetpu.py) and Intel NPU (npu.py) rules.
 
-Nothing heavy is imported here: load_graph reads .tflite and OpenVINO .xml with the standard library only.
+One reader per format in readers/, chosen through the formats table (edgekit.export). Nothing heavy is imported
+here: the .tflite and OpenVINO .xml readers use the standard library only; the ONNX reader imports onnx when called.
 """
 
 from edgekit.analyze.graph import Graph, OpInfo, TensorInfo, load_graph

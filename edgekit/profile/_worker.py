@@ -525,17 +525,8 @@ def main(argv: list[str] | None = None) -> int:
         backend, fmt = (args.backend, args.format or "") if args.backend else backend_of(args.model, args.format)
         if not args.model.is_file():
             raise FileNotFoundError(f"no such file: {args.model}")
-        result = measure(
-            args.model,
-            fmt,
-            args.threads,
-            args.runs,
-            args.warmup,
-            args.min_seconds,
-            args.profile_ops,
-            args.precision,
-            backend,
-        )
+        timing = (args.threads, args.runs, args.warmup, args.min_seconds, args.profile_ops, args.precision, backend)
+        result = measure(args.model, fmt, *timing)
         code = 0
     except Exception as exc:  # the parent turns this into a one-line EdgekitError
         message = " ".join(str(exc).split()) or type(exc).__name__
