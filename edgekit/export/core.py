@@ -209,9 +209,13 @@ def iter_layers(model):
             yield from iter_layers(layer)
 
 
-def reestimate_batchnorm(model, images: np.ndarray, batch: int = 64) -> int:
+def reestimate_batchnorm(model, images: np.ndarray, batch: int = 64, chunk: int = 8) -> int:
     """Untrained BatchNorm layers hold mean 0 / var 1, so activations explode or collapse and int8 ranges mean
-    nothing: replace the statistics with those of real images (one training-mode pass with momentum 0)."""
+    nothing: replace the statistics with those of real images (training-mode passes over `batch` images).
+
+    Eager Keras keeps every activation of a call alive until it returns (ResNet50, 64 images at 224 px: 10.2 GB),
+    so the images go through in chunks; momentum i/(i+1) at chunk i makes the moving statistics the mean of the
+    chunks' statistics (the mean exactly; the variance without the small spread between chunk means)."""
     import keras
 
     bns = [layer for layer in iter_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
@@ -219,13 +223,20 @@ def reestimate_batchnorm(model, images: np.ndarray, batch: int = 64) -> int:
         return 0
     saved = [layer.momentum for layer in bns]
     try:
-        for layer in bns:
-            layer.momentum = 0.0
-        model(images[:batch], training=True)
+        for i, start in enumerate(range(0, min(batch, len(images)), chunk)):
+            for layer in bns:
+                layer.momentum = i / (i + 1)
+            model(images[start : min(start + chunk, batch)], training=True)
     finally:
         for layer, m in zip(bns, saved, strict=True):
             layer.momentum = m
     return len(bns)
+
+def predict_in_chunks(model, images: np.ndarray, chunk: int = 8) -> np.ndarray:
+    """Inference-mode logits, a few images per call (ResNet50, 32 images in one call: 5.5 GB peak)."""
+    parts = [model(images[i : i + chunk], training=False) for i in range(0, len(images), chunk)]
+    return np.concatenate([np.asarray(p, np.float32) for p in parts], axis=0)
+
 
 
 # --- data ---------------------------------------------------------------------------------------------------------
@@ -339,7 +350,7 @@ def export(opts: ExportOptions, on_step=None) -> list[dict[str, Any]]:
             f"untrained weights: re-estimated {bn_layers} BatchNorm layers on {min(len(calib), 64)} calibration "
             "images so int8 ranges and fidelity numbers mean something"
         )
-    reference = np.asarray(src.model(holdout.images, training=False), np.float32)
+    reference = predict_in_chunks(src.model, holdout.images)  # one eager call would hold every activation
     if not untrained:  # a random network scores chance by design; a trained one near chance is fed the wrong inputs
         from edgekit.datasets import one_line, warn_if_near_chance
 
@@ -361,7 +372,10 @@ def export(opts: ExportOptions, on_step=None) -> list[dict[str, Any]]:
             Path(work),
             bn_layers,
         )
-        side = start_side_export(shared, src.model, names) if opts.parallel else None
+        side = start_side_export(shared, src.model, names)
+        if side is not None and not side.overlap:  # not enough memory for both at once: the side goes first
+            step(f"exporting {src.name} -> {', '.join(side.formats)} {opts.precision} (one conversion at a time)")
+            records.update(finish_side_export(side, src, shared))
         for name in names:
             if side is not None and name in side.formats:
                 continue
@@ -371,7 +385,7 @@ def export(opts: ExportOptions, on_step=None) -> list[dict[str, Any]]:
                 calib.tick = advance  # converters print to fd 1 and 2 (silenced); the bar uses its own handle
                 records[name] = export_one(rows[name], src, shared)
                 calib.tick = None
-        if side is not None:
+        if side is not None and side.overlap:
             step(f"waiting for {', '.join(side.formats)} (exported alongside)")
             records.update(finish_side_export(side, src, shared))
     step(f"done in {time.perf_counter() - t0:.1f} s")
@@ -395,63 +409,37 @@ class SharedInputs:
     bn_layers: int
 
 
-@dataclass
-class SideExport:
-    formats: list[str]
-    proc: Any  # subprocess.Popen
-    result_path: Path
-
-
-def start_side_export(shared: SharedInputs, model, names: list[str]) -> SideExport | None:
-    """Run ONNX Runtime / NNCF work in a second process while this one converts TFLite.
-
-    TensorFlow's converter holds the GIL, so threads gain nothing; a process does (the TFLite conversion and the
-    ONNX/OpenVINO quantization each keep one core busy). Only worth it when both sides have work.
-    """
-    import pickle
-    import subprocess
-    import sys
-
+def start_side_export(shared: SharedInputs, model, names: list[str]):
+    """ONNX Runtime / NNCF work goes to a second process (edgekit.export.side): beside TensorFlow's TFLite
+    conversion when both fit in memory (TensorFlow holds the GIL, so only a process gains), else before it."""
+    from edgekit.export import side
     from edgekit.export import formats as table
 
     rows = table()
-    side = [n for n in names if rows[n].side]  # need no TensorFlow once the FP32 ONNX file exists
-    if not side or len(side) == len(names) or (os.cpu_count() or 1) < 2:
+    names_side, overlap = side.plan_side(
+        [n for n in names if rows[n].side], len(names), model.count_params() * 4, shared.opts.parallel
+    )
+    if not names_side:
         return None
     from edgekit.export.onnx import keras2onnx
 
     keras2onnx(model, shared.work / "model-fp32.onnx")  # TensorFlow work: done here, before the split
-    spec = shared.work / "side-export.pkl"
-    result = shared.work / "side-export-result.pkl"
-    with open(spec, "wb") as f:
-        pickle.dump({"shared": shared, "formats": side, "result": result}, f)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "edgekit.export.side", str(spec)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    return SideExport(side, proc, result)
+    side.release_memory()  # tf2onnx's garbage, before a second process needs the room
+    return side.start(shared, names_side, overlap)
 
 
-def finish_side_export(side: SideExport, src: Source, shared: SharedInputs) -> dict[str, dict[str, Any]]:
-    """Collect the side process's records; if it died, export those formats here instead (never lose them)."""
-    import pickle
-
-    _, err = side.proc.communicate()
-    if side.proc.returncode == 0 and side.result_path.exists():
-        with open(side.result_path, "rb") as f:
-            return pickle.load(f)
-    if os.environ.get("EDGEKIT_DEBUG"):
-        from edgekit import console
-
-        console.warn(f"side export failed ({side.proc.returncode}): {err.decode(errors='replace')[-500:]}")
+def finish_side_export(side_export, src: Source, shared: SharedInputs) -> dict[str, dict[str, Any]]:
+    """Collect the side process's records; out of memory there is a clean failure of that format, any other death
+    exports the missing formats here instead (never lose them)."""
+    from edgekit.export import side
     from edgekit.export import formats as table
     from edgekit.export.quiet import quiet_tf
+    records, missing = side.finish(side_export, shared)
 
     rows = table()
     with quiet_tf():
-        return {name: export_one(rows[name], src, shared) for name in side.formats}
+        records.update({name: export_one(rows[name], src, shared) for name in missing})
+    return records
 
 
 def export_one(fmt, src: Source | None, shared: SharedInputs) -> dict[str, Any]:
@@ -463,11 +451,15 @@ def export_one(fmt, src: Source | None, shared: SharedInputs) -> dict[str, Any]:
     final = artifact_dir(shared.root, shared.name, fmt.name, opts.precision)
     model = src.model if src is not None else None
     t0 = time.perf_counter()
+    from edgekit.export.side import stage
+
     manifest: dict[str, Any] = {}
     try:
         with atomic_dir(final) as tmp:
+            stage(f"{fmt.name} {opts.precision}: conversion")
             job = ExportJob(model, shared.name, opts.precision, opts.io, calib, tmp, work, input_size=shared.input_size)
             files = fmt.convert(job)
+            stage(f"{fmt.name} {opts.precision}: fidelity check")
             convert_s = time.perf_counter() - t0
             runner = fmt.load(files[0], {"precision": job.precision}, opts.threads)
             fidelity = compare(shared.reference, runner.run(holdout.images), holdout.labels)
@@ -485,7 +477,11 @@ def export_one(fmt, src: Source | None, shared: SharedInputs) -> dict[str, Any]:
     except Exception as exc:  # a converter failure: report it for this format, keep going with the others
         if os.environ.get("EDGEKIT_DEBUG"):
             raise
-        msg = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:300]
+        msg = f"{type(exc).__name__}: " + (str(exc).strip().splitlines() or [""])[-1][:300]
+        if isinstance(exc, MemoryError):  # name the stage, the peak and the knob (edgekit.export.side)
+            from edgekit.export.side import memory_error
+
+            msg = memory_error(fmt.name, opts.precision, "MemoryError")
         return {
             "model": shared.name,
             "format": fmt.name,
@@ -494,7 +490,7 @@ def export_one(fmt, src: Source | None, shared: SharedInputs) -> dict[str, Any]:
             "size_bytes": None,
             "sha256": None,
             "status": "failed",
-            "error": f"{type(exc).__name__}: {msg}",
+            "error": msg,
             "fidelity": None,
         }
     return record_from_manifest(final, manifest)

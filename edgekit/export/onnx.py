@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import os
 import platform
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +62,6 @@ def keras2onnx(model, path: Path) -> Path:
     constants (EfficientNet's Normalization mean/variance) as extra graph inputs, and the model cannot run.
     """
     import tensorflow as tf
-    import tf2onnx
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     from edgekit.export.quiet import quiet_tf
@@ -67,27 +70,94 @@ def keras2onnx(model, path: Path) -> Path:
     serve = tf.function(lambda x: model(x, training=False), input_signature=[tf.TensorSpec(shape, tf.float32, "input")])
     with quiet_tf():
         frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
+        graph_def = frozen.graph.as_graph_def()
+        inputs, outputs = [t.name for t in frozen.inputs], [t.name for t in frozen.outputs]
+        del frozen, serve  # the graph_def is all tf2onnx needs: drop TensorFlow's copy of the weights
+        graph_def_to_onnx(graph_def, inputs, outputs, path)
+    return path
+
+
+def graph_def_to_onnx(graph_def, inputs: list[str], outputs: list[str], path: Path) -> None:
+    """tf2onnx with bounded memory (ResNet50: 7.2 GB -> see benchmarks/export_memory.py; VGG19 ran out at 24 GB).
+
+    Two tf2onnx habits made memory grow with (weights x optimizer passes): every pass re-serialises each node's
+    attributes into the same NodeProto, and upb (protobuf's C backend) frees a message's memory only with the
+    whole message, so each pass left one more copy of every weight tensor behind; and with error catching on,
+    each pass deep-copies the whole graph, freed only by a later cyclic GC. Passes now write into a fresh
+    NodeProto and run without the deep copies; if a pass then fails, the conversion is retried the old way.
+    """
+    import tf2onnx
+    import tf2onnx.utils
+
+    def convert() -> None:
         tf2onnx.utils.INTERNAL_NAME = 1  # tf2onnx numbers the names it makes process-wide: restart for identical files
         tf2onnx.convert.from_graph_def(
-            frozen.graph.as_graph_def(),
-            input_names=[t.name for t in frozen.inputs],
-            output_names=[t.name for t in frozen.outputs],
-            opset=OPSET,
-            output_path=str(path),
+            graph_def, input_names=inputs, output_names=outputs, opset=OPSET, output_path=str(path)
         )
-    return path
+
+    with fresh_node_protos():
+        try:
+            with env_var("TF2ONNX_CATCH_ERRORS", "FALSE"):
+                convert()
+        except Exception:  # an optimizer pass failed: tf2onnx's default skips it (more memory, same result)
+            gc.collect()
+            with env_var("TF2ONNX_CATCH_ERRORS", "TRUE"):
+                convert()
+
+
+@contextlib.contextmanager
+def env_var(name: str, value: str) -> Iterator[None]:
+    saved = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved
+
+
+@contextlib.contextmanager
+def fresh_node_protos() -> Iterator[None]:
+    """Make tf2onnx's Node.update_proto start from a new NodeProto (see graph_def_to_onnx for why)."""
+    from onnx import NodeProto
+    from tf2onnx.graph import Node
+
+    original = Node.update_proto
+
+    def update_proto(self, external_tensor_storage=None):
+        old = self._op
+        del old.attribute[:]  # update_proto rewrites them all; without this CopyFrom would copy the tensors
+        fresh = NodeProto()
+        fresh.CopyFrom(old)
+        self._op = fresh  # the old message, and its arena with every earlier copy, is freed here
+        return original(self, external_tensor_storage)
+
+    Node.update_proto = update_proto
+    try:
+        yield
+    finally:
+        Node.update_proto = original
 
 
 def quantize_onnx(src: Path, dst: Path, calib, work: Path, settings: dict[str, Any]) -> dict[str, Any]:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    from edgekit.export.side import stage
+
     pre = work / "onnx-preprocessed.onnx"
+    stage("onnx int8: quant_pre_process (shape inference)")
     try:
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
     except Exception:  # pre-processing is an optimisation; quantize the plain graph if it fails
         shutil.copyfile(src, pre)
     input_name = _input_name(pre)
+    stage(f"onnx int8: quantize_static (calibration on {len(calib)} images)")
+    # MinMax calibration keeps only per-tensor ReduceMin/ReduceMax outputs per image, so memory does not grow with
+    # --calib-size. CalibMaxIntermediateOutputs is not set: onnxruntime 1.32 drops the collected ranges at that
+    # limit instead of merging them (calibrate.py, MinMaxCalibrater.collect_data).
     quantize_static(
         str(pre),
         str(dst),

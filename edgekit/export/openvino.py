@@ -16,9 +16,11 @@ def ov_from_keras(job: ExportJob):
     import openvino as ov
 
     from edgekit.export.quiet import quiet_tf
+    from edgekit.export.side import stage
 
     onnx_path = job.work_dir / "model-fp32.onnx"
     shape = job.input_shape
+    stage(f"openvino {job.precision}: convert_model")
     if onnx_path.exists():
         job.extra["converter"] = "openvino.convert_model(ONNX)"
         return ov.convert_model(str(onnx_path), input=[shape])
@@ -39,6 +41,9 @@ def nncf_quantize(ov_model, calib, model_name: str):
     # against 0.95 / 10.6 dB with MINMAX, on the same 24 calibration images.
     advanced = AdvancedQuantizationParameters(activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX)
     nncf.set_log_level(40)  # errors only
+    from edgekit.export.side import stage
+
+    stage(f"openvino int8: nncf.quantize (calibration on {len(calib)} images)")
     quantized = nncf.quantize(
         ov_model, calib.nncf_dataset(), subset_size=len(calib), advanced_parameters=advanced, **extra
     )
@@ -58,6 +63,9 @@ def convert(job: ExportJob) -> list[Path]:
     if job.precision == "int8":
         model, job.extra["quantization"] = nncf_quantize(model, job.calib, job.model_name)
     xml = job.out_dir / "model.xml"
+    from edgekit.export.side import stage
+
+    stage(f"openvino {job.precision}: save_model")
     ov.save_model(model, str(xml), compress_to_fp16=job.precision == "fp16")
     return [xml, xml.with_suffix(".bin")]
 

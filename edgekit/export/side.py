@@ -1,13 +1,212 @@
-"""The side process of `export`: ONNX Runtime and OpenVINO/NNCF work while the parent converts TFLite.
+"""The side process of `export`: ONNX Runtime and OpenVINO/NNCF work in a process of their own.
 
 Run as `python -m edgekit.export.side SPEC.pkl` by edgekit.export.core (SPEC is written by the parent into its
 private temporary folder, never taken from users). It imports no TensorFlow.
+
+Why a process: TensorFlow's converter holds the GIL, so only a process can quantize beside it; and a process can be
+killed by the kernel's out-of-memory killer without taking the export with it. The parent then names the format,
+the stage it was in (the side writes it to a small file as it goes) and the peak memory (wait4's ru_maxrss, which
+the kernel keeps even for a killed child), keeps the formats that finished and removes what the killed one left.
+Overlapping the two is only done when the memory both need is there (plan_side).
 """
 
 from __future__ import annotations
 
+import os
 import pickle
+import signal
+import subprocess
 import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+STAGE_ENV = "EDGEKIT_STAGE_FILE"
+GB = 1e9
+# Peak resident memory of each side of a default int8 export, as base + factor x float32 weight bytes, fitted with
+# benchmarks/export_memory.py on this project's models (TFLite: TensorFlow runtime + the MLIR converter's copies of
+# the weights; side: ONNX Runtime and NNCF sessions, each holding the weights and their quantized copies).
+TF_BASE, TF_PER_WEIGHT_BYTE = 2.0 * GB, 9.0
+SIDE_BASE, SIDE_PER_WEIGHT_BYTE = 1.0 * GB, 6.0
+OVERLAP_SHARE = 0.6  # overlap only when both fit in this share of the memory available now (others run too)
+
+
+_stage = ""
+
+
+def stage(text: str) -> None:
+    """Record what this process is doing now: for a MemoryError's message here, and for the parent's message if
+    the kernel kills this process (then written to the file the parent named)."""
+    global _stage
+    _stage = text
+    path = os.environ.get(STAGE_ENV)
+    if path:
+        try:
+            Path(path).write_text(text)
+        except OSError:
+            pass
+
+
+def peak_rss_self() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+
+def available_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux); None elsewhere."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def plan_side(side: list[str], n_formats: int, weight_bytes: int, parallel: bool) -> tuple[list[str], bool]:
+    """Which of the side formats (ONNX, OpenVINO) go to the side process, and whether it may run while
+    TensorFlow converts.
+
+    All of them do (a kill is then one clean error); overlapping needs two cores, work on both sides and room for
+    both peaks in the memory available now. Otherwise the side runs first and the parent waits for it.
+    """
+    if not parallel or not side:
+        return [], False
+    both_sides = len(side) < n_formats and (os.cpu_count() or 1) >= 2
+    need = TF_BASE + SIDE_BASE + (TF_PER_WEIGHT_BYTE + SIDE_PER_WEIGHT_BYTE) * weight_bytes
+    avail = available_bytes()
+    return side, both_sides and (avail is None or need <= OVERLAP_SHARE * avail)
+
+
+def release_memory() -> None:
+    """Hand freed heap back to the kernel: glibc keeps it otherwise, and a side process started now needs it."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+@dataclass
+class SideExport:
+    formats: list[str]
+    proc: Any  # subprocess.Popen
+    result_path: Path
+    stage_path: Path
+    stderr_path: Path
+    overlap: bool
+
+
+def start(shared, formats: list[str], overlap: bool) -> SideExport:
+    work = Path(shared.work)
+    spec, result = work / "side-export.pkl", work / "side-export-result.pkl"
+    stage_path, stderr_path = work / "side-export.stage", work / "side-export.stderr"
+    with open(spec, "wb") as f:
+        pickle.dump({"shared": shared, "formats": formats, "result": result}, f)
+    with open(stderr_path, "wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "edgekit.export.side", str(spec)],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+            env={**os.environ, STAGE_ENV: str(stage_path)},
+        )
+    return SideExport(formats, proc, result, stage_path, stderr_path, overlap)
+
+
+def wait(side: SideExport) -> tuple[int, int]:
+    """(exit code as Popen gives it, peak resident bytes of the child) -- the peak survives a SIGKILL."""
+    try:
+        _, status, usage = os.wait4(side.proc.pid, 0)
+    except ChildProcessError:  # already reaped
+        return side.proc.wait(), 0
+    side.proc.returncode = os.waitstatus_to_exitcode(status)
+    return side.proc.returncode, usage.ru_maxrss * 1024
+
+
+def read_records(side: SideExport) -> dict[str, dict[str, Any]]:
+    try:
+        with open(side.result_path, "rb") as f:
+            return pickle.load(f)
+    except (OSError, EOFError, pickle.UnpicklingError):
+        return {}
+
+
+def memory_error(
+    fmt: str, precision: str, how: str, stage_text: str | None = None, peak_bytes: int | None = None
+) -> str:
+    """The one line a user sees: format, stage, peak memory and the knobs that help."""
+    stage_text = (stage_text if stage_text is not None else _stage).split(": ", 1)[-1] or "conversion"
+    peak = peak_bytes if peak_bytes is not None else peak_rss_self()
+    knob = "--calib-size 50 (fewer calibration images), " if precision == "int8" else ""
+    return (
+        f"out of memory in {stage_text} of the {fmt} {precision} export ({how}, peak {peak / GB:.1f} GB); "
+        f"try {knob}a smaller --input-size, or one format at a time (--format {fmt})"
+    )
+
+
+def failed_record(shared, fmt: str, error: str) -> dict[str, Any]:
+    from edgekit.export.core import artifact_dir
+
+    opts = shared.opts
+    return {
+        "model": shared.name,
+        "format": fmt,
+        "precision": opts.precision,
+        "path": str(artifact_dir(shared.root, shared.name, fmt, opts.precision)),
+        "size_bytes": None,
+        "sha256": None,
+        "status": "failed",
+        "error": error,
+        "fidelity": None,
+    }
+
+
+def finish(side: SideExport, shared) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Collect the side's records: (records, formats it never finished for a reason other than memory).
+
+    A kill (the kernel's OOM killer sends SIGKILL) or a MemoryError becomes a failed record naming the format,
+    stage, peak memory and what to change; the formats finished before it are kept; the killed writer's temporary
+    folder is removed. Any other death leaves its formats to the caller to export in-process.
+    """
+    from edgekit.export.core import artifact_dir
+    from edgekit.ioutil import remove_stale
+
+    code, peak = wait(side)
+    records = read_records(side)
+    missing = [f for f in side.formats if f not in records]
+    for fmt in side.formats:  # a SIGKILL skips atomic_dir's cleanup: its .NAME.tmp-PID-* folder is stale now
+        remove_stale(artifact_dir(shared.root, shared.name, fmt, shared.opts.precision))
+    if not missing:
+        return records, []
+    stage_text = read_stage(side)
+    stderr = side.stderr_path.read_text(errors="replace") if side.stderr_path.exists() else ""
+    out_of_memory = code == -signal.SIGKILL or (code == -signal.SIGABRT and "bad_alloc" in stderr)
+    if not out_of_memory:  # a crash of another kind: the caller exports the missing formats in-process
+        if os.environ.get("EDGEKIT_DEBUG"):
+            from edgekit import console
+
+            console.warn(f"side export failed ({code}): {stderr[-500:]}")
+        return records, missing
+    how = f"converter process killed by {signal.Signals(-code).name}"
+    for fmt in missing:
+        if stage_text.startswith(f"{fmt} "):
+            error = memory_error(fmt, shared.opts.precision, how, stage_text, peak)
+        else:
+            error = f"not exported: the converter process was killed before it ({stage_text or 'at start'})"
+        records[fmt] = failed_record(shared, fmt, error)
+    return records, []
+
+
+def read_stage(side: SideExport) -> str:
+    try:
+        return side.stage_path.read_text().strip()
+    except OSError:
+        return ""
 
 
 def main(spec_path: str) -> int:
@@ -17,12 +216,22 @@ def main(spec_path: str) -> int:
 
     with open(spec_path, "rb") as f:
         spec = pickle.load(f)
-    rows = formats()
-    with quiet_tf():
-        records = {name: export_one(rows[name], None, spec["shared"]) for name in spec["formats"]}
-    with open(spec["result"], "wb") as f:
-        pickle.dump(records, f)
+    rows, shared, records = formats(), spec["shared"], {}
+    for name in spec["formats"]:
+        stage(f"{name} {shared.opts.precision}: start")
+        with quiet_tf():
+            record = export_one(rows[name], None, shared)
+        records[name] = record
+        save_records(records, Path(spec["result"]))  # after each format: a later kill keeps the earlier ones
+        release_memory()
     return 0
+
+
+def save_records(records: dict[str, dict[str, Any]], path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as f:
+        pickle.dump(records, f)
+    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

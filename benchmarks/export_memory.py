@@ -1,0 +1,380 @@
+"""What `edgekit export MODEL --int8` costs for every model of the zoo: wall time and peak memory, per format.
+
+    python benchmarks/export_memory.py [--models vgg19,resnet50,...] [--no-bare] [--kill-above 16]
+                                       [--out benchmarks/results/export_memory.json]
+    python benchmarks/export_memory.py --readme   # print the README table from the JSON (no measuring)
+
+For each model (default input size, default options: the three default formats, 200 builtin calibration images,
+32 held out) it runs the real CLI in a subprocess and samples the resident memory (RSS) of the whole process tree
+(the CLI and its ONNX/OpenVINO side process) every 0.2 s. Each sample is filed under what each process was doing
+then: the CLI's progress lines (stderr) and the side process's stage file (EDGEKIT_STAGE_FILE, read from its
+environment), so the JSON gives per format the peak of the whole tree while that format was being converted, next
+to its convert/total seconds from the manifests.
+
+The comparison ("bare") is what the converters need on their own: for each format a fresh Python that builds the
+model, makes the same calibration images and runs only that converter (TFLite: TFLiteConverter INT8; ONNX: tf2onnx +
+quantize_static; OpenVINO: convert_model(Keras) + nncf.quantize), with its time and peak RSS. Memory and time of the
+full export should stay within a small factor of the largest bare conversion.
+
+Results go to the JSON after every model (a long run that is cut short keeps what it measured), with tool versions,
+git commit, machine, load average and date. --kill-above stops a run whose tree exceeds that many GB (the machine
+is shared); --min-free waits (up to 10 min) for that much available memory before a model with > 50M parameters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = REPO / "benchmarks" / "results" / "export_memory.json"
+FORMATS = ("tflite", "onnx", "openvino")
+BUDGETS = {"vgg19": (10.0, 300.0), "resnet50": (5.0, 300.0)}  # issue 16: GB peak, seconds
+GB = 1e9
+
+BARE = r"""
+import json, resource, sys, time
+from edgekit.export.quiet import quiet_env, quiet_tf
+quiet_env()
+from pathlib import Path
+from edgekit import data
+from edgekit.models.registry import create_model, get_spec
+name, fmt, work = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+spec = get_spec(name)
+size = spec.default_input_size
+with quiet_tf():
+    model = create_model(spec.name, size, 1000, None, "none")
+calib = data.builtin(200, size, spec.preprocess, 0)
+setup_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+t0 = time.perf_counter()
+with quiet_tf():
+    if fmt == "tflite":
+        from edgekit.export.tflite import keras2tflite
+        keras2tflite(model, "int8", calib, "int8")
+    elif fmt == "onnx":
+        from edgekit.export.onnx import int8_settings, keras2onnx, quantize_onnx
+        keras2onnx(model, work / "m.onnx")
+        quantize_onnx(work / "m.onnx", work / "q.onnx", calib, work, int8_settings())
+    else:
+        import openvino as ov
+        from edgekit.export.openvino import nncf_quantize
+        ov_model = ov.convert_model(model, input=[[1, size, size, 3]])
+        nncf_quantize(ov_model, calib, spec.name)
+print(json.dumps({"convert_s": time.perf_counter() - t0, "setup_peak_bytes": setup_peak,
+                  "peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+"""
+
+
+# --- process-tree sampling --------------------------------------------------------------------------------------
+def tree(pid: int) -> list[int]:
+    """pid and all its descendants, from /proc (no psutil needed)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def rss_bytes(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def stage_file(pid: int) -> Path | None:
+    try:
+        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    for item in env:
+        if item.startswith(b"EDGEKIT_STAGE_FILE="):
+            return Path(item.split(b"=", 1)[1].decode())
+    return None
+
+
+def format_of(text: str) -> str | None:
+    m = re.search(r"(?:-> |^)(tflite|onnx|openvino)\b", text)
+    return m.group(1) if m else None
+
+
+class Sampler:
+    """Peak RSS of a process tree, overall and per format being converted (by the CLI or its side process)."""
+
+    def __init__(self, pid: int, kill_above: float):
+        self.pid, self.kill_above = pid, kill_above
+        self.peak, self.by_format, self.cli_step, self.killed = 0, {}, "", False
+        self.timeline: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._t0 = time.perf_counter()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            pids = tree(self.pid)
+            total = sum(rss_bytes(p) for p in pids)
+            active = {format_of(self.cli_step)}
+            for p in pids[1:]:
+                f = stage_file(p)
+                if f is not None and f.exists():
+                    active.add(format_of(f.read_text()))
+            self.peak = max(self.peak, total)
+            for fmt in active - {None}:
+                self.by_format[fmt] = max(self.by_format.get(fmt, 0), total)
+            if not self.timeline or time.perf_counter() - self._t0 - self.timeline[-1][0] >= 2:
+                self.timeline.append((round(time.perf_counter() - self._t0, 1), round(total / GB, 2)))
+            if total > self.kill_above * GB and not self.killed:
+                self.killed = True
+                for p in reversed(pids):
+                    try:
+                        os.kill(p, 9)
+                    except ProcessLookupError:
+                        pass
+            self._stop.wait(0.2)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+# --- runs -------------------------------------------------------------------------------------------------------
+def child_env() -> dict[str, str]:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1", COLUMNS="200")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    return env
+
+
+def run_export(model: str, out: Path, kill_above: float) -> dict[str, Any]:
+    cli = "import sys; from edgekit.cli import main; main(sys.argv[1:])"
+    cmd = [sys.executable, "-c", cli, "export", model, "--int8", "--out", str(out), "--json"]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
+    sampler = Sampler(proc.pid, kill_above)
+    err_lines = []
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        err_lines.append(line.rstrip())
+        if "exporting" in line or "waiting for" in line or "done in" in line:
+            sampler.cli_step = line.strip()
+    stdout = proc.stdout.read() if proc.stdout else ""
+    proc.wait()
+    wall = time.perf_counter() - t0
+    sampler.stop()
+    try:
+        records = json.loads(stdout)
+    except ValueError:
+        records = []
+    formats = {}
+    for r in records:
+        manifest = {}
+        if r.get("manifest") and Path(r["manifest"]).exists():
+            manifest = json.loads(Path(r["manifest"]).read_text())
+        formats[r["format"]] = {
+            "status": r["status"],
+            "error": r.get("error"),
+            "convert_s": manifest.get("timings_s", {}).get("convert"),
+            "total_s": manifest.get("timings_s", {}).get("total"),
+            "peak_tree_gb": round(sampler.by_format.get(r["format"], 0) / GB, 2),
+            "cosine": (r.get("fidelity") or {}).get("cosine"),
+        }
+    return {
+        "command": " ".join(["edgekit", *cmd[3:]]),
+        "exit_code": proc.returncode,
+        "wall_s": round(wall, 1),
+        "peak_tree_gb": round(sampler.peak / GB, 2),
+        "stopped_above_gb": kill_above if sampler.killed else None,
+        "formats": formats,
+        "rss_timeline_gb": sampler.timeline,
+        "stderr_tail": [ln for ln in err_lines if ln.strip()][-4:] if proc.returncode else [],
+    }
+
+
+def run_bare(model: str, fmt: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="edgekit-bare-") as work:
+        t0 = time.perf_counter()
+        res = subprocess.run(
+            [sys.executable, "-c", BARE, model, fmt, work], capture_output=True, text=True, env=child_env()
+        )
+        wall = time.perf_counter() - t0
+    if res.returncode != 0:
+        return {"error": (res.stderr.strip().splitlines() or ["?"])[-1][:300], "exit_code": res.returncode}
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    return {
+        "convert_s": round(out["convert_s"], 1),
+        "wall_s": round(wall, 1),
+        "peak_gb": round(out["peak_bytes"] / GB, 2),
+        "setup_peak_gb": round(out["setup_peak_bytes"] / GB, 2),
+    }
+
+
+# --- provenance and results ---------------------------------------------------------------------------------------
+def provenance() -> dict[str, Any]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"python": platform.python_version()}
+    for pkg in ("edgekit", "tensorflow-cpu", "keras", "tf2onnx", "onnx", "onnxruntime", "openvino", "nncf", "numpy"):
+        try:
+            versions[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "edgekit"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
+    cpu = next(
+        (ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in ln),
+        platform.processor(),
+    )
+    mem = next(ln for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal"))
+    return {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "git_commit": commit,
+        "edgekit_tree_dirty": bool(dirty),
+        "versions": versions,
+        "machine": {
+            "cpu": cpu,
+            "cores": os.cpu_count(),
+            "memory_gb": round(int(mem.split()[1]) * 1024 / GB, 1),
+            "os": f"{platform.system()} {platform.release()}",
+        },
+    }
+
+
+def write_json(path: Path, doc: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def available_gb() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024 / GB
+    return 0.0
+
+
+def wait_for_memory(need_gb: float, limit_s: float = 600) -> float:
+    t0 = time.time()
+    while available_gb() < need_gb and time.time() - t0 < limit_s:
+        time.sleep(15)
+    return available_gb()
+
+
+def zoo() -> list[tuple[str, int, int]]:
+    from edgekit.models.registry import list_models
+
+    return [(s.name, s.default_input_size, s.params or 0) for s in list_models()]
+
+
+# --- README table -------------------------------------------------------------------------------------------------
+def readme_table(doc: dict[str, Any]) -> str:
+    """The README's table, generated from the JSON (never typed by hand)."""
+    m = doc["machine"]
+    lines = [
+        f"`python benchmarks/export_memory.py` ({doc['date'][:10]}, {m['cores']} cores, {m['memory_gb']:.0f} GB, "
+        f"commit {doc['git_commit'][:8]}): `edgekit export MODEL --int8`, default size and options; peak = "
+        "resident memory of the whole process tree; bare = that converter alone in a fresh process.",
+        "",
+        "| model | params | wall | peak | TFLite s (bare) | ONNX s (bare) | OpenVINO s (bare) | largest bare peak |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in doc["models"].items():
+        run, bare = r["export"], r.get("bare", {})
+        cells = []
+        for fmt in FORMATS:
+            f, b = run["formats"].get(fmt, {}), bare.get(fmt, {})
+            got = f"{f['convert_s']:.0f}" if f.get("convert_s") is not None else (f.get("status") or "-")
+            cells.append(f"{got} ({b['convert_s']:.0f})" if b.get("convert_s") is not None else got)
+        bare_peak = max((b.get("peak_gb", 0) for b in bare.values()), default=0)
+        stopped = " (stopped)" if run.get("stopped_above_gb") else ""
+        lines.append(
+            f"| {name} | {r['params'] / 1e6:.1f} M | {run['wall_s']:.0f} s{stopped} | {run['peak_tree_gb']:.1f} GB | "
+            + " | ".join(cells)
+            + f" | {bare_peak:.1f} GB |"
+        )
+    missing = doc.get("not_measured") or []
+    if missing:
+        lines += ["", f"Not measured in this run: {', '.join(missing)}."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", help="comma-separated (default: the whole registry, VGG19 and ResNet50 first)")
+    ap.add_argument("--no-bare", action="store_true", help="skip the bare conversions")
+    ap.add_argument("--kill-above", type=float, default=16.0, help="stop a run whose tree exceeds this many GB")
+    ap.add_argument("--min-free", type=float, default=14.0, help="GB available before a model over 50M parameters")
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--readme", action="store_true", help="print the README table from --out and exit")
+    args = ap.parse_args(argv)
+    if args.readme:
+        print(readme_table(json.loads(args.out.read_text())))
+        return 0
+    sys.path.insert(0, str(REPO))
+    models = zoo()
+    if args.models:
+        wanted = args.models.split(",")
+        models = [m for name in wanted for m in models if m[0] == name]
+    else:  # the two budgets first, then smallest first: a run cut short still covers most of the zoo
+        models.sort(key=lambda m: (m[0] not in BUDGETS, m[0] != "vgg19", m[2]))
+    doc = {**provenance(), "command": " ".join(["python", *sys.argv]), "load_before": os.getloadavg(), "models": {}}
+    doc["not_measured"] = [m[0] for m in models]
+    for name, size, params in models:
+        if params > 50e6:
+            print(f"{name}: waiting for {args.min_free} GB available ({available_gb():.1f} now)", file=sys.stderr)
+            wait_for_memory(args.min_free)
+        print(f"{name}: edgekit export {name} --int8", file=sys.stderr, flush=True)
+        with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as out:
+            entry = {"input_size": size, "params": params, "available_gb_before": round(available_gb(), 1)}
+            entry["export"] = run_export(name, Path(out), args.kill_above)
+        if not args.no_bare:
+            entry["bare"] = {fmt: run_bare(name, fmt) for fmt in FORMATS}
+        if name in BUDGETS:
+            gb, s = BUDGETS[name]
+            ok = entry["export"]["peak_tree_gb"] <= gb and entry["export"]["wall_s"] <= s
+            entry["budget"] = {"peak_gb": gb, "wall_s": s, "met": ok and entry["export"]["exit_code"] == 0}
+        entry["load_after"] = [round(x, 2) for x in os.getloadavg()]
+        doc["models"][name] = entry
+        doc["not_measured"].remove(name)
+        doc["load_after"] = entry["load_after"]
+        write_json(args.out, doc)
+        e = entry["export"]
+        print(
+            f"{name}: exit {e['exit_code']}, {e['wall_s']:.0f} s, peak {e['peak_tree_gb']:.2f} GB "
+            f"(bare: {json.dumps(entry.get('bare'))})",
+            file=sys.stderr,
+            flush=True,
+        )
+    print(readme_table(doc))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
