@@ -51,3 +51,21 @@ def executed_act_bytes(op: OpInfo, precision: str) -> int:
     it: a QDQ ONNX or FakeQuantize IR keeps f32 tensors between its quantize nodes, a .tflite int8 ones."""
     per_element = 1 if precision == "int8" else 2
     return sum(t.size for t in (*op.act_inputs, *op.outputs)) * per_element
+
+
+_MEMO: dict[tuple[str, int, Any], tuple[Any, Any]] = {}
+
+
+def per_graph(name: str, graph: Any, key: Any, compute: Any) -> Any:
+    """compute() once per graph object (and key): the fit predicts the same graphs thousands of times with other
+    constants, and the graph's arena or Edge TPU mapping does not depend on them. Keeps the graph alive beside its
+    value so that an id is never reused for another graph while cached."""
+    slot = (name, id(graph), key)
+    hit = _MEMO.get(slot)
+    if hit is not None and hit[0] is graph:
+        return hit[1]
+    if len(_MEMO) > 1024:
+        _MEMO.clear()
+    value = compute()
+    _MEMO[slot] = (graph, value)
+    return value

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.analyze import Graph
-from edgekit.costmodel.common import OpCost, Request, accel_op_ms
+from edgekit.costmodel.common import OpCost, Request, accel_op_ms, per_graph
 from edgekit.costmodel.cpu import cpu_op_ms
 from edgekit.errors import UsageError
 from edgekit.targets import Target
@@ -63,7 +63,8 @@ def predict(graph: Graph, target: Target, request: Request) -> dict[str, Any]:
             f"{Path(graph.path).name} is already compiled for the Edge TPU (its ops are hidden in one custom op): "
             "predict from the int8 .tflite it was compiled from"
         )
-    analysis = analyze_graph(graph, int(acc.param_cache_mib * 1024 * 1024))
+    cache_bytes = int(acc.param_cache_mib * 1024 * 1024)
+    analysis = per_graph("edgetpu", graph, cache_bytes, lambda: analyze_graph(graph, cache_bytes))
     if analysis["problems"]:
         raise UsageError(f"{target.id} cannot run {Path(graph.path).name}: {analysis['problems'][0]}")
     on_tpu = {o["index"] for o in analysis["ops"] if o["device"] == "tpu"}

@@ -191,7 +191,7 @@ def _bisect(f, lo: float, hi: float, goal: float, increasing: bool, iters: int =
     return (lo * hi) ** 0.5
 
 
-def _golden(f, lo: float, hi: float, iters: int = 36) -> float:
+def _golden(f, lo: float, hi: float, iters: int = 30) -> float:
     """argmin of f(exp(x)) over [lo, hi] (golden-section search in log space)."""
     g = (math.sqrt(5) - 1) / 2
     a, b = lo, hi
@@ -314,7 +314,7 @@ def _tpu_fit(rows: list[PublishedRow]) -> dict[str, float] | None:
             for r in rows
         )
 
-    for _ in range(4):
+    for _ in range(3):
         for name in free:
             lo, hi = bounds[name]
             params[name] = _golden(lambda v, n=name: loss({**params, n: v}), math.log(lo), math.log(hi))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from edgekit.analyze import Graph
-from edgekit.costmodel.common import OpCost, Request, accel_op_ms
+from edgekit.costmodel.common import OpCost, Request, accel_op_ms, per_graph
 from edgekit.costmodel.cpu import cpu_op_ms
 from edgekit.targets import Target
 
@@ -20,7 +20,7 @@ def predict(graph: Graph, target: Target, request: Request) -> dict[str, Any]:
     acc, cost = target.accelerator, target.accelerator_cost
     assert acc is not None and cost is not None
     require_static(graph)
-    analysis = analyze_npu_graph(graph)
+    analysis = per_graph("npu", graph, None, lambda: analyze_npu_graph(graph))
     precision = "int8" if (precision_hint or analysis["compute_precision"]) == "int8" else "fp16"
     on_npu = {o["index"] for o in analysis["ops"] if o["device"] == "npu"}
     costs = [

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.analyze import Graph, load_graph
-from edgekit.costmodel.common import OpCost, Request
+from edgekit.costmodel.common import OpCost, Request, per_graph
 from edgekit.costmodel.cpu import amdahl_speedup  # noqa: F401 - public API
 from edgekit.costmodel.edgetpu import LINK_MBS  # noqa: F401 - public API
 from edgekit.costmodel.instructions import predict_from_instructions  # noqa: F401 - public API
@@ -196,8 +196,8 @@ def predict_graph(
         "throughput_ips": round(1000.0 / median, 2) if median else None,
         "power_w": None if watts is None else round(watts, 3),
         "energy_mj": None if watts is None else round(watts * median, 3),  # W x ms = mJ
-        "macs": graph.macs,
-        "weight_bytes": graph.weight_bytes,
+        "macs": per_graph("macs", graph, None, lambda: graph.macs),
+        "weight_bytes": per_graph("weights", graph, None, lambda: graph.weight_bytes),
         "basis": basis,
     }
     if core["split"] is not None:
@@ -218,7 +218,8 @@ def _peak_memory(graph: Graph) -> int:
         size = Path(graph.path).stat().st_size
     except OSError:
         size = graph.weight_bytes
-    return int(size + graph.weight_bytes + graph.arena_bytes())
+    weights = per_graph("weights", graph, None, lambda: graph.weight_bytes)
+    return int(size + weights + per_graph("arena", graph, None, graph.arena_bytes))
 
 
 def _model_name(path: Path) -> str:
