@@ -340,3 +340,13 @@ def test_imagenet_weights_are_copied_at_any_size(tmp_path, monkeypatch):
 def test_imagenet_with_unsupported_alpha_is_usage_error(keras_home):
     with pytest.raises(UsageError, match="no ImageNet weights for mobilenetv2"):
         create_model("mobilenetv2", input_size=32, alpha=0.6, weights="imagenet")
+
+
+def test_readme_lists_every_registered_model():
+    """The README's model list is checked against the registry (a new registration must be documented)."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Models", 1)[1].split("\n## ", 1)[0]
+    missing = [name for name in NAMES if f"`{name}`" not in section]
+    assert not missing, f"README's Models section does not list {missing}"
