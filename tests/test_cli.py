@@ -103,17 +103,17 @@ def test_old_profile_runtime_option_is_a_usage_error(capsys):
     assert code == 2 and "--runtime" in err
 
 
-def test_profile_dynamic_selects_the_dynamic_range_export(trained_keras, tmp_path, capsys):
+def test_profile_dynamic_selects_the_dynamic_range_export(tmp_path, capsys):
     root = tmp_path / "out"
-    args = ["export", str(trained_keras), "--dynamic", "--format", "tflite", "--calib-size", "4", "--holdout", "4"]
-    code, _, err = run_cli([*args, "--out", str(root)], capsys)
+    tiny = "mobilenetv2 --input-size 32 --alpha 0.35 --num-classes 10 --weights none --calib-size 4 --holdout 4"
+    code, _, err = run_cli(["export", *tiny.split(), "--dynamic", "--format", "tflite", "--out", str(root)], capsys)
     assert code == 0, err
-    profile = ["profile", str(root / "tinynet"), "--target", "rpi4", "--profiles", str(tmp_path / "p"), "--json"]
+    profile = ["profile", str(root / "mobilenetv2"), "--target", "rpi4", "--profiles", str(tmp_path / "p"), "--json"]
     code, out, err = run_cli([*profile, "--dynamic"], capsys)
     assert code == 0, err
     (result,) = json.loads(out)
     assert result["precision"] == "dynamic" and result["source"] == "predicted" and result["target"] == "rpi4"
-    assert list((tmp_path / "p" / "rpi4").glob("tinynet__tflite-dynamic*.json"))  # saved where --profiles said
+    assert list((tmp_path / "p" / "rpi4").glob("mobilenetv2__tflite-dynamic*.json"))  # saved where --profiles said
     code, _, err = run_cli([*profile, "--int8"], capsys)
     assert code == 2 and "no artifact" in err  # the folder holds no int8 export: --dynamic was what selected it
     code, _, err = run_cli([*profile, "--dynamic", "--int8"], capsys)
