@@ -4,16 +4,14 @@ from the derived graph (the FP32 conversion with 8-bit tensors) is to one made f
 
     python benchmarks/compare_speed.py [--target rpi4] [--check-models mobilenetv2,squeezenet] [--skip-first]
 
-Writes benchmarks/results/compare_speed.json (tool versions, git commit, machine, date).
+Writes benchmarks/results/compare_speed.json with the provenance of benchmarks/_results.py (date, commit, CPU, load).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -21,20 +19,28 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results" / "compare_speed.json"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import REPO as ROOT  # noqa: E402
+from _results import load_now, write_result  # noqa: E402
 
 
-def run_compare(target: str, cache: Path, profiles: Path) -> tuple[float, dict[str, Any]]:
-    """Wall seconds of one `edgekit compare --json` in a fresh interpreter, and its output."""
+def run_compare(target: str, cache: Path, profiles: Path) -> tuple[float, float, dict[str, Any]]:
+    """Wall and CPU seconds (user + system) of one `edgekit compare --json` in a fresh interpreter, and its output.
+
+    On a shared machine the wall time follows the load; the CPU time is what the call costs."""
+    import resource
+
     env = {**os.environ, "EDGEKIT_CACHE": str(cache), "TF_CPP_MIN_LOG_LEVEL": "3"}
     cmd = [sys.executable, "-m", "edgekit", "compare", "--target", target, "--profiles-dir", str(profiles), "--json"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"edgekit compare failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
-    return wall, json.loads(proc.stdout)
+    return wall, cpu, json.loads(proc.stdout)
 
 
 def derived_vs_real(model: str, targets: list[str]) -> dict[str, Any]:
@@ -72,33 +78,6 @@ def derived_vs_real(model: str, targets: list[str]) -> dict[str, Any]:
     return out
 
 
-def versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for dist in ("edgekit", "tensorflow-cpu", "tensorflow", "matplotlib", "numpy"):
-        try:
-            found[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return found
-
-
-def git_commit() -> str | None:
-    proc = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "edgekit"], cwd=ROOT, capture_output=True, text=True)
-    return proc.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "") if proc.returncode == 0 else None
-
-
-def machine() -> dict[str, Any]:
-    from edgekit.results import host_info
-
-    info = host_info()
-    try:
-        info["loadavg_1min"] = os.getloadavg()[0]
-    except OSError:
-        pass
-    return info
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--target", default="rpi4")
@@ -106,29 +85,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check-targets", default="rpi4,coral-usb")
     ap.add_argument("--skip-first", action="store_true", help="Only the derived-vs-real check.")
     args = ap.parse_args(argv)
-    report: dict[str, Any] = {
-        "benchmark": "compare_speed",
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "git_commit": git_commit(),
-        "versions": versions(),
-        "machine": machine(),
-        "target": args.target,
-    }
+    report: dict[str, Any] = {"target": args.target, "load_before": load_now()}
     if not args.skip_first:
         with tempfile.TemporaryDirectory(prefix="edgekit-bench-cache-") as cache, tempfile.TemporaryDirectory() as prof:
-            first, out = run_compare(args.target, Path(cache), Path(prof))
-            repeated, _ = run_compare(args.target, Path(cache), Path(prof))
+            first, first_cpu, out = run_compare(args.target, Path(cache), Path(prof))
+            repeated, repeated_cpu, _ = run_compare(args.target, Path(cache), Path(prof))
         models = [r["model"] for r in out["rows"]]
         report.update(
             models=models,
             first_s=round(first, 1),
             repeated_s=round(repeated, 2),
             first_over_repeated=round(first / repeated, 1),
+            first_cpu_s=round(first_cpu, 1),
+            repeated_cpu_s=round(repeated_cpu, 2),
+            graph_build_seconds={r["model"]: r.get("graph_build_seconds") for r in out["rows"]},
             rows=[{k: r[k] for k in ("model", "input_size", "macs", "latency_ms")} for r in out["rows"]],
         )
         print(f"compare --target {args.target}, {len(models)} default models ({', '.join(models)})")
-        print(f"  first call (build + one fp32 conversion each, cached): {first:8.1f} s")
-        print(f"  repeated call (from the cache):                        {repeated:8.2f} s")
+        print(f"  first call (build + one fp32 conversion each): {first:8.1f} s wall, {first_cpu:7.1f} s CPU")
+        print(f"  repeated call (from the cache):                {repeated:8.2f} s wall, {repeated_cpu:7.2f} s CPU")
         print(f"  first / repeated: {first / repeated:.1f}x")
     checks = [derived_vs_real(m, args.check_targets.split(",")) for m in args.check_models.split(",") if m]
     report["derived_vs_real_int8"] = checks
@@ -138,11 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             f"  {c['model']}: derived/real INT8 prediction {ratios}; conversion fp32 {c['fp32_convert_s']} s, "
             f"int8 {c['int8_convert_s']} s (the int8 one is what compare skips)"
         )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    tmp = RESULTS.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    tmp.replace(RESULTS)
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    write_result("compare_speed", report)
     return 0
 
 

@@ -408,11 +408,18 @@ def profile(
         raise typer.Exit(EXIT_FAILURE)
 
 
+HtmlOpt = Annotated[Path | None, typer.Option("--html", help="Write one self-contained HTML report (tables + plots).")]
+PlotsOpt = Annotated[Path | None, typer.Option("--plots", help="Also write the plots as PNG files into this folder.")]
+
+
 @app.command()
 def report(
     target: Annotated[str | None, typer.Option("--target", help="Only this target.")] = None,
     csv: Annotated[Path | None, typer.Option("--csv", help="Also write a CSV file.")] = None,
     markdown: Annotated[Path | None, typer.Option("--markdown", help="Also write a Markdown table.")] = None,
+    html: HtmlOpt = None,
+    plots: PlotsOpt = None,
+    layers: Annotated[str | None, typer.Option("--layers", help="Model whose per-layer time is plotted.")] = None,
     profiles_dir: ProfilesOpt = Path("profiles"),
     json_out: JsonOpt = False,
 ) -> None:
@@ -421,6 +428,10 @@ def report(
     from edgekit.results import report as make_report
     from edgekit.results import report_table
 
+    if html is not None or plots is not None:  # checked (and refused) before anything else is written
+        from edgekit.report_html import report_profiles_html
+
+        report_profiles_html(profiles_dir, target, html, plots, layers)
     rows = make_report(profiles_dir, target=target, csv_path=csv, markdown_path=markdown)
     if json_out:
         console.print_json(rows)
@@ -430,15 +441,14 @@ def report(
 
 
 # --- compare / recommend / ensemble (issue 14) ---------------------------------------------------------------------
-HtmlOpt = Annotated[Path | None, typer.Option("--html", help="Write one self-contained HTML report (tables + plots).")]
-PlotsOpt = Annotated[Path | None, typer.Option("--plots", help="Also write the plots as PNG files into this folder.")]
-CompareProfilesOpt = Annotated[Path, typer.Option("--profiles-dir", help="Where saved profiles are kept.")]
 LayersOpt = Annotated[str | None, typer.Option("--layers", help="Model whose per-layer time breakdown is plotted.")]
 
 
 @app.command()
 def compare(
-    models: Annotated[list[str] | None, typer.Argument(help="Model names (default: every architecture of the notes).")] = None,
+    models: Annotated[
+        list[str] | None, typer.Argument(help="Model names (default: every architecture of the notes).")
+    ] = None,
     target: Annotated[str, typer.Option("--target", help="Target id (see `edgekit targets`).")] = ...,
     int8: Int8Opt = False,
     fp32: Fp32Opt = False,
@@ -449,7 +459,7 @@ def compare(
     plots: PlotsOpt = None,
     layers: LayersOpt = None,
     saved_only: Annotated[bool, typer.Option("--saved-only", help="Only saved profiles; predict nothing.")] = False,
-    profiles_dir: CompareProfilesOpt = Path("profiles"),
+    profiles_dir: ProfilesOpt = Path("profiles"),
     json_out: JsonOpt = False,
 ) -> None:
     """One row per model on a target: size, MACs, latency, energy, memory, accuracy; each figure with its source."""
@@ -474,15 +484,15 @@ def compare(
 @app.command()
 def recommend(
     target: Annotated[str, typer.Option("--target", help="Target id (see `edgekit targets`).")] = ...,
-    images_per_class: Annotated[int, typer.Option("--images-per-class", min=1, help="Training images per class.")] = ...,
-    max_latency: Annotated[float | None, typer.Option("--max-latency", min=0.0, help="Median latency limit, ms.")] = None,
+    images_per_class: Annotated[int, typer.Option("--images-per-class", min=1, help="Images per class.")] = ...,
+    max_latency: Annotated[float | None, typer.Option("--max-latency", min=0.0, help="Median latency, ms.")] = None,
     max_size: Annotated[float | None, typer.Option("--max-size", min=0.0, help="Model file size limit, MB.")] = None,
     max_energy: Annotated[float | None, typer.Option("--max-energy", min=0.0, help="Energy per inference, mJ.")] = None,
     min_accuracy: Annotated[float | None, typer.Option("--min-accuracy", min=0.0, max=1.0, help="Top-1, 0-1.")] = None,
     int8: Int8Opt = False,
     fp32: Fp32Opt = False,
     input_size: InputSizeOpt = None,
-    profiles_dir: CompareProfilesOpt = Path("profiles"),
+    profiles_dir: ProfilesOpt = Path("profiles"),
     json_out: JsonOpt = False,
 ) -> None:
     """The notes' training strategy and model rules, filtered and ranked by your constraints on a target."""
@@ -500,7 +510,7 @@ def ensemble(
     input_size: InputSizeOpt = None,
     weights: WeightsOpt = "none",
     num_classes: NumClassesOpt = 1000,
-    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default edgekit-out/ensemble/keras).")] = None,
+    out: OutOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """One model averaging its members' logits, then softmax; checked against the members' float average."""

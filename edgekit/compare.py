@@ -19,60 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.errors import UsageError
+from edgekit.recommend import DEFAULT_MODELS, NOTES_TABLE, PUBLISHED_TOP1
 
-# Every architecture of the notes (cnn-models-notes: "Other Convolutional Neural Network Models"), one zoo model each.
-DEFAULT_MODELS = (
-    "alexnet",
-    "vgg19",
-    "inceptionv3",
-    "squeezenet",
-    "resnet50",
-    "densenet121",
-    "xception",
-    "nasnetmobile",
-    "mobilenetv2",
-    "efficientnetb0",
-    "vitb16",
-)
-
-# The notes' comparison table, by family: its "Params" adjective and its use case.
-NOTES_TABLE = {
-    "AlexNet": ("many", "teaching, history"),
-    "VGG": ("very many", "feature extraction"),
-    "Inception": ("medium", "medium to large tasks"),
-    "SqueezeNet": ("few", "embedded"),
-    "ResNet": ("medium-high", "general classification, detection"),
-    "DenseNet": ("medium", "medical imaging, classification"),
-    "Xception": ("medium", "efficient inference"),
-    "NASNet": ("high", "high-accuracy needs"),
-    "MobileNet": ("few", "mobile"),
-    "EfficientNet": ("medium", "practical deployment"),
-    "ViT": ("high", "large-data classification, pre-training"),
-}
-
-# ImageNet-1k top-1 of the trained weights at the default input size, as published (fp32).
-KERAS_APPS = "https://keras.io/api/applications/"
-PUBLISHED_TOP1 = {
-    "alexnet": (0.5652, "https://pytorch.org/vision/stable/models.html (AlexNet_Weights.IMAGENET1K_V1)"),
-    "vgg16": (0.713, KERAS_APPS),
-    "vgg19": (0.713, KERAS_APPS),
-    "inceptionv3": (0.779, KERAS_APPS),
-    "squeezenet": (0.575, "https://arxiv.org/abs/1602.07360 (Table 2)"),
-    "squeezenet11": (0.5818, "https://pytorch.org/vision/stable/models.html (SqueezeNet1_1_Weights)"),
-    "resnet50": (0.749, KERAS_APPS),
-    "densenet121": (0.750, KERAS_APPS),
-    "xception": (0.790, KERAS_APPS),
-    "nasnetmobile": (0.744, KERAS_APPS),
-    "mobilenetv1": (0.704, KERAS_APPS),
-    "mobilenetv2": (0.713, KERAS_APPS),
-    "efficientnetb0": (0.771, KERAS_APPS),
-    "efficientnetb1": (0.791, KERAS_APPS),
-    "efficientnetb2": (0.801, KERAS_APPS),
-    "efficientnetb3": (0.816, KERAS_APPS),
-    "efficientnetlite0": (0.751, "https://github.com/tensorflow/tpu/tree/master/models/official/efficientnet/lite"),
-    "vitb16": (0.8107, "https://pytorch.org/vision/stable/models.html (ViT_B_16_Weights.IMAGENET1K_V1)"),
-    "vitti16": (0.722, "https://arxiv.org/abs/2012.12877 (DeiT-Ti, Table 1)"),
-}
 PRECISIONS = ("int8", "fp32")
 CACHE_VERSION = 1
 
@@ -504,6 +452,7 @@ def compare_row(spec: Any, req: CompareRequest, target: Any, precision: str, res
             for p, v in by_precision.items()
         },
         "graph_cached": cached,
+        "graph_build_seconds": meta.get("build_seconds") if meta else None,
     }
 
 

@@ -25,7 +25,7 @@ class EnsembleOptions:
     input_size: int | None = None
     weights: str = "none"  # for members given by name: none | imagenet | PATH
     num_classes: int = 1000
-    out: Path | None = None
+    out: Path | None = None  # export root: writes <out>/ensemble/keras/ensemble.keras
     holdout: int = 32
     seed: int = 0
 
@@ -77,27 +77,17 @@ def _manifest(path: Path) -> dict[str, Any]:
     return meta
 
 
-def _preprocess_of(meta: dict[str, Any]) -> tuple[Any, str | None, str | None]:
-    """(Preprocess, architecture, family) from a manifest written by `edgekit build` or `edgekit train`."""
-    from edgekit.models.registry import PREPROCESS_TF, Preprocess, get_spec
+def _preprocess_of(model: Any, meta: dict[str, Any]) -> tuple[Any, str | None, str | None]:
+    """(Preprocess, architecture, family) the way export reads a .keras file (manifest, else its first layers)."""
+    from edgekit.datasets import keras_file_preprocess
+    from edgekit.models.registry import get_spec
 
+    pre, _origin = keras_file_preprocess(model, meta, None)
     arch = meta.get("architecture") or meta.get("model")
-    spec = None
-    if arch:
-        try:
-            spec = get_spec(arch)
-        except UsageError:
-            spec = None
-    pre = spec.preprocess if spec else PREPROCESS_TF
-    stored = meta.get("preprocess")
-    if isinstance(stored, dict) and {"scale", "offset", "mean", "std"} <= stored.keys():
-        pre = Preprocess(
-            scale=float(stored["scale"]),
-            offset=float(stored["offset"]),
-            mean=tuple(stored["mean"]),
-            std=tuple(stored["std"]),
-            channels=stored.get("channels", "RGB"),
-        )
+    try:
+        spec = get_spec(arch) if arch else None
+    except UsageError:
+        spec = None
     return pre, (spec.name if spec else None), (spec.family if spec else None)
 
 
@@ -127,7 +117,7 @@ def load_members(opts: EnsembleOptions) -> list[Member]:
         if _is_file(item):
             path = Path(item)
             model = _load_file(path)
-            pre, arch, family = _preprocess_of(_manifest(path))
+            pre, arch, family = _preprocess_of(model, _manifest(path))
             name = arch or path.stem
         else:
             spec = get_spec(item)
@@ -253,12 +243,9 @@ def accuracy_gain(ens: Any, members: list[Member], size: int) -> dict[str, Any]:
     """Labelled accuracy of each member and of the ensemble on the validation images of `edgekit train`, when every
     member was trained on the same data (same fingerprint and split)."""
     from edgekit.data import load_image
+    from edgekit.datasets import training_record
     from edgekit.models.registry import PREPROCESS_TF
 
-    try:
-        from edgekit.train import training_record
-    except ImportError:
-        return {"available": False, "reason": "edgekit train is not available"}
     records = [training_record(m.keras_path) if m.keras_path else None for m in members]
     if any(r is None for r in records):
         return {"available": False, "reason": "not every member was trained by `edgekit train`"}
@@ -314,7 +301,7 @@ def build_ensemble(opts: EnsembleOptions, say=None) -> dict[str, Any]:
     from edgekit.models.registry import PREPROCESS_TF
 
     validate(opts)
-    folder = Path(opts.out) if opts.out else Path("edgekit-out") / "ensemble" / "keras"
+    folder = Path(opts.out or "edgekit-out") / "ensemble" / "keras"  # --out is the export root, as everywhere
     from edgekit.report_html import check_output_file
 
     check_output_file(folder / "ensemble.keras", "--out")

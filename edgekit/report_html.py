@@ -185,7 +185,7 @@ def _profile_latency(res: dict[str, Any]) -> dict[str, Any]:
 
 
 def points_from_profiles(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from edgekit.compare import PUBLISHED_TOP1
+    from edgekit.recommend import PUBLISHED_TOP1
 
     points = []
     for res in results:
@@ -475,3 +475,21 @@ def write_profiles_report(results: list[dict[str, Any]], html_path: Path | None,
 
 
 SOURCE_ORDER = {"measured": 0, "predicted": 1, "emulated": 2}
+
+
+def report_profiles_html(
+    profiles_dir: Path, target: str | None, html_path: Path | None, plots_dir: Path | None, layers_model: str | None
+) -> list[str]:
+    """`edgekit report --html/--plots`; an empty store is bad input: say how to fill it, or how to predict."""
+    from edgekit.results import load_results
+
+    check_outputs(None, html_path, plots_dir)
+    results = [r for r in load_results(Path(profiles_dir), target) if r.get("status") == "ok"]
+    if not results:
+        where = Path(profiles_dir) / target if target else Path(profiles_dir)
+        t = target or "T"
+        raise UsageError(
+            f"no saved profiles in {where}: fill it with `edgekit profile MODEL --target {t}` (measured where it "
+            f"runs, predicted otherwise), or predict on the spot with `edgekit compare --target {t} --html F`"
+        )
+    return write_profiles_report(results, html_path, plots_dir, layers_model)
