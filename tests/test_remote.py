@@ -368,3 +368,26 @@ def test_remote_whose_python_is_the_emulated_pi(servers, keys, models, tmp_path,
     assert result["status"] == "ok" and result["machine"] == "aarch64" and result["target"] == "ssh-aarch64"
     assert result["host"]["cpu_part"] == "0xd08" and result["runtime"]["name"] == "litert"
     assert result["remote"]["python"].endswith("/usr/bin/python3")
+
+
+def test_npu_only_when_listed_and_never_a_fallback(models, tmp_path):
+    """No Intel NPU here: device choice and the execution check run on device lists as OpenVINO reports them, and a
+    real OpenVINO run on this machine says clearly that there is no NPU."""
+    from edgekit.profile.npu import NpuUnavailable, check_execution, choose_device, measure_npu
+
+    assert choose_device(["CPU", "GPU", "NPU"]) == "NPU"
+    for available in (["CPU"], ["CPU", "GPU"], []):
+        with pytest.raises(NpuUnavailable, match="lists no NPU"):
+            choose_device(available)
+    check_execution(["NPU"])
+    for devices in (["CPU"], ["NPU", "CPU"], []):
+        with pytest.raises(NpuUnavailable, match="refusing"):
+            check_execution(devices)
+    import openvino as ov
+
+    if "NPU" in ov.Core().available_devices:
+        pytest.skip("this machine has an NPU")
+    xml = tmp_path / "tiny.xml"
+    ov.save_model(ov.convert_model(str(models["fp32"])), str(xml))
+    with pytest.raises(NpuUnavailable, match="OpenVINO lists no NPU here"):
+        measure_npu(xml, runs=1, warmup=0, min_seconds=0, timeout=120)

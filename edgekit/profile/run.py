@@ -178,6 +178,15 @@ def profile_one(art: Artifact, req: ProfileRequest, target) -> dict[str, Any]:
     if req.emulate:
         return emulate_one(art, req, target)
     if target.is_this_machine() and not req.predict:
+        if target.kind == "npu":  # on the NPU device itself, never AUTO or a CPU fallback filed as NPU
+            from edgekit.profile.npu import measure_npu
+
+            return measure_npu(art.path, req.runs, req.warmup, req.min_seconds, req.timeout)
+        if target.kind == "edgetpu":  # the host runners would time the CPU: measure through the delegate instead
+            raise UsageError(
+                f"an Edge TPU is measured by the device runner with its delegate: edgekit profile {art.path} "
+                f"--host $USER@localhost --target {target.id}"
+            )
         from edgekit.profile.measure import measure_artifact
 
         return measure_artifact(
