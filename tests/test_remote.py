@@ -167,6 +167,12 @@ def test_profile_over_ssh_then_cached(servers, keys, models, tmp_path, capsys):
     assert results[0]["remote"]["copied"] is False, "an unchanged artifact must not be copied again"
     assert cached.stat().st_mtime_ns == stamp
 
+    args = ["profile", str(models["int8"]), "--host", _address(servers["a"]), "--identity", str(keys["good"])]
+    args += ["--ssh-config", str(servers["config"]), "--remote-python", sys.executable, "--runs", "2", "--no-save"]
+    code, out, err = run_cli(args, capsys)  # the table: one per target, the board named
+    assert code == 0, err
+    assert f"ssh-{os.uname().machine} (CPU)" in out and "board" in out and "127.0.0.1" in out and "measured" in out
+
 
 def test_target_mismatch_is_a_usage_error(servers, keys, models, tmp_path, capsys):
     code, _, err = _profile(servers, keys, tmp_path, capsys, str(models["int8"]), "--target", "rpi4")

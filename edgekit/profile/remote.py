@@ -366,6 +366,8 @@ def profile_remote(req, opts: RemoteOptions, say=None) -> tuple[list[dict[str, A
     the hosts in parallel. Saves each result as soon as it exists. Returns (results, error lines)."""
     from edgekit.profile.compare import attach_prediction
 
+    if req.predict or req.emulate:
+        raise UsageError("--host measures on the boards; --predict and --emulate run here (drop one)")
     arts = remote_artifacts(req)
     names = [model_cache_name(a.path, _sha(a.path)) for a in arts] + [runner_bundle()[0]]
     if not opts.hosts:

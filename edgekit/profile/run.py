@@ -327,6 +327,10 @@ def _cells(r: dict[str, Any]) -> dict[str, str]:
         "energy mJ": f"{r['energy_mj']:.2f}" if r.get("energy_mj") is not None else "",
         "runtime": f"{rt.get('name', '')} x{rt.get('threads', '')}".strip(),
         "match": "" if r.get("match") is None else ("yes" if r["match"] else "NO"),
+        # Measured over SSH: which board, measured / predicted, and whether the board throttled during the run.
+        "board": str((r.get("host") or {}).get("ssh") or "") if isinstance(r.get("host"), dict) else "",
+        "vs predicted": f"{r['measured_over_predicted']:.2f}x" if r.get("measured_over_predicted") else "",
+        "throttled": {True: "THROTTLED", False: "no"}.get(r.get("throttled"), ""),
     }
 
 
