@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -380,3 +381,28 @@ def test_wheel_installs_and_runs_in_the_emulated_pi_userland(tiny_models, tmp_pa
     assert data["runtime"]["name"] == "litert" and data["latency_ms"]["n"] == 2
     native = run_device(str(tiny_models["int8"]), "--json", "--runs", "1")[1]
     assert data["output_sha256"] == native["output_sha256"], "same seed, same int8 outputs on aarch64 and x86"
+
+
+def test_rapl_power_from_a_recorded_counter(tmp_path, monkeypatch):
+    """Intel RAPL (unreadable here): the package counter read at both ends of the timed runs, wrap-around included,
+    on a sysfs folder laid out like /sys/class/powercap/intel-rapl:0."""
+    from edgekit.device import system
+
+    zone = tmp_path / "intel-rapl:0"
+    zone.mkdir()
+    (zone / "max_energy_range_uj").write_text("262143328850\n")
+    (zone / "energy_uj").write_text("262140000000\n")
+    monkeypatch.setattr(system, "RAPL_ZONE", zone)
+    monkeypatch.setattr(system, "vcgencmd", lambda *args, **kw: None)  # not a Pi
+    sampler = system.PowerSampler()
+    assert sampler.method == "intel-rapl"
+    sampler.start()
+    started = sampler._rapl_start[1]
+    time.sleep(0.2)
+    (zone / "energy_uj").write_text("1671150\n")  # wrapped: 3328850 + 1671150 = 5 J later
+    watts = sampler.stop()
+    elapsed = time.monotonic() - started
+    assert watts == pytest.approx(5.0 / elapsed, rel=0.05)
+    block = system.power_block("intel-rapl", None, watts, 10, elapsed)
+    assert block["scope"].startswith("Intel RAPL package")
+    assert block["energy_mj_per_inference"] == pytest.approx(500, rel=0.05)
