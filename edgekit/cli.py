@@ -388,14 +388,13 @@ def profile(
         export_root=out,
         link=link,
     )
-    if host or hosts:
+    remote = dict(identity=identity, python=remote_python, ssh_config=ssh_config, cpus=cpus, power_cmd=power_cmd)
+    if host or hosts or any(v is not None for v in (*remote.values(), cooldown_c)):
+        # Boards over SSH, or the device runner here with pinning / cool-down / a meter (edgekit.profile.remote).
         from edgekit.profile.remote import options_from_cli, profile_remote
 
-        remote = dict(identity=identity, python=remote_python, ssh_config=ssh_config, cpus=cpus, power_cmd=power_cmd)
         opts = options_from_cli(host or [], hosts, target, cooldown_c=cooldown_c, **remote)
         results, errors = profile_remote(req, opts, say=None if json_out else console.info)
-    elif any(v is not None for v in (identity, remote_python, ssh_config, cpus, cooldown_c, power_cmd)):
-        raise UsageError("--identity, --remote-python, --ssh-config, --cpus, --cooldown-c and --power-cmd need --host")
     else:
         results, errors = profile_all(req)
     if json_out:

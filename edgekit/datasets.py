@@ -7,6 +7,7 @@ No TensorFlow at module level: `edgekit --help` imports the CLI, which only name
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -167,8 +168,11 @@ def warn_if_near_chance(reference: np.ndarray, labels: np.ndarray | None, pre: P
     """The float model's labelled accuracy; one loud line when it is no better than guessing."""
     if labels is None or not len(labels):
         return None
-    acc = float(np.mean(np.argmax(reference.reshape(len(reference), -1), axis=-1) == labels))
-    classes = max(int(np.max(labels)) + 1, 2)
+    logits = reference.reshape(len(reference), -1)
+    acc = float(np.mean(np.argmax(logits, axis=-1) == labels))
+    classes = logits.shape[-1]
+    if classes > int(np.max(labels)) + 1:  # e.g. 1000 ImageNet outputs, 8 folders: the labels index other classes
+        return acc
     if near_chance(acc, classes):
         warn(chance_warning(acc, classes, preprocess_name(pre)))
     return acc
@@ -192,3 +196,40 @@ def chance_warning(accuracy: float, classes: int, preprocess: str) -> str:
         f"classes): every accuracy and fidelity figure below is meaningless. Likely cause: inputs preprocessed as "
         f"'{preprocess}' but the model was trained on others; fix with --preprocess raw|tf|torch|caffe|mean=..:std=.."
     )
+
+
+# --- export's view of a trained model ---------------------------------------------------------------------------
+def training_record(keras_path: Path) -> dict[str, Any] | None:
+    """The `training` section of the manifest beside a .keras file edgekit trained (None otherwise)."""
+    manifest = Path(keras_path).with_name("manifest.json")
+    try:
+        meta = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return None
+    if meta.get("path") and Path(meta["path"]).name != Path(keras_path).name:
+        return None
+    return meta.get("training")
+
+
+def labelled_sets(training: dict[str, Any], n_calib: int, size: int, pre, seed: int):
+    """(calibration set from the training images, held-out set = all validation images), labelled; None when the
+    images are no longer where training found them."""
+    from edgekit.data import CalibrationSet, load_image
+
+    root = Path(training["data_root"])
+    names = training["classes"]
+
+    def load(rel_paths: list[str], source: str) -> CalibrationSet:
+        paths = [root / r for r in rel_paths]
+        images = np.stack([load_image(p, size, pre) for p in paths])
+        labels = np.asarray([names.index(Path(r).parts[0]) for r in rel_paths])
+        return CalibrationSet(images, source, seed, labels, names, 0, [str(p) for p in paths])
+
+    train_rel = training["split"]["train"]
+    pick = np.random.default_rng(seed).permutation(len(train_rel))[:n_calib]
+    try:
+        calib = load([train_rel[i] for i in sorted(pick)], f"training-images:{root}")
+        holdout = load(training["split"]["val"], f"validation-images:{root}")
+    except (OSError, ValueError):
+        return None
+    return calib, holdout

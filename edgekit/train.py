@@ -29,6 +29,8 @@ from edgekit.ioutil import atomic_path, sha256_file, write_json_atomic
 STRATEGIES = ("auto", "transfer", "finetune", "scratch")
 TRANSFER_BELOW, SCRATCH_ABOVE = 1000, 5000  # images per class (the notes' rule)
 BASE_LR = {"scratch": 3e-3, "transfer": 1e-3, "finetune": 1e-4}  # fine-tuning: 10x below the head's rate
+# Without BatchNorm nothing absorbs large early updates: SqueezeNet at 3e-3 stayed at chance (every ReLU dead).
+NO_BATCHNORM_LR_SCALE = 1 / 6
 UNFREEZE_FRACTION = 0.3  # fine-tuning unfreezes the top 30% of the backbone's layers
 CHECKPOINT_DIR = ".checkpoint"
 
@@ -376,7 +378,8 @@ def train(opts: TrainOptions, say=None) -> dict[str, Any]:
             state |= {"epoch": -1, "best_acc": -1.0, "best_epoch": -1, "phase": "head", "history": []}
             set_trainable(model, strategy, "head")
             state["bn_momentum"] = set_bn_momentum(model, math.ceil(len(split.train) / opts.batch_size))
-            compile_model(model, BASE_LR["transfer" if strategy == "finetune" else strategy])
+            state["lr_scale"] = 1.0 if state["bn_momentum"] is not None else NO_BATCHNORM_LR_SCALE
+            compile_model(model, BASE_LR["transfer" if strategy == "finetune" else strategy] * state["lr_scale"])
         fit_epochs(model, split, opts, state, ckpt, strategy, say)
         return finish(model, split, opts, state, spec, name, out, pre, folder, size, say)
 
@@ -398,7 +401,7 @@ def fit_epochs(model, split: Split, opts: TrainOptions, state: dict, ckpt: Path,
         base = BASE_LR[state["phase"] if strategy == "finetune" else strategy]
         if strategy == "finetune" and state["phase"] == "head":
             base = BASE_LR["transfer"]
-        model.optimizer.learning_rate.assign(cosine_lr(base, epoch, opts.epochs))
+        model.optimizer.learning_rate.assign(cosine_lr(base * state.get("lr_scale", 1.0), epoch, opts.epochs))
         rng = np.random.default_rng(opts.seed * 1000 + epoch)
         t0 = time.perf_counter()
         with console.progress(f"epoch {epoch + 1}/{opts.epochs}", total=steps) as advance:
@@ -520,40 +523,3 @@ def finish(model, split, opts, state, spec, name, out, pre, folder, size, say) -
         "skipped_images": split.skipped,
         "batchnorm": bn,
     }
-
-
-# --- export's view of a trained model ---------------------------------------------------------------------------
-def training_record(keras_path: Path) -> dict[str, Any] | None:
-    """The `training` section of the manifest beside a .keras file edgekit trained (None otherwise)."""
-    manifest = Path(keras_path).with_name("manifest.json")
-    try:
-        meta = json.loads(manifest.read_text())
-    except (OSError, ValueError):
-        return None
-    if meta.get("path") and Path(meta["path"]).name != Path(keras_path).name:
-        return None
-    return meta.get("training")
-
-
-def labelled_sets(training: dict[str, Any], n_calib: int, size: int, pre, seed: int):
-    """(calibration set from the training images, held-out set = all validation images), labelled; None when the
-    images are no longer where training found them."""
-    from edgekit.data import CalibrationSet, load_image
-
-    root = Path(training["data_root"])
-    names = training["classes"]
-
-    def load(rel_paths: list[str], source: str) -> CalibrationSet:
-        paths = [root / r for r in rel_paths]
-        images = np.stack([load_image(p, size, pre) for p in paths])
-        labels = np.asarray([names.index(Path(r).parts[0]) for r in rel_paths])
-        return CalibrationSet(images, source, seed, labels, names, 0, [str(p) for p in paths])
-
-    train_rel = training["split"]["train"]
-    pick = np.random.default_rng(seed).permutation(len(train_rel))[:n_calib]
-    try:
-        calib = load([train_rel[i] for i in sorted(pick)], f"training-images:{root}")
-        holdout = load(training["split"]["val"], f"validation-images:{root}")
-    except (OSError, ValueError):
-        return None
-    return calib, holdout

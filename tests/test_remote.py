@@ -291,8 +291,22 @@ def test_bad_host_specs_and_fleet_files(tmp_path, capsys, models):
     fleet.write_text('[[host]]\nname = "x"\naddress = "pi@10.0.0.2"\ncolour = "red"\n')
     code, _, err = run_cli(["profile", str(models["int8"]), "--hosts", str(fleet)], capsys)
     assert code == 2 and "unknown key" in _one_error_line(err)
-    code, _, err = run_cli(["profile", str(models["int8"]), "--cpus", "0"], capsys)
+    code, _, err = run_cli(["profile", str(models["int8"]), "--identity", str(fleet)], capsys)
     assert code == 2 and "need --host" in _one_error_line(err)
+
+
+def test_pinned_measurement_on_this_machine(models, tmp_path, capsys, monkeypatch):
+    """--cpus without --host: the device runner here, pinned, filed under host (this machine is no board)."""
+    monkeypatch.setenv("HOME", str(tmp_path))  # its runner cache: ~/.cache/edgekit/remote
+    args = ["profile", str(models["int8"]), "--cpus", "0", "--runs", "2", "--min-seconds", "0", "--json"]
+    code, out, err = run_cli([*args, "--profiles-dir", str(tmp_path / "p")], capsys)
+    assert code == 0, err
+    (result,) = json.loads(out)
+    assert result["target"] == "host" and result["source"] == "measured" and result["cpus"] == [0]
+    assert "ssh" not in result["host"] and Path(result["saved_to"]).parent.name == "host"
+    assert result["remote"]["model_path"].startswith(str(tmp_path / ".cache" / "edgekit" / "remote"))
+    code, _, err = run_cli([*args, "--target", "rpi4", "--no-save"], capsys)
+    assert code == 2 and "--target rpi4: this machine is not one" in _one_error_line(err)
 
 
 def test_power_cmd_is_sampled_during_the_remote_run(servers, keys, models, tmp_path, capsys):

@@ -180,8 +180,7 @@ def load_keras_file(path: Path, opts: ExportOptions) -> Source:
     shape = model.inputs[0].shape
     if len(shape) != 4 or shape[1] is None or shape[1] != shape[2]:
         raise UsageError(f"{path.name}: edgekit exports NHWC image classifiers with a square static input, got {shape}")
-    from edgekit.datasets import keras_file_preprocess
-    from edgekit.train import training_record
+    from edgekit.datasets import keras_file_preprocess, training_record
 
     meta: dict[str, Any] = {}
     manifest = path.with_name("manifest.json")
@@ -244,7 +243,7 @@ def calibration_and_holdout(opts: ExportOptions, size: int, pre: Preprocess, tra
     from edgekit import data
 
     if training and opts.calib == "builtin":  # a model edgekit trained: its own training and validation images
-        from edgekit.train import labelled_sets
+        from edgekit.datasets import labelled_sets
 
         sets = labelled_sets(training, opts.calib_size, size, pre, opts.seed)
         if sets is not None:

@@ -105,6 +105,7 @@ class RemoteOptions:
     cpus: str | None = None
     cooldown_c: float | None = None
     power_cmd: str | None = None
+    local: bool = False  # measure here with the device runner (no SSH): hosts holds local.LOCAL
 
 
 @dataclass
@@ -215,9 +216,16 @@ def choose_target(host: Host, probe: dict[str, Any]) -> str:
 def plan_host(host: Host, opts: RemoteOptions, names: list[str]) -> HostPlan:
     from edgekit.targets import get_target
 
-    ssh = Ssh(host, config=opts.ssh_config, connect_timeout=opts.connect_timeout)
-    probe = probe_host(ssh, names, timeout=opts.connect_timeout + _GRACE_S)
-    target_id = choose_target(host, probe)
+    if opts.local:  # this machine, driven like a remote (edgekit/profile/local.py)
+        from edgekit.profile.local import LocalShell, local_target
+
+        ssh = LocalShell(host)
+        probe = probe_host(ssh, names, timeout=opts.connect_timeout + _GRACE_S)
+        target_id = local_target(host, probe, detect_targets(probe))
+    else:
+        ssh = Ssh(host, config=opts.ssh_config, connect_timeout=opts.connect_timeout)
+        probe = probe_host(ssh, names, timeout=opts.connect_timeout + _GRACE_S)
+        target_id = choose_target(host, probe)
     line = install_line(probe)
     if line:
         raise EdgekitError(f"{host.name}: no TFLite runtime for {probe['executable']}; run there: {line}")
@@ -326,7 +334,9 @@ def to_result(out: dict[str, Any], art, plan: HostPlan, sha: str, remote: dict[s
     meta = art.manifest or {}
     precision = meta.get("precision") or tflite_precision(art.path) or "unknown"
     result = base_result(plan.target_id, meta.get("model") or art.path.stem, art.format, precision, "measured")
-    result["host"] = {**(out.get("host") or _probe_host(plan.probe)), "ssh": plan.host.name}
+    result["host"] = out.get("host") or _probe_host(plan.probe)
+    if plan.host.address != "localhost" or plan.host.name != "local":
+        result["host"]["ssh"] = plan.host.name  # over SSH: the board's name in the fleet
     result["workstation"] = host_info()
     result["remote"] = remote
     result["artifact"] = {"path": str(art.path), "sha256": sha}
@@ -367,11 +377,12 @@ def profile_remote(req, opts: RemoteOptions, say=None) -> tuple[list[dict[str, A
     from edgekit.profile.compare import attach_prediction
 
     if req.predict or req.emulate:
-        raise UsageError("--host measures on the boards; --predict and --emulate run here (drop one)")
+        raise UsageError("--host, --cpus, --cooldown-c and --power-cmd measure; --predict and --emulate do not")
     arts = remote_artifacts(req)
     names = [model_cache_name(a.path, _sha(a.path)) for a in arts] + [runner_bundle()[0]]
     if not opts.hosts:
         raise UsageError("no host given: use --host USER@ADDR[:PORT] or --hosts FILE")
+
     with ThreadPoolExecutor(max_workers=len(opts.hosts)) as pool:
         planned = list(pool.map(lambda h: _plan_or_error(h, opts, names), opts.hosts))
     usage = [p for p in planned if isinstance(p, UsageError)]
@@ -482,6 +493,13 @@ def options_from_cli(
     from edgekit.profile.ssh import load_hosts, parse_host
 
     hosts = [parse_host(spec) for spec in host_specs] + (load_hosts(hosts_file) if hosts_file else [])
+    local = not hosts  # --cpus / --cooldown-c / --power-cmd alone: the device runner on this machine
+    if local:
+        from edgekit.profile.local import LOCAL
+
+        if identity is not None or python is not None or ssh_config is not None:
+            raise UsageError("--identity, --remote-python and --ssh-config need --host or --hosts")
+        hosts = [LOCAL]
     hosts = [
         replace(h, identity=h.identity or identity, python=h.python or python, target=h.target or target) for h in hosts
     ]
@@ -497,4 +515,6 @@ def options_from_cli(
         raise UsageError(f"--cooldown-c {cooldown_c:g}: give a temperature in °C between 0 and 120")
     if ssh_config is not None and not Path(ssh_config).is_file():
         raise UsageError(f"--ssh-config: no such file {ssh_config}")
-    return RemoteOptions(hosts, ssh_config=ssh_config, cpus=cpus, cooldown_c=cooldown_c, power_cmd=power_cmd)
+    return RemoteOptions(
+        hosts, ssh_config=ssh_config, cpus=cpus, cooldown_c=cooldown_c, power_cmd=power_cmd, local=local
+    )

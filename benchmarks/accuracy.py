@@ -1,0 +1,251 @@
+"""Labelled accuracy of FP32 and full-integer INT8 (TFLite, ONNX, OpenVINO), side by side, on real images.
+
+    python benchmarks/accuracy.py [--models mobilenetv2,squeezenet,efficientnetlite0,efficientnetb0] [--size 32]
+                                  [--epochs 30] [--alpha 0.35] [--calib-size 200] [--work /tmp/edgekit-accuracy]
+                                  [--jobs 4] [--resume] [--update-readme]
+
+Each model is trained by `edgekit train` on builtin:digits (scikit-learn's 1797 handwritten digits, 8x8 upscaled to
+--size; stratified 80/20 split) and exported by `edgekit export --int8` with no data options: the training images
+calibrate and the validation images (never trained on, never calibrated on) measure labelled accuracy. No ImageNet
+weights can be downloaded here, so `--strategy auto` falls back to training from scratch (recorded per row).
+
+Bar (issue 13): FP32 validation accuracy >= 95 % and INT8 within 1.0 percentage point of it, per runtime. Where a
+model loses more, the TFLite quantization debugger's worst layers are kept in the JSON and printed.
+
+Writes benchmarks/results/accuracy.json (tool versions, git commit, machine, date); --update-readme regenerates the
+table between the accuracy markers in README.md from that file.
+Exit status 0 (a measurement, not a test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "accuracy.json"
+MODELS = ("mobilenetv2", "squeezenet", "efficientnetlite0", "efficientnetb0")
+FORMATS = ("tflite", "onnx", "openvino")
+FP32_BAR, DROP_BAR_PP = 0.95, 1.0
+README_BEGIN, README_END = "<!-- accuracy.py:begin -->", "<!-- accuracy.py:end -->"
+
+
+def train_and_export(model: str, args: argparse.Namespace) -> dict[str, Any]:
+    """One model: train on the digits, export INT8 to the three runtimes, collect the labelled accuracies."""
+    from edgekit.datasets import one_line
+    from edgekit.export.core import ExportOptions, export
+    from edgekit.train import TrainOptions, train
+
+    def say(msg: str) -> None:
+        one_line(f"  [{model}] {msg}")  # stderr's own handle: TensorFlow's logs are silenced on fd 1 and 2
+
+    alpha = args.alpha if model.startswith("mobilenet") else None
+    resume = args.resume and (args.work / f"{model}-digits" / "keras" / ".checkpoint" / "state.json").exists()
+    t0 = time.perf_counter()
+    opts = TrainOptions(model, "builtin:digits", epochs=args.epochs, input_size=args.size, alpha=alpha, out=args.work)
+    opts.resume = resume
+    trained = train(opts, say=say)
+    train_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    export_opts = ExportOptions(
+        trained["model_path"], "int8", FORMATS, calib_size=args.calib_size, out=args.work / "exports", layer_report=None
+    )
+    records = export(export_opts, on_step=say)
+    row: dict[str, Any] = {
+        "model": model,
+        "alpha": alpha,
+        "input_size": args.size,
+        "resumed": resume,
+        "strategy": trained["strategy"],
+        "strategy_reason": trained["strategy_reason"],
+        "weights": trained["weights"],
+        "epochs_run": trained["epochs_run"],
+        "train_images": trained["train_images"],
+        "val_images": trained["val_images"],
+        "fp32_val_accuracy": trained["val_accuracy"],
+        "batchnorm": trained["batchnorm"],
+        "train_s": round(train_s, 1),
+        "export_s": round(time.perf_counter() - t0, 1),
+        "int8": {},
+    }
+    for rec in records:
+        fid = rec.get("fidelity") or {}
+        entry: dict[str, Any] = {"status": rec["status"], "error": rec.get("error")}
+        if "accuracy" in fid:
+            entry |= {
+                "accuracy": fid["accuracy"],
+                "reference_accuracy": fid["reference_accuracy"],
+                "drop_pp": round(100 * (fid["reference_accuracy"] - fid["accuracy"]), 2),
+                "cosine": fid["cosine"],
+                "top1_agreement": fid["top1_agreement"],
+                "n": fid["n"],
+            }
+        manifest = json.loads(Path(rec["manifest"]).read_text()) if rec.get("manifest") else {}
+        if isinstance(manifest.get("layer_errors"), list):
+            entry["worst_layers"] = manifest["layer_errors"][:5]
+        row["int8"][rec["format"]] = entry
+    return row
+
+
+def run_models(models: list[str], args: argparse.Namespace):
+    """Yield one row per model as it finishes; --jobs N runs N models at once, each in a child process."""
+    if args.jobs <= 1:
+        for model in models:
+            print(f"{model}: training on builtin:digits at {args.size} px, then INT8 export", flush=True)
+            yield train_and_export(model, args)
+        return
+    pending, running = list(models), {}
+    while pending or running:
+        while pending and len(running) < args.jobs:
+            model = pending.pop(0)
+            row_out = args.work / f"row-{model}.json"
+            if args.resume and row_out.exists():  # finished in an earlier (interrupted) run
+                yield json.loads(row_out.read_text())
+                continue
+            cmd = [sys.executable, __file__, "--models", model, "--row-out", str(row_out)]
+            cmd += ["--size", str(args.size), "--epochs", str(args.epochs), "--alpha", str(args.alpha)]
+            cmd += ["--calib-size", str(args.calib_size), "--work", str(args.work)]
+            cmd += ["--resume"] if args.resume else []
+            print(f"{model}: training on builtin:digits at {args.size} px, then INT8 export", flush=True)
+            running[model] = (subprocess.Popen(cmd), row_out)
+        time.sleep(5)
+        for model, (proc, row_out) in list(running.items()):
+            if proc.poll() is None:
+                continue
+            del running[model]
+            if proc.returncode == 0 and row_out.exists():
+                yield json.loads(row_out.read_text())
+            else:
+                print(f"{model}: failed (exit {proc.returncode})", flush=True)
+
+
+def verdict(row: dict[str, Any]) -> str:
+    drops = [e.get("drop_pp") for e in row["int8"].values()]
+    if row["fp32_val_accuracy"] < FP32_BAR:
+        return f"FP32 below {FP32_BAR:.0%}"
+    if any(d is None for d in drops):
+        return "an INT8 export failed"
+    return "meets the bar" if max(drops) <= DROP_BAR_PP else f"INT8 loses more than {DROP_BAR_PP} pp"
+
+
+def markdown_table(report: dict[str, Any]) -> str:
+    """The README table, generated from the JSON (never typed by hand)."""
+    lines = [
+        "| model | input | epochs | FP32 val acc | INT8 TFLite | INT8 ONNX | INT8 OpenVINO | verdict |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in report["rows"]:
+        name = row["model"] + (f" ({row['alpha']})" if row.get("alpha") else "")
+        cells = []
+        for fmt in FORMATS:
+            e = row["int8"].get(fmt, {})
+            cells.append(f"{e['accuracy']:.1%} ({-e['drop_pp']:+.1f} pp)" if "accuracy" in e else "failed")
+        lines.append(
+            f"| {name} | {row['input_size']} px | {row['epochs_run']} | {row['fp32_val_accuracy']:.1%} | "
+            + " | ".join(cells)
+            + f" | {verdict(row)} |"
+        )
+    meta = report["machine"]
+    lines.append("")
+    lines.append(
+        f"builtin:digits, {report['rows'][0]['val_images'] if report['rows'] else 0} validation images; "
+        f"`python benchmarks/accuracy.py` on {meta.get('machine', '?')} at commit {str(report['git_commit'])[:12]}, "
+        f"{report['date']}."
+    )
+    return "\n".join(lines)
+
+
+def update_readme(report: dict[str, Any]) -> None:
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        print(f"README.md has no {README_BEGIN} ... {README_END} markers: table not written", file=sys.stderr)
+        return
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(f"{head}{README_BEGIN}\n{markdown_table(report)}\n{README_END}{tail}")
+
+
+def versions() -> dict[str, str]:
+    from edgekit.export.core import tool_versions
+
+    return tool_versions()
+
+
+def git_commit() -> str | None:
+    proc = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "edgekit"], cwd=ROOT, capture_output=True, text=True)
+    return proc.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "") if proc.returncode == 0 else None
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {"machine": platform.machine(), "system": platform.system(), "cpus": os.cpu_count()}
+    try:
+        info["loadavg_1min"] = os.getloadavg()[0]
+    except OSError:
+        pass
+    return info
+
+
+def print_rows(report: dict[str, Any]) -> None:
+    print(markdown_table(report))
+    for row in report["rows"]:
+        for fmt, e in row["int8"].items():
+            if e.get("error"):
+                print(f"{row['model']} {fmt}: {e['error']}")
+            if e.get("drop_pp", 0) > DROP_BAR_PP and e.get("worst_layers"):
+                worst = ", ".join(f"{w['tensor']} ({w['rmse_in_steps']:.1f} steps)" for w in e["worst_layers"][:3])
+                print(f"{row['model']} {fmt}: loses {e['drop_pp']:.1f} pp; worst INT8 layers (TFLite): {worst}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--size", type=int, default=32)
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--alpha", type=float, default=0.35, help="MobileNet width (0.35: the smallest published).")
+    ap.add_argument("--calib-size", type=int, default=200)
+    ap.add_argument("--work", type=Path, default=Path("/tmp/edgekit-accuracy"))
+    ap.add_argument("--update-readme", action="store_true", help="Only regenerate README's table from the JSON.")
+    ap.add_argument("--jobs", type=int, default=1, help="Models trained at once, each in its own process.")
+    ap.add_argument("--resume", action="store_true", help="Continue interrupted trainings from their checkpoints.")
+    ap.add_argument("--row-out", type=Path, help=argparse.SUPPRESS)  # a child: write this model's row here
+    args = ap.parse_args(argv)
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if args.row_out:
+        args.row_out.write_text(json.dumps(train_and_export(models[0], args), default=str))
+        return 0
+    if args.update_readme:
+        report = json.loads(RESULTS.read_text())
+        update_readme(report)
+        print_rows(report)
+        return 0
+    report: dict[str, Any] = {
+        "benchmark": "accuracy",
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "git_commit": git_commit(),
+        "versions": versions(),
+        "machine": machine(),
+        "data": "builtin:digits",
+        "bar": {"fp32_val_accuracy": FP32_BAR, "int8_drop_pp": DROP_BAR_PP},
+        "rows": [],
+    }
+    for row in run_models(models, args):
+        report["rows"].append(row)
+        report["rows"].sort(key=lambda r: models.index(r["model"]))
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(report, indent=2, default=str) + "\n")  # each model kept as soon as it is done
+    print_rows(report)
+    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
