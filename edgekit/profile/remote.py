@@ -17,6 +17,7 @@ import tarfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -280,7 +281,7 @@ def measure_on(plan: HostPlan, art, req, opts: RemoteOptions) -> dict[str, Any]:
     meter = PowerCommand(opts.power_cmd) if opts.power_cmd else None
     idle_w = meter.idle_w() if meter else None
     started = time.time()
-    with meter.sampling() if meter else _nothing():
+    with meter.sampling() if meter else nullcontext():
         proc = plan.ssh.run(argv, timeout=req.timeout + _GRACE_S, env={"PYTHONPATH": f"{root}/{runner_name}"})
     finished = time.time()
     out = _last_json(proc.stdout.decode(errors="replace"))
@@ -303,17 +304,11 @@ def measure_on(plan: HostPlan, art, req, opts: RemoteOptions) -> dict[str, Any]:
     result = to_result(out, art, plan, sha, remote)
     if meter and result["status"] == "ok":
         meter_power = meter.summary(idle_w, finished, out.get("timed_seconds") or 0.0, out["latency_ms"]["n"])
+        if (result.get("power") or {}).get("status") == "ok":
+            result["power_onboard"] = result["power"]  # the board's own reading (PMIC/RAPL), kept beside the meter's
         result["power"], result["power_w"] = meter_power, meter_power.get("active_w")
         result["energy_mj"] = meter_power.get("energy_mj_per_inference")
     return result
-
-
-class _nothing:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _last_json(stdout: str) -> dict[str, Any] | None:
