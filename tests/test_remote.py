@@ -411,3 +411,14 @@ def test_npu_only_when_listed_and_never_a_fallback(models, tmp_path):
     ov.save_model(ov.convert_model(str(models["fp32"])), str(xml))
     with pytest.raises(NpuUnavailable, match="OpenVINO lists no NPU here"):
         measure_npu(xml, runs=1, warmup=0, min_seconds=0, timeout=120)
+
+
+def test_the_readme_fleet_example_loads(tmp_path):
+    from edgekit.profile.ssh import load_hosts
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    example = readme.split("# fleet.toml", 1)[1].split("```", 1)[0]
+    (tmp_path / "fleet.toml").write_text(example)
+    pi4, pi5 = load_hosts(tmp_path / "fleet.toml")
+    assert (pi4.name, pi4.user, pi4.address, pi4.port, pi4.target) == ("pi4-desk", "pi", "192.168.1.20", None, "rpi4")
+    assert pi4.identity == tmp_path / "keys" / "id_ed25519" and pi5.port == 2222 and pi5.python.endswith("/python")
