@@ -417,7 +417,7 @@ def test_the_readme_fleet_example_loads(tmp_path):
     from edgekit.profile.ssh import load_hosts
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    example = readme.split("# fleet.toml", 1)[1].split("```", 1)[0]
+    example = readme.split("# fleet.toml", 1)[1].split("\n", 1)[1].split("```", 1)[0]
     (tmp_path / "fleet.toml").write_text(example)
     pi4, pi5 = load_hosts(tmp_path / "fleet.toml")
     assert (pi4.name, pi4.user, pi4.address, pi4.port, pi4.target) == ("pi4-desk", "pi", "192.168.1.20", None, "rpi4")
