@@ -62,6 +62,18 @@ def _quantile(values: list[float], q: float) -> float:
 UNCONSTRAINED = "nothing: no other row constrains it (the target file's constants, fitted on published rows)"
 
 
+MIN_PEERS = 3  # fewer held-out rows of a runtime than this: its band comes from every runtime of the target kind
+
+
+def band_log(records: list[dict[str, Any]], kind: str, runtime: str | None) -> float:
+    """log half-width of the band: the BAND_QUANTILE of the held-out |log error| of the rows of this target kind and
+    runtime (a runtime's misses say little about another's), or of the whole kind when the runtime has few rows."""
+    held = [r for r in records if r.get("held_out") and r["kind"] == kind]
+    peers = [r for r in held if r["deployed_runtime"] == runtime]
+    chosen = peers if len(peers) >= MIN_PEERS else held
+    return round(_quantile([abs(math.log(r["ratio"])) for r in chosen], BAND_QUANTILE), 4)
+
+
 def _carried(constants: dict[str, Any], row: PublishedRow) -> str | None:
     from edgekit.targets import get_target
 
@@ -84,10 +96,8 @@ def cross_validate(rows: list[PublishedRow]) -> list[dict[str, Any]]:
         rec["held_out"] = rec["carried_over_from"] != UNCONSTRAINED
         if not rec["held_out"]:
             rec["role"] = "not held out (the only row of its kind)"
-    errors = {id(rec): abs(math.log(rec["ratio"])) for rec in records if rec["held_out"]}
-    for rec in records:  # the band of each row from the other rows of its kind
-        others = [errors[id(o)] for o in records if o is not rec and o["kind"] == rec["kind"] and id(o) in errors]
-        rec["band_log"] = round(_quantile(others, BAND_QUANTILE), 4)
+    for rec in records:  # the band of each row from the other rows of its kind (and runtime)
+        rec["band_log"] = band_log([o for o in records if o is not rec], rec["kind"], rec["deployed_runtime"])
     for rec, row in zip(records, deployed, strict=True):
         band = _predict(row, rec.pop("_constants"), rec["band_log"])
         rec["low_ms"], rec["high_ms"] = band["low"], band["high"]
@@ -144,15 +154,16 @@ def fitted_constants(rows: list[PublishedRow], records: list[dict[str, Any]]) ->
     deployed = [r for r in rows if r.family]
     with_rows = {r.target for r in deployed}
     kinds_with_rows = {_kind(t) for t in with_rows}
-    bands = {}
-    for kind in sorted(kinds_with_rows):
-        errors = [abs(math.log(r["ratio"])) for r in records if r["kind"] == kind and r.get("held_out")]
-        bands[kind] = round(_quantile(errors, BAND_QUANTILE), 4)
+    bands = {kind: band_log(records, kind, None) for kind in sorted(kinds_with_rows)}
     targets = {}
     for tid, target in sorted(load_targets().items()):
         # CPU targets without rows (the host) keep their own file's constants: another board's do not transfer.
         if tid in with_rows or (target.kind != "cpu" and target.kind in kinds_with_rows):
-            targets[tid] = {**fit(deployed, tid), "band_log": bands[target.kind]}
+            constants = fit(deployed, tid)
+            for key, cell in constants.get("cpu", {}).items():
+                cell["band_log"] = band_log(records, target.kind, key.split("/")[0])
+            runtime = None if target.kind == "cpu" else target.runtime.name
+            targets[tid] = {**constants, "band_log": band_log(records, target.kind, runtime)}
     return {"generated_by": "edgekit fit --write", "band_quantile": BAND_QUANTILE, "bands": bands, "targets": targets}
 
 

@@ -345,7 +345,10 @@ def fit(rows: list[PublishedRow], target: str) -> dict[str, Any]:
     deployed = [r for r in rows if r.family]
     if t.kind == "cpu":
         out: dict[str, Any] = {"cpu": {}}
-        for runtime in sorted({r.family for r in deployed if get_target(r.target).kind == "cpu"} | {t.runtime.name}):
+        from edgekit.costmodel.predict import CPU_RUNTIME_OF_FORMAT
+
+        runtimes = {t.runtime.name} | {name for name, _ in CPU_RUNTIME_OF_FORMAT.values()}  # what CPU targets run
+        for runtime in sorted(runtimes):
             for precision in ("int8", "fp32"):
                 cell = cpu_cell(deployed, target, runtime, precision)
                 if cell:

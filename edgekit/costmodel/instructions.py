@@ -57,6 +57,9 @@ def predict_from_instructions(
 INSN_FITTED_ROWS = {
     ("rpi4", "mobilenetv2", "int8", "tflite-xnnpack"),
     ("rpi4", "mobilenetv1", "fp32", "tflite-xnnpack"),
+    # The Pi 5 is its own CPU (counted as a Cortex-A76: dot-product int8 kernels): its own rows, ExecuTorch's XNNPACK.
+    ("rpi5", "mobilenetv2", "int8", "executorch-xnnpack"),
+    ("rpi5", "mobilenetv2", "fp32", "executorch-xnnpack"),
 }
 
 

@@ -71,10 +71,12 @@ def _with_fitted_constants(target: Target, runtime: str, precision: str) -> tupl
         if cell is None:
             return target, None
         note = {"rows": len(cell["rows"]), "carried_over_from": cell["carried_over_from"]}
+        band = cell.get("band_log", constants["band_log"])
     else:
         note = {"rows": len(constants.get("rows", [])), "carried_over_from": constants.get("carried_over_from")}
+        band = constants["band_log"]
     fitted = fitted_target(target, constants, runtime, prec)
-    return replace(fitted, uncertainty=math.exp(constants["band_log"])), note
+    return replace(fitted, uncertainty=math.exp(band)), note
 
 
 @cache

@@ -1,0 +1,97 @@
+"""The cost model's fit against published device latencies: committed reference graphs, reproducible leave-one-out
+evidence (pinned to benchmarks/results/fit.json), the constants file predictions use, carried-over cells."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from edgekit.costmodel import evidence, fit
+from edgekit.costmodel.reference import graph_from_json, graph_to_json, summary_path
+
+
+@pytest.fixture(scope="module")
+def cv():
+    rows = fit.published_rows()
+    return rows, evidence.cross_validate(rows)
+
+
+def test_every_published_row_has_a_current_reference_graph():
+    missing = [
+        r.label for r in fit.published_rows() if not summary_path(r.graph_model, r.input, r.graph_precision).is_file()
+    ]
+    assert not missing, f"model definitions changed: run `edgekit fit --rebuild --write` ({missing})"
+
+
+def test_leave_one_out_evidence_matches_the_committed_results(cv):
+    """Pins the held-out errors the README quotes: a change to the cost model or its fit shows up here."""
+    _, records = cv
+    committed = json.loads(evidence.RESULTS_JSON.read_text())
+    assert evidence.summarize(records) == committed["summary"]
+    got = {(r["target"], r["model"], r["input"], r["precision"], r["runtime"]): r["predicted_ms"] for r in records}
+    want = {(r["target"], r["model"], r["input"], r["precision"], r["runtime"]): r["predicted_ms"]
+            for r in committed["rows"]}  # fmt: skip
+    assert got == want
+
+
+def test_no_row_sets_its_own_prediction_or_band(cv):
+    rows, records = cv
+    deployed = [r for r in records if r["deployed_runtime"]]
+    assert len(deployed) == sum(1 for r in rows if r.family)
+    for rec in deployed:
+        assert rec["role"].startswith(("held out", "not held out")), rec
+        if rec["held_out"]:
+            assert rec["low_ms"] < rec["predicted_ms"] < rec["high_ms"]
+            # the band comes from the other rows: this row's own error is not in it
+            others = [o for o in records if o is not rec]
+            assert rec["band_log"] == evidence.band_log(others, rec["kind"], rec["deployed_runtime"])
+
+
+def test_context_rows_are_never_fitted(cv):
+    rows, records = cv
+    context = {r.label for r in rows if not r.family}
+    assert context, "the published table has rows of runtimes edgekit does not deploy"
+    for tid in {r.target for r in rows}:
+        constants = fit.fit(rows, tid)
+        used = [label for cell in constants.get("cpu", {}).values() for label in cell["rows"]]
+        used += constants.get("rows", [])
+        assert not set(used) & context, (tid, set(used) & context)
+
+
+def test_fitted_constants_file_is_what_the_fit_produces(cv):
+    rows, records = cv
+    committed = json.loads(fit.FITTED_JSON.read_text())
+    assert evidence.fitted_constants(rows, records) == committed
+
+
+def test_cells_without_rows_say_where_they_come_from():
+    rows = fit.published_rows()
+    # ONNX Runtime on the Pi 4: no published row of its own
+    cell = fit.cpu_cell(rows, "rpi4", "onnxruntime", "int8")
+    assert cell is not None and cell["carried_over_from"], cell
+    assert fit.cpu_cell(rows, "rpi4", "litert-xnnpack", "int8")["carried_over_from"] is None
+
+
+def test_prediction_names_its_runtime_and_fit(tmp_path):
+    """A predicted result carries the runtime it is for and the rows its constants rest on."""
+    from edgekit.costmodel.predict import predict_graph
+    from edgekit.targets import get_target
+
+    row = next(r for r in fit.published_rows() if r.target == "rpi4" and r.model == "mobilenetv2")
+    res = predict_graph(fit.row_graph(row), get_target("rpi4"), threads=4, allow_any_format=True)
+    assert res["runtime"]["name"] == "litert-xnnpack" and res["fit"]["rows"] >= 1
+    assert "leave-one-out" in res["basis"]
+    onnx_graph = replace(fit.row_graph(row), format="onnx")  # the same graph, as an ONNX artifact would be run
+    onnx = predict_graph(onnx_graph, get_target("rpi4"), threads=4)
+    assert onnx["runtime"]["name"] == "onnxruntime" and onnx["fit"]["carried_over_from"], onnx["fit"]
+    assert "carried over" in onnx["basis"]
+    assert onnx["latency_ms"]["low"] < onnx["latency_ms"]["median"] < onnx["latency_ms"]["high"]
+
+
+def test_graph_summary_round_trips():
+    row = next(r for r in fit.published_rows() if r.model == "mobilenetv2" and r.precision == "int8")
+    graph = fit.row_graph(row)
+    again = graph_from_json(json.loads(json.dumps(graph_to_json(graph))), graph.path)
+    assert again == graph
