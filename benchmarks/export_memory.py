@@ -3,6 +3,7 @@
     python benchmarks/export_memory.py [--models vgg19,resnet50,...] [--no-bare] [--kill-above 16]
                                        [--out benchmarks/results/export_memory.json]
     python benchmarks/export_memory.py --readme   # print the README table from the JSON (no measuring)
+    python benchmarks/export_memory.py --update-readme   # and write it into README.md's export_memory block
 
 For each model (default input size, default options: the three default formats, 200 builtin calibration images,
 32 held out) it runs the real CLI in a subprocess and samples the resident memory (RSS) of the whole process tree
@@ -164,9 +165,12 @@ class Sampler:
 
 
 # --- runs -------------------------------------------------------------------------------------------------------
+CODE = REPO  # --code: a `git archive` copy of a commit, so that edits to the checkout during a long run do not leak in
+
+
 def child_env() -> dict[str, str]:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1", COLUMNS="200")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CODE), env.get("PYTHONPATH")]))
     return env
 
 
@@ -243,10 +247,13 @@ def provenance() -> dict[str, Any]:
             versions[pkg] = version(pkg)
         except PackageNotFoundError:
             pass
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--", "edgekit"], cwd=REPO, capture_output=True, text=True
-    ).stdout.strip()
+    if CODE != REPO:  # made with: git archive COMMIT | tar -x -C DIR && echo COMMIT > DIR/.commit
+        commit, dirty = (CODE / ".commit").read_text().strip(), ""
+    else:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "edgekit"], cwd=REPO, capture_output=True, text=True
+        ).stdout.strip()
     cpu = next(
         (ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in ln),
         platform.processor(),
@@ -325,6 +332,22 @@ def readme_table(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+README_START, README_END = "<!-- export_memory.py: start -->", "<!-- export_memory.py: end -->"
+
+
+def update_readme(doc: dict[str, Any], readme: Path) -> bool:
+    """Replace the block between the markers in README.md with the table; False when the markers are absent."""
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        return False
+    head, rest = text.split(README_START, 1)
+    tail = rest.split(README_END, 1)[1]
+    tmp = readme.with_name(f".{readme.name}.tmp-{os.getpid()}")
+    tmp.write_text(f"{head}{README_START}\n{readme_table(doc)}\n{README_END}{tail}")
+    os.replace(tmp, readme)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", help="comma-separated (default: the whole registry, VGG19 and ResNet50 first)")
@@ -333,11 +356,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-free", type=float, default=14.0, help="GB available before a model over 50M parameters")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--readme", action="store_true", help="print the README table from --out and exit")
+    ap.add_argument("--update-readme", action="store_true", help="write that table into README.md and exit")
+    ap.add_argument("--resume", action="store_true", help="keep the models already in --out, measure the others")
+    ap.add_argument("--code", type=Path, help="run the edgekit of this `git archive` copy (with a .commit file)")
     args = ap.parse_args(argv)
-    if args.readme:
-        print(readme_table(json.loads(args.out.read_text())))
+    global CODE
+    CODE = (args.code or REPO).resolve()
+    if args.readme or args.update_readme:
+        doc = json.loads(args.out.read_text())
+        if args.update_readme and not update_readme(doc, REPO / "README.md"):
+            print(f"README.md has no {README_START} ... {README_END} block", file=sys.stderr)
+            return 1
+        print(readme_table(doc))
         return 0
-    sys.path.insert(0, str(REPO))
+    sys.path.insert(0, str(CODE))
     models = zoo()
     if args.models:
         wanted = args.models.split(",")
@@ -345,11 +377,21 @@ def main(argv: list[str] | None = None) -> int:
     else:  # the two budgets first, then smallest first: a run cut short still covers most of the zoo
         models.sort(key=lambda m: (m[0] not in BUDGETS, m[0] != "vgg19", m[2]))
     doc = {**provenance(), "command": " ".join(["python", *sys.argv]), "load_before": os.getloadavg(), "models": {}}
+    if args.resume and args.out.exists():  # keep what an earlier run (cut short) measured; measure the rest
+        earlier = json.loads(args.out.read_text())
+        doc["models"], doc["earlier_runs"] = earlier["models"], [*earlier.get("earlier_runs", []), earlier["date"]]
+        models = [m for m in models if m[0] not in doc["models"]]
     doc["not_measured"] = [m[0] for m in models]
-    for name, size, params in models:
-        if params > 50e6:
+    queue, deferred = list(models), set()
+    while queue:
+        name, size, params = queue.pop(0)
+        if params > 50e6 and available_gb() < args.min_free:
             print(f"{name}: waiting for {args.min_free} GB available ({available_gb():.1f} now)", file=sys.stderr)
-            wait_for_memory(args.min_free)
+            if wait_for_memory(args.min_free, 60 if name not in deferred else 600) < args.min_free:
+                if name not in deferred and queue:  # the machine is shared: try the others first
+                    deferred.add(name)
+                    queue.append((name, size, params))
+                    continue
         print(f"{name}: edgekit export {name} --int8", file=sys.stderr, flush=True)
         with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as out:
             entry = {"input_size": size, "params": params, "available_gb_before": round(available_gb(), 1)}

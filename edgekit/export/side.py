@@ -28,7 +28,7 @@ GB = 1e9
 # the weights; side: ONNX Runtime and NNCF sessions, each holding the weights and their quantized copies).
 TF_BASE, TF_PER_WEIGHT_BYTE = 2.0 * GB, 9.0
 SIDE_BASE, SIDE_PER_WEIGHT_BYTE = 1.0 * GB, 6.0
-OVERLAP_SHARE = 0.6  # overlap only when both fit in this share of the memory available now (others run too)
+OVERLAP_SHARE = 0.5  # overlap only when both fit in half the memory available now (others may need the rest)
 
 
 _stage = ""
