@@ -352,7 +352,7 @@ def profile(
     host: Annotated[
         list[str] | None, typer.Option("--host", help="Measure over SSH on USER@ADDR[:PORT] (repeatable: a fleet).")
     ] = None,
-    hosts: Annotated[Path | None, typer.Option("--hosts", help="Fleet TOML file: host tables (name, address, identity).")] = None,
+    hosts: Annotated[Path | None, typer.Option("--hosts", help="Fleet TOML file (host tables).")] = None,
     identity: Annotated[Path | None, typer.Option("--identity", help="SSH private key for --host.")] = None,
     remote_python: Annotated[str | None, typer.Option("--remote-python", help="Python on the remote.")] = None,
     ssh_config: Annotated[Path | None, typer.Option("--ssh-config", help="ssh_config file (ssh -F).")] = None,
