@@ -322,6 +322,17 @@ def walls(runs: list[dict[str, Any]]) -> list[float]:
     return [round(r["wall_s"], 2) for r in runs]
 
 
+def side_mode(res: dict[str, Any]) -> str:
+    """How the run used the side process, from its progress lines: export.core overlaps it with TFLite only when
+    two cores and the memory available allow it, else runs it first."""
+    lines = [x for _, x in res["marks"]]
+    if any("(exported alongside)" in x for x in lines):
+        return "overlapped with TFLite"
+    if any("(one conversion at a time)" in x for x in lines):
+        return "before TFLite (not enough memory to overlap)"
+    return "none (in process)"
+
+
 def fmt_s(v: float | None) -> str:
     return "-" if v is None else f"{v:.1f}"
 
@@ -393,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'edgekit export, sequential (no side process), wall':<58} {best_seq:>7.1f}")
         print(f"ratio sequential / parallel, per round: {', '.join(f'{x:.2f}' for x in seq_ratios)}")
         seq = {"sequential_wall_s": walls(seq_runs), "best_sequential_s": round(best_seq, 2),
+               "sequential_side_process": [side_mode(r) for r in seq_runs],
                "ratio_sequential_vs_parallel": [round(x, 3) for x in seq_ratios]}  # fmt: skip
     verdict = "within" if best_cli <= args.budget else "OVER"
     print(f"budget: {best_cli:.1f} s vs {args.budget:.0f} s -> {verdict} budget ({best_cli / args.budget:.2f}x)")
@@ -407,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
                 "baseline_convert_s": [round(b["convert_s"], 2) for b in base_runs],
                 "best_cli_s": round(best_cli, 2), "best_baseline_s": round(best_base, 2),
                 "ratio_cli_vs_baseline": [round(x, 3) for x in pair_ratios], "budget_s": args.budget,
+                "side_process": [side_mode(r) for r in cli_runs],
                 "within_budget": best_cli <= args.budget, **seq,
             },
         )  # fmt: skip

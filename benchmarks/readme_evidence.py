@@ -111,8 +111,9 @@ def load_note(data: dict[str, Any]) -> str:
     cores = machine.get("cores")
     if not loads or not cores or max(loads) <= cores:
         return ""
+    span = f"{min(loads):.0f}" if round(min(loads)) == round(max(loads)) else f"{min(loads):.0f}-{max(loads):.0f}"
     return (
-        f"Measured at a load average of {min(loads):.0f}-{max(loads):.0f} on {cores} cores (other jobs on the same "
+        f"Measured at a load average of {span} on {cores} cores (other jobs on the same "
         "machine): absolute times are inflated and ratios between runs that were not interleaved are unreliable; "
         "rerun on a quiet machine for figures to quote.\n"
     )
@@ -285,6 +286,9 @@ def render_export_speed(d: dict[str, Any]) -> str:
         f"fidelity included): {d['best_cli_s']:.1f} s (best of {d['rounds']}; budget {d['budget_s']:g} s: {verdict}), "
         f"{ratio:.2f}x a bare build + one TFLite INT8 conversion ({d['best_baseline_s']:.1f} s) run beside it"
     )
+    modes = sorted(set(d.get("side_process", [])))
+    if modes:
+        out += f" (side process: {', '.join(modes)})"
     if "best_sequential_s" in d:
         seq = statistics.median(d["ratio_sequential_vs_parallel"])
         out += (

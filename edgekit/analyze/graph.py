@@ -188,7 +188,19 @@ def load_graph(path: Path | str) -> Graph:
     fmt = format_of_suffix(path)
     if fmt is None:
         raise UsageError(f"cannot analyse {path.name}: expected a {suffixes_text()} file")
-    return formats()[fmt].read_graph(path)
+    from edgekit.errors import EdgekitError
+
+    try:
+        return formats()[fmt].read_graph(path)
+    except EdgekitError:
+        raise
+    except Exception as exc:  # a damaged or hostile file: name it, not a bare ValueError from deep inside a reader
+        import os
+
+        if os.environ.get("EDGEKIT_DEBUG"):
+            raise
+        reason = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise UsageError(f"{path.name}: not a readable {fmt} model ({type(exc).__name__}: {reason})") from exc
 
 
 def classify_conv(kh: int, kw: int, groups: int, in_ch: int, out_ch: int) -> str:
