@@ -258,6 +258,16 @@ def accuracy(model, images: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.argmax(logits, axis=-1) == labels))
 
 
+def uncompiled(model):
+    """The same layers and weights without optimizer or compile config: the saved model is for inference, and
+    export's safe loader accepts only model classes and layers."""
+    import keras
+
+    clean = keras.models.clone_model(model)
+    clean.set_weights(model.get_weights())
+    return clean
+
+
 def compile_model(model, lr: float) -> None:
     import keras
 
@@ -460,7 +470,7 @@ def finish(model, split, opts, state, spec, name, out, pre, folder, size, say) -
     path = out / f"{name}.keras"
     model.trainable = True  # export and later fine-tuning see a normal model
     with atomic_path(path) as tmp:
-        model.save(str(tmp), include_optimizer=False)
+        uncompiled(model).save(str(tmp))
     params, macs = count_params_macs(model)
     rel = [str(p.relative_to(folder)) for p in split.files]
     training = {
