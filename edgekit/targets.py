@@ -341,7 +341,7 @@ def targets_dir() -> Path:
     return shipped if shipped.is_dir() else package.parent / "targets"
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path) -> dict[str, Any]:
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover
@@ -360,7 +360,7 @@ def load_targets(dir: Path | None = None) -> dict[str, Target]:
         raise UsageError(f"targets folder {folder} does not exist (set EDGEKIT_TARGETS_DIR)")
     out: dict[str, Target] = {}
     for path in sorted(folder.glob("*.toml")):
-        out[path.stem] = parse_target(_read_toml(path), str(path), expected_id=path.stem)
+        out[path.stem] = parse_target(read_toml(path), str(path), expected_id=path.stem)
     return out
 
 

@@ -117,12 +117,12 @@ def test_profiled_on_the_host(dummy_format, dummy_export, capsys):
 def test_analysed_and_accepted_by_the_target_schema(dummy_format, dummy_export):
     from edgekit.analyze import load_graph
     from edgekit.profile.measure import find_model_file
-    from edgekit.targets import _read_toml, parse_target, targets_dir
+    from edgekit.targets import parse_target, read_toml, targets_dir
 
     path = Path(dummy_export["path"])
     graph = load_graph(path)
     assert graph.format == "onnx" and graph.macs > 0  # the row's reader: real ONNX inside
     assert find_model_file(path.parent)[1] == DUMMY
-    data = _read_toml(targets_dir() / "host.toml")
+    data = read_toml(targets_dir() / "host.toml")
     data["runtime"]["formats"] = [*data["runtime"]["formats"], DUMMY]
     assert DUMMY in parse_target(data, "host.toml").formats

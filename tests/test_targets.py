@@ -173,6 +173,42 @@ def test_cpu_features_vocabulary():
     assert cpu_features(x86) == ["avx2", "avx512", "vnni", "amx"]
 
 
+def test_host_probing_fills_cpu_fields_only():
+    """edgekit.hostinfo reads the machine; every fact it offers is a CpuSpec field "auto" may stand for."""
+    import dataclasses
+
+    from edgekit.hostinfo import detect_cpu
+    from edgekit.targets import CpuSpec
+
+    facts = detect_cpu()
+    assert set(facts) <= {f.name for f in dataclasses.fields(CpuSpec)}
+    assert facts["cores"][0] == os.cpu_count() and all(source for _, source in facts.values())
+
+
+def _package_of(module: str) -> str:
+    """edgekit.profile.measure -> edgekit.profile; a package (edgekit.export) is its own."""
+    root = Path(__file__).resolve().parent.parent
+    is_package = (root / module.replace(".", "/") / "__init__.py").is_file()
+    return module if is_package else module.rpartition(".")[0]
+
+
+def test_no_private_names_imported_across_packages():
+    """Private helpers stay inside their package (edgekit.costmodel once imported targets._cpuinfo)."""
+    import ast
+
+    root = Path(__file__).resolve().parent.parent
+    crossing = []
+    for path in sorted((root / "edgekit").rglob("*.py")):
+        module = ".".join(path.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom) or not (node.module or "").startswith("edgekit"):
+                continue
+            private = [a.name for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+            if private and _package_of(node.module) != _package_of(module):
+                crossing.append(f"{module}: from {node.module} import {', '.join(private)}")
+    assert not crossing, crossing
+
+
 def test_target_rows_for_the_cli():
     columns, rows, records = target_rows(detect=False)
     assert len(rows) == len(records) == len(TARGET_IDS)
