@@ -263,7 +263,10 @@ def uncompiled(model):
     export's safe loader accepts only model classes and layers."""
     import keras
 
-    clean = keras.models.clone_model(model)
+    from edgekit.models.blocks import custom_objects
+
+    with keras.saving.custom_object_scope(custom_objects()):  # clone_model would compile the copy too
+        clean = type(model).from_config(model.get_config())
     clean.set_weights(model.get_weights())
     return clean
 
