@@ -103,6 +103,9 @@ def graph_def_to_onnx(graph_def, inputs: list[str], outputs: list[str], path: Pa
             gc.collect()
             with env_var("TF2ONNX_CATCH_ERRORS", "TRUE"):
                 convert()
+    from edgekit.export.canonical import canonicalize_onnx
+
+    canonicalize_onnx(path)  # tf2onnx's made-up names and initializer order vary run to run: same model, same bytes
 
 
 @contextlib.contextmanager
