@@ -496,3 +496,89 @@ def test_full_disk_is_a_clean_error_and_loses_nothing(small_disk, tmp_path):
     results, problems = load_results_with_problems(root)
     assert problems == [] and len(results) == 1 and results[0]["layers"] == []  # the earlier result is intact
     assert not [p for p in (root / "host").iterdir() if p.name.startswith(".")]  # no temp file left behind
+
+
+# ------------------------------------------------------------------------------- real exports: determinism, SIGKILL
+EXPORT_ARGS = ["mobilenetv2", "--input-size", "32", "--alpha", "0.35", "--num-classes", "4", "--int8"]
+EXPORT_ARGS += ["--format", "tflite,onnx", "--calib", "synthetic", "--calib-size", "8", "--holdout", "2"]
+
+
+@pytest.fixture(scope="module")
+def first_export(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("export-a")
+    from edgekit.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["export", *EXPORT_ARGS, "--out", str(root)])
+    assert done.value.code in (0, None, 3)  # 3: an untrained tiny net may miss a fidelity bar; the files are written
+    return root
+
+
+def test_exporting_twice_gives_byte_identical_tflite_and_onnx(first_export, tmp_path, capsys):
+    code, _, err = run_cli(["export", *EXPORT_ARGS, "--out", str(tmp_path)], capsys)
+    assert code in (0, 3), err
+    for fmt, file in (("tflite", "model.tflite"), ("onnx", "model.onnx")):
+        a = (first_export / "mobilenetv2" / f"{fmt}-int8" / file).read_bytes()
+        b = (tmp_path / "mobilenetv2" / f"{fmt}-int8" / file).read_bytes()
+        assert a == b, f"{fmt}: two exports with the same options and seed differ"
+
+
+def _sigkill_export_trials(first_export: Path, tmp_path: Path, trials: int) -> None:
+    """Replace an earlier export (seed 0) with a different one (seed 1), SIGKILLed at a seeded random moment."""
+    rng = random.Random(SEED + 2)
+    for trial in range(trials):
+        root = tmp_path / f"trial{trial}"
+        shutil.copytree(first_export, root)
+        before = {p: p.read_bytes() for p in root.rglob("model.*")}
+        cmd = [sys.executable, "-m", "edgekit", "export", *EXPORT_ARGS, "--seed", "1", "--out", str(root)]
+        proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=subprocess.DEVNULL)
+        try:
+            proc.wait(timeout=rng.uniform(1.0, 60.0))
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        for folder in (root / "mobilenetv2" / "tflite-int8", root / "mobilenetv2" / "onnx-int8"):
+            manifest = json.loads((folder / "manifest.json").read_text())
+            names = sorted(p.name for p in folder.iterdir())
+            assert names == sorted(["manifest.json", *(f["path"] for f in manifest["files"])]), names
+            for f in manifest["files"]:
+                assert hashlib.sha256((folder / f["path"]).read_bytes()).hexdigest() == f["sha256"]
+            model = next(p for p in folder.iterdir() if p.name.startswith("model."))
+            seed = manifest["calibration"]["seed"]  # the earlier export (seed 0) whole, or the new one (seed 1) whole
+            assert seed == 1 or (seed == 0 and model.read_bytes() == before[model])
+        assert _visible(root / "mobilenetv2") == ["onnx-int8", "tflite-int8"]
+
+
+def test_sigkill_during_a_real_export_keeps_the_earlier_artifacts(first_export, tmp_path):
+    _sigkill_export_trials(first_export, tmp_path, trials=2)
+
+
+@pytest.mark.slow
+def test_sigkill_during_real_exports_20_trials(first_export, tmp_path):
+    _sigkill_export_trials(first_export, tmp_path, trials=20)
+
+
+@pytest.mark.slow
+def test_two_real_exports_into_the_same_folder(tmp_path):
+    """Two `edgekit export` processes (seeds 0 and 1) write the same artifacts at once: each folder ends up whole."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "edgekit", "export", *EXPORT_ARGS, "--seed", str(s), "--out", str(tmp_path)],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for s in (0, 1)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=1800)
+        assert proc.returncode in (0, 3), err[-1000:]
+    for folder in (tmp_path / "mobilenetv2" / "tflite-int8", tmp_path / "mobilenetv2" / "onnx-int8"):
+        manifest = json.loads((folder / "manifest.json").read_text())
+        assert sorted(p.name for p in folder.iterdir()) == sorted(
+            ["manifest.json", *(f["path"] for f in manifest["files"])]
+        )
+        for f in manifest["files"]:
+            assert hashlib.sha256((folder / f["path"]).read_bytes()).hexdigest() == f["sha256"]
+    assert _visible(tmp_path / "mobilenetv2") == ["onnx-int8", "tflite-int8"]
