@@ -4,6 +4,7 @@
                                        [--out benchmarks/results/export_memory.json]
     python benchmarks/export_memory.py --readme   # print the README table from the JSON (no measuring)
     python benchmarks/export_memory.py --update-readme   # and write it into README.md's export_memory block
+    python benchmarks/export_memory.py --merge OTHER.json   # add another run's models (each keeps its provenance)
 
 For each model (default input size, default options: the three default formats, 200 builtin calibration images,
 32 held out) it runs the real CLI in a subprocess and samples the resident memory (RSS) of the whole process tree
@@ -301,35 +302,72 @@ def zoo() -> list[tuple[str, int, int]]:
 
 
 # --- README table -------------------------------------------------------------------------------------------------
+def _cell(seconds: float | None, gb: float | None, status: str | None = None) -> str:
+    if seconds is None:
+        return status or "-"
+    return f"{seconds:.0f} s, {gb:.1f} GB" if gb else f"{seconds:.0f} s"
+
+
 def readme_table(doc: dict[str, Any]) -> str:
     """The README's table, generated from the JSON (never typed by hand)."""
     m = doc["machine"]
+    runs = doc.get("runs") or [doc]
+    loads = [x for r in runs for x in (r.get("load_before") or [])[:1] + (r.get("load_after") or [])[:1]]
+    commits = ", ".join(dict.fromkeys(r["git_commit"][:8] for r in runs))
     lines = [
         f"`python benchmarks/export_memory.py` ({doc['date'][:10]}, {m['cores']} cores, {m['memory_gb']:.0f} GB, "
-        f"commit {doc['git_commit'][:8]}): `edgekit export MODEL --int8`, default size and options; peak = "
-        "resident memory of the whole process tree; bare = that converter alone in a fresh process.",
+        f"commit {commits}): `edgekit export MODEL --int8`, default size and options. Peak = resident memory of the "
+        "whole process tree (CLI + side process), overall and while each format converted; s = that format's "
+        "conversion; bare = the converter alone in a fresh process (build + calibration images not counted in s)."
+        + (
+            f" 1-minute load average {min(loads):.0f}-{max(loads):.0f} on 2 cores during the runs (other jobs):"
+            " seconds are inflated by it, memory is not."
+            if loads
+            else ""
+        ),
         "",
-        "| model | params | wall | peak | TFLite s (bare) | ONNX s (bare) | OpenVINO s (bare) | largest bare peak |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | params | wall | peak | TFLite | ONNX | OpenVINO | bare TFLite | bare ONNX | bare OpenVINO |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in doc["models"].items():
         run, bare = r["export"], r.get("bare", {})
         cells = []
         for fmt in FORMATS:
-            f, b = run["formats"].get(fmt, {}), bare.get(fmt, {})
-            got = f"{f['convert_s']:.0f}" if f.get("convert_s") is not None else (f.get("status") or "-")
-            cells.append(f"{got} ({b['convert_s']:.0f})" if b.get("convert_s") is not None else got)
-        bare_peak = max((b.get("peak_gb", 0) for b in bare.values()), default=0)
+            f = run["formats"].get(fmt, {})
+            cells.append(_cell(f.get("convert_s"), f.get("peak_tree_gb"), f.get("status")))
+        for fmt in FORMATS:
+            b = bare.get(fmt, {})
+            status = "not run" if "bare" not in r else ("stopped" if b.get("error") else None)
+            cells.append(_cell(b.get("convert_s"), b.get("peak_gb"), status))
         stopped = " (stopped)" if run.get("stopped_above_gb") else ""
         lines.append(
             f"| {name} | {r['params'] / 1e6:.1f} M | {run['wall_s']:.0f} s{stopped} | {run['peak_tree_gb']:.1f} GB | "
             + " | ".join(cells)
-            + f" | {bare_peak:.1f} GB |"
+            + " |"
         )
     missing = doc.get("not_measured") or []
     if missing:
-        lines += ["", f"Not measured in this run: {', '.join(missing)}."]
+        lines += ["", f"Not measured (the run was cut short): {', '.join(missing)}."]
     return "\n".join(lines)
+
+
+RUN_KEYS = ("date", "git_commit", "edgekit_tree_dirty", "versions", "machine", "command", "load_before", "load_after")
+
+
+def merge(doc: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """Add the models of another run (e.g. two runs side by side on a busy machine); each model keeps its run's
+    provenance under "runs" (an index into it)."""
+    runs = doc.setdefault("runs", [{k: doc.get(k) for k in RUN_KEYS}])
+    for entry in doc["models"].values():
+        entry.setdefault("run", 0)
+    runs.append({k: other.get(k) for k in RUN_KEYS})
+    for name, entry in other["models"].items():
+        doc["models"][name] = {**entry, "run": len(runs) - 1}
+    doc["not_measured"] = [
+        m for m in other.get("not_measured", []) + doc.get("not_measured", []) if m not in doc["models"]
+    ]
+    doc["not_measured"] = list(dict.fromkeys(doc["not_measured"]))
+    return doc
 
 
 README_START, README_END = "<!-- export_memory.py: start -->", "<!-- export_memory.py: end -->"
@@ -357,11 +395,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--readme", action="store_true", help="print the README table from --out and exit")
     ap.add_argument("--update-readme", action="store_true", help="write that table into README.md and exit")
+    ap.add_argument("--merge", type=Path, help="add the models of this other results file to --out and exit")
     ap.add_argument("--resume", action="store_true", help="keep the models already in --out, measure the others")
     ap.add_argument("--code", type=Path, help="run the edgekit of this `git archive` copy (with a .commit file)")
     args = ap.parse_args(argv)
     global CODE
     CODE = (args.code or REPO).resolve()
+    if args.merge:
+        doc = merge(json.loads(args.out.read_text()), json.loads(args.merge.read_text()))
+        write_json(args.out, doc)
+        print(readme_table(doc))
+        return 0
     if args.readme or args.update_readme:
         doc = json.loads(args.out.read_text())
         if args.update_readme and not update_readme(doc, REPO / "README.md"):
