@@ -46,6 +46,11 @@ KERAS_NAMESPACES = {  # module written in config.json -> the public keras namesp
     "keras.initializers": "initializers",
     "keras.regularizers": "regularizers",
     "keras.constraints": "constraints",
+    # A model saved after model.compile() records its optimizer, losses and metrics: Keras' own classes, no code.
+    "keras.optimizers": "optimizers",
+    "keras.optimizers.schedules": "optimizers.schedules",
+    "keras.losses": "losses",
+    "keras.metrics": "metrics",
 }
 MODEL_CLASSES = {
     "keras": {"DTypePolicy", "FloatDTypePolicy", "QuantizedDTypePolicy", "QuantizedFloat8DTypePolicy", "Model"},
@@ -132,7 +137,9 @@ def _allowed_names() -> dict[str, set[str]]:
 
     allowed: dict[str, set[str]] = {}
     for module, attr in KERAS_NAMESPACES.items():
-        namespace = getattr(keras, attr)
+        namespace = keras
+        for part in attr.split("."):
+            namespace = getattr(namespace, part)
         allowed[module] = {n for n in dir(namespace) if isinstance(getattr(namespace, n, None), type)}
     allowed["keras.layers"] -= DENIED_LAYERS
     custom = custom_objects()  # {"edgekit>ClassToken": class, "edgekit>gelu": function, ...}

@@ -55,7 +55,10 @@ def test_a_model_folder_or_export_root_profiles_what_the_target_runs(tiny_fp32, 
     assert {r["precision"] for r in results} == {"int8"} and {r["source"] for r in results} == {"predicted"}
     code, results, err = _profile([str(model_dir.parent), "--target", "rpi4", "--fp32"], capsys, tmp_path)
     assert code == 0, err
-    assert results and {(r["format"], r["precision"]) for r in results} == {("tflite", "fp32")}  # other tests' too
+    # other tests' artifacts too; the Pi runs .tflite with LiteRT and .onnx with ONNX Runtime, each predicted as such
+    assert results and {(r["format"], r["precision"]) for r in results} == {("tflite", "fp32"), ("onnx", "fp32")}
+    assert {r["runtime"]["name"] for r in results if r["format"] == "onnx"} == {"onnxruntime"}
+    assert {r["runtime"]["name"] for r in results if r["format"] == "tflite"} == {"litert-xnnpack"}
     assert any(r["artifact"]["path"] == tiny_fp32["tflite"]["path"] for r in results)
 
 
