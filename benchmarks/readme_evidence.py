@@ -286,9 +286,8 @@ def render_export_speed(d: dict[str, Any]) -> str:
         f"fidelity included): {d['best_cli_s']:.1f} s (best of {d['rounds']}; budget {d['budget_s']:g} s: {verdict}), "
         f"{ratio:.2f}x a bare build + one TFLite INT8 conversion ({d['best_baseline_s']:.1f} s) run beside it"
     )
-    modes = sorted(set(d.get("side_process", [])))
-    if modes:
-        out += f" (side process: {', '.join(modes)})"
+    modes = sorted(set(d.get("side_process", ["not recorded by this run"])))
+    out += f" (side process: {', '.join(modes)})"
     if "best_sequential_s" in d:
         seq = statistics.median(d["ratio_sequential_vs_parallel"])
         out += (
