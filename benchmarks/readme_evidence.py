@@ -337,6 +337,15 @@ def render_accuracy(d: dict[str, Any]) -> str:
     return markdown_table(d) + "\n"
 
 
+@block("export-memory", "export_memory.json")
+def render_export_memory(d: dict[str, Any]) -> str:
+    """benchmarks/export_memory.py (issue 16): its own readme_table."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from export_memory import readme_table  # light: edgekit is imported only inside its functions
+
+    return readme_table(d).rstrip("\n") + "\n"
+
+
 # ------------------------------------------------------------------------------------------------------ the engine
 def load_results(name: str, results_dir: Path) -> dict[str, Any]:
     path = results_dir / name
