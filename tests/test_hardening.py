@@ -533,7 +533,7 @@ def _sigkill_export_trials(first_export: Path, tmp_path: Path, trials: int) -> N
         cmd = [sys.executable, "-m", "edgekit", "export", *EXPORT_ARGS, "--seed", "1", "--out", str(root)]
         proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=subprocess.DEVNULL)
         try:
-            proc.wait(timeout=rng.uniform(1.0, 60.0))
+            proc.wait(timeout=rng.uniform(1.0, 30.0))
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
