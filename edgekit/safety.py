@@ -225,3 +225,12 @@ def check_name(name: str, what: str = "model name") -> str:
             "(not starting with . or -, no ..)"
         )
     return name
+
+
+def check_folder(path: Path | str, what: str = "folder") -> Path:
+    """A folder the user chose is used as given (never through a shell), but not with control characters in it: a
+    newline in a path breaks every log line, table and manifest that names it."""
+    text = str(path)
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise UsageError(f"{what} {text[:120]!r} contains a control character (newline, tab, ...): choose another")
+    return Path(path)

@@ -298,6 +298,16 @@ def test_export_refuses_hostile_file_names_fast(stem, tmp_path, capsys):
     assert code == 2 and "not usable in a file name" in err and not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("command", ["export", "profile"])
+def test_folders_with_control_characters_are_refused(command, tmp_path, capsys):
+    folder = tmp_path / "out\nerror: forged line"
+    args = ["export", "mobilenetv2", "--out", str(folder)] if command == "export" else ["profile", "mobilenetv2"]
+    if command == "profile":
+        args += ["--target", "rpi4", "--profiles-dir", str(folder)]
+    code, _, err = run_cli(args, capsys)
+    assert code == 2 and "control character" in err and not folder.exists()
+
+
 @pytest.mark.parametrize("host", ["-oProxyCommand=touch x", "a;b", "a\nb", "../x", "$(id)@h", "h/../x"])
 def test_hostile_ssh_hosts_are_refused(host):
     ssh = pytest.importorskip("edgekit.profile.ssh")

@@ -320,7 +320,9 @@ def export(opts: ExportOptions, on_step=None) -> list[dict[str, Any]]:
     names = resolve_formats(opts)
     model_name = validate_model(opts)
     root = Path(opts.out) if opts.out else DEFAULT_OUT
-    check_writable(root)
+    from edgekit.safety import check_folder
+
+    check_writable(check_folder(root, "output folder"))
     if opts.reuse:
         hits = [cached_artifact(artifact_dir(root, model_name, n, opts.precision), opts.key(n)) for n in names]
         if all(hits):

@@ -263,6 +263,9 @@ def profile_all(req: ProfileRequest) -> tuple[list[dict[str, Any]], list[str]]:
     from edgekit.targets import get_target
 
     target = get_target(req.target)
+    from edgekit.safety import check_folder
+
+    check_folder(req.profiles_dir, "profiles folder")
     if req.emulate and req.predict:
         raise UsageError("choose --emulate or --predict, not both")
     if req.link is not None:
