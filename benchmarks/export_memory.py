@@ -362,7 +362,10 @@ def merge(doc: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
         entry.setdefault("run", 0)
     runs.append({k: other.get(k) for k in RUN_KEYS})
     for name, entry in other["models"].items():
+        old = doc["models"].get(name, {})
         doc["models"][name] = {**entry, "run": len(runs) - 1}
+        if "bare" not in entry and "bare" in old:  # a rerun of the export alone keeps the earlier bare figures
+            doc["models"][name].update(bare=old["bare"], bare_run=old.get("bare_run", old["run"]))
     doc["not_measured"] = [
         m for m in other.get("not_measured", []) + doc.get("not_measured", []) if m not in doc["models"]
     ]
