@@ -248,7 +248,7 @@ def render_int8_speed(d: dict[str, Any]) -> str:
         f"then the median of per-round ratios; tolerance {100 * d['tolerance']:.0f} %):\n\n"
     )
     choice = [
-        [model_name(r["model"]), RUNTIME_NAMES[r["runtime"]], _label(r["chosen"]), _label(r["fastest"]),
+        [model_name(r["model"]), RUNTIME_NAMES[r["runtime"]], _label(r["chosen"]), _fastest(r),
          f"{100 * r['chosen_slower']:+.1f} % / {100 * r['chosen_slower_paired']:+.1f} %", r["verdict"]]
         for r in rows
     ]  # fmt: skip
@@ -263,6 +263,14 @@ def render_int8_speed(d: dict[str, Any]) -> str:
 def _label(label: str) -> str:
     """A variant's label without the benchmark's markers ('edgekit: ', '(m)')."""
     return label.removeprefix("edgekit: ").replace(" (m)", "")
+
+
+def _fastest(row: dict[str, Any]) -> str:
+    if row["fastest"] == row["chosen"]:
+        return "edgekit's choice itself"
+    if _label(row["fastest"]) == _label(row["chosen"]):
+        return "the same settings, quantized again (noise floor)"
+    return _label(row["fastest"])
 
 
 def _s8s8_vs_u8s8(variants: list[dict[str, Any]]) -> list[float]:
