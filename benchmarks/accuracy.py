@@ -146,7 +146,8 @@ def markdown_table(report: dict[str, Any]) -> str:
         cells = []
         for fmt in FORMATS:
             e = row["int8"].get(fmt, {})
-            cells.append(f"{e['accuracy']:.1%} ({-e['drop_pp']:+.1f} pp)" if "accuracy" in e else "failed")
+            change = -e["drop_pp"] + 0.0 if "accuracy" in e else 0.0  # + 0.0: no "-0.0"
+            cells.append(f"{e['accuracy']:.1%} ({change:+.1f} pp)" if "accuracy" in e else "failed")
         lines.append(
             f"| {name} | {row['input_size']} px | {row['epochs_run']} | {row['fp32_val_accuracy']:.1%} | "
             + " | ".join(cells)
