@@ -288,3 +288,17 @@ def test_weights_auto_falls_back_with_one_warning_and_records_it(tmp_path, capsy
     assert json.loads(out)["build"]["weights_used"] == "random"
     code, _, err = run_cli(["build", "squeezenet11", "--weights", "imagenet", "--out", str(tmp_path)], capsys)
     assert code == 2 and "no published ImageNet weights" in err
+
+
+def test_readme_accuracy_table_matches_its_json():
+    """README's accuracy table is generated from benchmarks/results/accuracy.json, never typed by hand."""
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("accuracy_benchmark", root / "benchmarks" / "accuracy.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    report = json.loads(bench.RESULTS.read_text())
+    table = (root / "README.md").read_text().split(bench.README_BEGIN, 1)[1].split(bench.README_END, 1)[0]
+    assert table.strip() == bench.markdown_table(report).strip()
+    assert all(row["fp32_val_accuracy"] > 0.5 for row in report["rows"])
