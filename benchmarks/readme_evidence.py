@@ -325,8 +325,11 @@ def render_compare_speed(d: dict[str, Any]) -> str:
     if "first_s" in d:
         out += (
             f"`edgekit compare --target {d['target']}` over {len(d['models'])} models: "
-            f"first call {d['first_s']:.1f} s, repeated {d['repeated_s']:.2f} s ({d['first_over_repeated']:.1f}x).\n\n"
+            f"first call {d['first_s']:.1f} s, repeated {d['repeated_s']:.2f} s ({d['first_over_repeated']:.1f}x)"
         )
+        if "first_cpu_s" in d:  # CPU seconds: what the calls cost whatever the machine's load
+            out += f"; CPU time {d['first_cpu_s']:.0f} s first, {d['repeated_cpu_s']:.2f} s repeated"
+        out += ".\n\n"
     checks = d.get("derived_vs_real_int8", [])
     if checks:
         targets = [k for k, v in checks[0].items() if isinstance(v, dict) and "ratio" in v]
