@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -107,9 +108,9 @@ def parse_preprocess(value: str) -> Preprocess:
 
 
 def preprocess_name(pre: Preprocess) -> str:
-    """The --preprocess spelling of pre (for manifests and messages)."""
+    """The --preprocess spelling of pre (for manifests and messages); resizing and cropping are not part of it."""
     for name, known in PREPROCESS_NAMES.items():
-        if pre == known:
+        if replace(pre, resize=known.resize, crop_fraction=known.crop_fraction) == known:
             return name
     if pre.scale == 1 / 255 or pre.scale == 1.0:
         fmt = ",".join

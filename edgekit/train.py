@@ -512,7 +512,7 @@ def finish(model, split, opts, state, spec, name, out, pre, folder, size, say) -
         "build": {"input_size": size, "num_classes": len(split.classes), "alpha": opts.alpha},
         "weights": {"requested": opts.weights, "used": state["weights"]},
         "input": {"shape": [1, size, size, 3], "dtype": "float32"},
-        "preprocess": {**pre.to_dict(), "mode": preprocess_name(replace(pre, crop_fraction=0.875))},
+        "preprocess": {**pre.to_dict(), "mode": preprocess_name(pre)},
         "params": params,
         "macs": macs,
         "training": training,
