@@ -81,7 +81,7 @@ def check_floor(package: str) -> None:
 
 
 def _refuse(path: Path, why: str) -> UsageError:
-    return UsageError(f"refusing to load {path.name}: {why}")
+    return UsageError(f"refusing to load {path.name} (checked before Keras safe mode): {why}")
 
 
 def check_members(path: Path, archive: zipfile.ZipFile) -> None:
