@@ -95,7 +95,9 @@ def _load_file(path: Path) -> Any:
     import keras
 
     from edgekit.models.blocks import custom_objects
+    from edgekit.safety import check_keras_file
 
+    check_keras_file(path)  # a member from elsewhere: Lambda bytecode, foreign modules, traversal refused first
     try:
         return keras.models.load_model(str(path), safe_mode=True, compile=False, custom_objects=custom_objects())
     except Exception as exc:
