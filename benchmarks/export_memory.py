@@ -248,7 +248,7 @@ def provenance() -> dict[str, Any]:
             versions[pkg] = version(pkg)
         except PackageNotFoundError:
             pass
-    if CODE != REPO:  # made with: git archive COMMIT | tar -x -C DIR && echo COMMIT > DIR/.commit
+    if (CODE / ".commit").exists():  # made with: git archive COMMIT | tar -x -C DIR && echo COMMIT > DIR/.commit
         commit, dirty = (CODE / ".commit").read_text().strip(), ""
     else:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
@@ -340,6 +340,8 @@ def readme_table(doc: dict[str, Any]) -> str:
             status = "not run" if "bare" not in r else ("stopped" if b.get("error") else None)
             cells.append(_cell(b.get("convert_s"), b.get("peak_gb"), status))
         stopped = " (stopped)" if run.get("stopped_above_gb") else ""
+        if not stopped and run.get("exit_code"):
+            stopped = f" (exit {run['exit_code']})"
         lines.append(
             f"| {name} | {r['params'] / 1e6:.1f} M | {run['wall_s']:.0f} s{stopped} | {run['peak_tree_gb']:.1f} GB | "
             + " | ".join(cells)
