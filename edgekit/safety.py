@@ -53,7 +53,15 @@ KERAS_NAMESPACES = {  # module written in config.json -> the public keras namesp
     "keras.metrics": "metrics",
 }
 MODEL_CLASSES = {
-    "keras": {"DTypePolicy", "FloatDTypePolicy", "QuantizedDTypePolicy", "QuantizedFloat8DTypePolicy", "Model"},
+    "keras": {
+        "DTypePolicy",
+        "FloatDTypePolicy",
+        "QuantizedDTypePolicy",
+        "QuantizedFloat8DTypePolicy",
+        "Model",
+        "Sequential",
+        "Functional",
+    },
     "keras.models": {"Model", "Sequential", "Functional"},
     "keras.src.models.functional": {"Functional"},
     "keras.src.models.sequential": {"Sequential"},
