@@ -250,7 +250,9 @@ def test_every_edge_model_exports_fp32_everywhere(name, tmp_path):
     from edgekit.models.registry import get_spec
 
     size = max(32, get_spec(name).min_input_size)
-    opts = ExportOptions(model=name, input_size=size, num_classes=5, calib_size=4, holdout=2, out=tmp_path, threads=1)
+    # 8 held-out images: with 2, one image whose random-weight logits sit near zero decides the mean cosine (OpenVINO
+    # FP32 EfficientNet-B0, seed 0: 0.978 on 2 images, 0.994 on 8; ONNX Runtime 1.0 on both).
+    opts = ExportOptions(model=name, input_size=size, num_classes=5, calib_size=4, holdout=8, out=tmp_path, threads=1)
     records = export(opts, on_step=lambda m: None)
     assert [r["format"] for r in records] == list(DEFAULT_FORMATS)
     for r in records:
