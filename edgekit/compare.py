@@ -10,7 +10,6 @@ prediction against a real INT8 conversion. TensorFlow is imported only when a gr
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from edgekit.costmodel.reference import definition_hash, graph_from_json, graph_to_json
 from edgekit.errors import UsageError
 from edgekit.recommend import DEFAULT_MODELS, NOTES_TABLE, PUBLISHED_TOP1
 
@@ -85,88 +85,6 @@ def input_size_for(spec: Any, requested: int | None) -> int:
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Graph cache: the FP32 TFLite graph's analysis as JSON
-
-
-def definition_hash(spec: Any) -> str:
-    """Changes when the model's builder code, the shared blocks or TensorFlow change (their graph would differ)."""
-    import importlib.metadata
-    import inspect
-
-    from edgekit.models import blocks
-
-    h = hashlib.sha256(f"v{CACHE_VERSION}".encode())
-    for path in sorted({inspect.getsourcefile(spec.build_fn) or "", inspect.getsourcefile(blocks) or ""}):
-        if path:
-            h.update(Path(path).read_bytes())
-    for dist in ("tensorflow-cpu", "tensorflow"):
-        try:
-            h.update(importlib.metadata.version(dist).encode())
-            break
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return h.hexdigest()[:16]
-
-
-def _tupled(value: Any) -> Any:
-    """JSON lists back into the tuples the analysers produced (options compare against tuples)."""
-    if isinstance(value, list):
-        return tuple(_tupled(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _tupled(v) for k, v in value.items()}
-    return value
-
-
-def _tensor_to_json(t: Any) -> dict[str, Any]:
-    return {k: getattr(t, k) for k in t.__dataclass_fields__}
-
-
-def graph_to_json(graph: Any) -> dict[str, Any]:
-    return {
-        "path": graph.path,
-        "format": graph.format,
-        "precision": graph.precision,
-        "notes": list(graph.notes),
-        "inputs": [_tensor_to_json(t) for t in graph.inputs],
-        "outputs": [_tensor_to_json(t) for t in graph.outputs],
-        "ops": [
-            {
-                **{k: getattr(op, k) for k in ("index", "name", "type", "op_class", "macs", "options")},
-                "inputs": [_tensor_to_json(t) for t in op.inputs],
-                "outputs": [_tensor_to_json(t) for t in op.outputs],
-            }
-            for op in graph.ops
-        ],
-    }
-
-
-def graph_from_json(data: dict[str, Any]) -> Any:
-    from edgekit.analyze.graph import Graph, OpInfo, TensorInfo
-
-    def tensor(d: dict[str, Any]) -> TensorInfo:
-        return TensorInfo(**{k: _tupled(v) if k in ("shape", "dynamic_dims", "values") else v for k, v in d.items()})
-
-    ops = tuple(
-        OpInfo(
-            index=o["index"],
-            name=o["name"],
-            type=o["type"],
-            op_class=o["op_class"],
-            inputs=tuple(tensor(t) for t in o["inputs"]),
-            outputs=tuple(tensor(t) for t in o["outputs"]),
-            macs=o["macs"],
-            options=_tupled(o["options"]),
-        )
-        for o in data["ops"]
-    )
-    return Graph(
-        path=data["path"],
-        format=data["format"],
-        ops=ops,
-        inputs=tuple(tensor(t) for t in data["inputs"]),
-        outputs=tuple(tensor(t) for t in data["outputs"]),
-        precision=data["precision"],
-        notes=tuple(data["notes"]),
-    )
 
 
 def derive_int8(graph: Any) -> Any:
@@ -242,7 +160,7 @@ def cached_graph(
     """(metadata, FP32 graph, was it cached) for a zoo model at an input size, building it the first time."""
     from edgekit.ioutil import write_json_atomic
 
-    key = f"{spec.name}-{size}px-{num_classes}c-{definition_hash(spec)}"
+    key = f"{spec.name}-{size}px-{num_classes}c-v{CACHE_VERSION}-{definition_hash(spec.name, size, 'fp32')}"
     path = cache_root(cache_dir) / "graphs" / f"{key}.json"
     if path.is_file():
         try:

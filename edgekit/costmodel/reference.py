@@ -94,7 +94,9 @@ def _tensor(d: dict[str, Any]) -> TensorInfo:
 
 
 def graph_to_json(graph: Graph) -> dict[str, Any]:
+    """The graph as plain JSON (what the cost models read: ops, tensors, options); graph_from_json reverses it."""
     return {
+        "path": graph.path,
         "format": graph.format,
         "precision": graph.precision,
         "notes": list(graph.notes),
@@ -111,7 +113,7 @@ def graph_to_json(graph: Graph) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def graph_from_json(data: dict[str, Any], path: str) -> Graph:
+def graph_from_json(data: dict[str, Any], path: str | None = None) -> Graph:
     ops = tuple(
         OpInfo(
             index=o["index"], name=o["name"], type=o["type"], op_class=o["op_class"], macs=o["macs"],
@@ -121,7 +123,7 @@ def graph_from_json(data: dict[str, Any], path: str) -> Graph:
         for o in data["ops"]
     )  # fmt: skip
     return Graph(
-        path=path,
+        path=path if path is not None else data["path"],
         format=data["format"],
         ops=ops,
         inputs=tuple(map(_tensor, data["inputs"])),

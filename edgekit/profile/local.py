@@ -7,13 +7,12 @@ LocalShell has Ssh's run() contract, so remote.py's probe, cache and result code
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from typing import Any
 
 from edgekit.errors import UsageError
-from edgekit.profile.ssh import Host, RemoteTimeout
+from edgekit.profile.ssh import Host, RemoteTimeout, kill_group
 
 LOCAL = Host(name="local", address="localhost", python=sys.executable)
 
@@ -39,20 +38,12 @@ class LocalShell:
         try:
             out, err = proc.communicate(stdin, timeout=timeout)
         except subprocess.TimeoutExpired:
-            _kill(proc)
+            kill_group(proc)
             raise RemoteTimeout(f"local: the device runner did not finish in {timeout:g} s") from None
         except BaseException:
-            _kill(proc)
+            kill_group(proc)
             raise
         return subprocess.CompletedProcess(argv, proc.returncode, out, err)
-
-
-def _kill(proc: subprocess.Popen[Any]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.communicate()
 
 
 def local_target(host: Host, probe: dict[str, Any], detected: list[str]) -> str:

@@ -180,18 +180,19 @@ class Ssh:
         try:
             out, err = proc.communicate(stdin, timeout=timeout)
         except subprocess.TimeoutExpired:
-            _kill(proc)
+            kill_group(proc)
             message = f"{self.host.name}: no answer within {timeout:g} s (the remote hung or is too slow)"
             raise RemoteTimeout(message) from None
         except BaseException:
-            _kill(proc)
+            kill_group(proc)
             raise
         if proc.returncode == 255:
             raise SshError(explain_ssh_failure(self.host, err.decode(errors="replace")))
         return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
-def _kill(proc: subprocess.Popen[Any]) -> None:
+def kill_group(proc: subprocess.Popen[Any]) -> None:
+    """SIGKILL the process group the runner started (ssh or the local runner and its children), then reap it."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
