@@ -23,9 +23,9 @@ from typing import Any
 
 STAGE_ENV = "EDGEKIT_STAGE_FILE"
 GB = 1e9
-# Peak resident memory of each side of a default int8 export, as base + factor x float32 weight bytes, fitted with
-# benchmarks/export_memory.py on this project's models (TFLite: TensorFlow runtime + the MLIR converter's copies of
-# the weights; side: ONNX Runtime and NNCF sessions, each holding the weights and their quantized copies).
+# Peak resident memory of each side of a default int8 export, as base + factor x float32 weight bytes: rough
+# estimates from single measurements (ResNet50: TFLite INT8 conversion 2.4 GB; ONNX Runtime calibration 1.1 GB), not
+# a fit; benchmarks/export_memory.py records the real peaks per model.
 TF_BASE, TF_PER_WEIGHT_BYTE = 2.0 * GB, 9.0
 SIDE_BASE, SIDE_PER_WEIGHT_BYTE = 1.0 * GB, 6.0
 OVERLAP_SHARE = 0.5  # overlap only when both fit in half the memory available now (others may need the rest)
