@@ -206,8 +206,9 @@ def _invoke(interpreter: Any, input_details: list[dict[str, Any]], inputs: list[
     return elapsed * 1000.0
 
 
-# Markers for edgekit's QEMU instruction-counting plugin (edgekit/emulate/insn_count.c): lseek(-1, MAGIC, 0) fails with EBADF
-# and does nothing, but the plugin sees the syscall and counts the guest instructions between START and STOP.
+# Markers for edgekit's QEMU instruction-counting plugin (edgekit/emulate/insn_count.c): lseek(-1, MAGIC, 0) fails
+# with EBADF and does nothing, but the plugin sees the syscall and counts the guest instructions between START and
+# STOP.
 MARK_START = 0x6564676B69740001
 MARK_STOP = 0x6564676B69740002
 

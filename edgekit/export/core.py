@@ -231,11 +231,11 @@ def reestimate_batchnorm(model, images: np.ndarray, batch: int = 64, chunk: int 
             layer.momentum = m
     return len(bns)
 
+
 def predict_in_chunks(model, images: np.ndarray, chunk: int = 8) -> np.ndarray:
     """Inference-mode logits, a few images per call (ResNet50, 32 images in one call: 5.5 GB peak)."""
     parts = [model(images[i : i + chunk], training=False) for i in range(0, len(images), chunk)]
     return np.concatenate([np.asarray(p, np.float32) for p in parts], axis=0)
-
 
 
 # --- data ---------------------------------------------------------------------------------------------------------
@@ -413,8 +413,8 @@ class SharedInputs:
 def start_side_export(shared: SharedInputs, model, names: list[str]):
     """ONNX Runtime / NNCF work goes to a second process (edgekit.export.side): beside TensorFlow's TFLite
     conversion when both fit in memory (TensorFlow holds the GIL, so only a process gains), else before it."""
-    from edgekit.export import side
     from edgekit.export import formats as table
+    from edgekit.export import side
 
     rows = table()
     names_side, overlap = side.plan_side(
@@ -432,11 +432,11 @@ def start_side_export(shared: SharedInputs, model, names: list[str]):
 def finish_side_export(side_export, src: Source, shared: SharedInputs) -> dict[str, dict[str, Any]]:
     """Collect the side process's records; out of memory there is a clean failure of that format, any other death
     exports the missing formats here instead (never lose them)."""
-    from edgekit.export import side
     from edgekit.export import formats as table
+    from edgekit.export import side
     from edgekit.export.quiet import quiet_tf
-    records, missing = side.finish(side_export, shared)
 
+    records, missing = side.finish(side_export, shared)
     rows = table()
     with quiet_tf():
         records.update({name: export_one(rows[name], src, shared) for name in missing})
@@ -452,16 +452,16 @@ def export_one(fmt, src: Source | None, shared: SharedInputs) -> dict[str, Any]:
     final = artifact_dir(shared.root, shared.name, fmt.name, opts.precision)
     model = src.model if src is not None else None
     t0 = time.perf_counter()
+    manifest: dict[str, Any] = {}
     from edgekit.export.side import stage
 
-    manifest: dict[str, Any] = {}
     try:
         with atomic_dir(final) as tmp:
-            stage(f"{fmt.name} {opts.precision}: conversion")
             job = ExportJob(model, shared.name, opts.precision, opts.io, calib, tmp, work, input_size=shared.input_size)
+            stage(f"{fmt.name} {opts.precision}: conversion")
             files = fmt.convert(job)
-            stage(f"{fmt.name} {opts.precision}: fidelity check")
             convert_s = time.perf_counter() - t0
+            stage(f"{fmt.name} {opts.precision}: fidelity check")
             runner = fmt.load(files[0], {"precision": job.precision}, opts.threads)
             fidelity = compare(shared.reference, runner.run(holdout.images), holdout.labels)
             reason = gate(fidelity, opts.min_cosine, opts.max_accuracy_drop)

@@ -101,7 +101,6 @@ def build_hand_made(model_name: str, weights: str | Path | None, build: Callable
     return mark_weights(model, "random")
 
 
-
 def build_keras_application(
     model_name: str,
     ctor: Callable[..., Any],
@@ -150,7 +149,6 @@ def build_keras_application(
         load_weights_file(model, source, model_name)
         return mark_weights(model, str(source))
     return mark_weights(model, "random")
-
 
 
 def _weighted_layers(model: Any) -> list[Any]:
