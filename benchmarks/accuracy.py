@@ -34,7 +34,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "accuracy.json"
 MODELS = ("mobilenetv2", "squeezenet", "efficientnetlite0", "efficientnetb0")
 FORMATS = ("tflite", "onnx", "openvino")
 FP32_BAR, DROP_BAR_PP = 0.95, 1.0
-README_BEGIN, README_END = "<!-- accuracy.py:begin -->", "<!-- accuracy.py:end -->"
+README_BEGIN, README_END = "<!-- evidence:accuracy -->", "<!-- /evidence:accuracy -->"  # benchmarks/readme_evidence.py
 
 
 def train_and_export(model: str, args: argparse.Namespace) -> dict[str, Any]:

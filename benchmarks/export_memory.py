@@ -375,7 +375,7 @@ def merge(doc: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-README_START, README_END = "<!-- export_memory.py: start -->", "<!-- export_memory.py: end -->"
+README_START, README_END = "<!-- evidence:export-memory -->", "<!-- /evidence:export-memory -->"  # readme_evidence.py
 
 
 def update_readme(doc: dict[str, Any], readme: Path) -> bool:
