@@ -383,7 +383,19 @@ def measure_artifact(
     result["precision_detected"] = detected
     result["versions"] = _versions(runtime)
     result["settings"] = settings
-    for key in ("timed_seconds", "baseline_memory_bytes", "inputs", "warmup", "output_sha256", "exit_note"):
+    # the runner's own readings too: CPUs it ran on, thermal state before/after, power and its method
+    keys = (
+        "timed_seconds",
+        "baseline_memory_bytes",
+        "inputs",
+        "warmup",
+        "output_sha256",
+        "exit_note",
+        "cpus",
+        "thermal",
+        "power",
+    )
+    for key in keys:
         if key in data:
             result[key] = data[key]
     return result
