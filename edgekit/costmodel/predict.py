@@ -191,6 +191,7 @@ def predict_graph(
             "device": core["device"],
         },
         "fit": fit_note,  # published rows the constants rest on, and what they were carried over from (or None)
+        "band": {"factor": round(u, 4), "from": band_source},  # latency_ms low/high = ends / factor, x factor
         "layers": [
             {"name": c.op.name, "op": c.op.type, "time_ms": round(c.ms, 4), "percent": round(100 * c.ms / op_total, 1)}
             for c in layers
