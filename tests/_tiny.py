@@ -50,3 +50,44 @@ def tiny_tflite_models(directory: Path) -> dict[str, Path]:
         paths["int8"].write_bytes(converter.convert())
     _BUILT[directory] = paths
     return paths
+
+
+def tiny_onnx_model(directory: Path) -> Path:
+    """A tiny ONNX classifier built with onnx.helper (no TensorFlow): conv 3x3 (8) on Nx3x32x32, ReLU, global average
+    pool, Gemm to 5 logits; the batch dimension is symbolic ("N"), as exporters write it. Seeded weights."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    path = Path(directory) / "tiny-fp32.onnx"
+    if path.is_file():
+        return path
+    rng = np.random.default_rng(0)
+    weights = [
+        numpy_helper.from_array(rng.normal(0, 0.3, (8, 3, 3, 3)).astype(np.float32), "conv_w"),
+        numpy_helper.from_array(rng.normal(0, 0.1, (8,)).astype(np.float32), "conv_b"),
+        numpy_helper.from_array(rng.normal(0, 0.3, (8, 5)).astype(np.float32), "fc_w"),
+        numpy_helper.from_array(rng.normal(0, 0.1, (5,)).astype(np.float32), "fc_b"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["image", "conv_w", "conv_b"], ["conv"], kernel_shape=[3, 3], name="conv"),
+        helper.make_node("Relu", ["conv"], ["relu"], name="relu"),
+        helper.make_node("GlobalAveragePool", ["relu"], ["gap"], name="gap"),
+        helper.make_node("Flatten", ["gap"], ["flat"], name="flatten"),
+        helper.make_node("Gemm", ["flat", "fc_w", "fc_b"], ["logits"], name="logits"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, 32, 32])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 5])],
+        initializer=weights,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="edgekit-tests")
+    model.ir_version = 8  # onnxruntime 1.32 reads IR <= 11; 8 keeps older runtimes on boards able to load it
+    onnx.checker.check_model(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(model.SerializeToString())
+    tmp.replace(path)
+    return path

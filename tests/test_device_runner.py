@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 try:
-    from tests._tiny import tiny_tflite_models
+    from tests._tiny import tiny_onnx_model, tiny_tflite_models
 except ImportError:  # tests/ is not a package: pytest put it on sys.path
-    from _tiny import tiny_tflite_models
+    from _tiny import tiny_onnx_model, tiny_tflite_models
 
 CONTRACT_KEYS = {
     "schema", "status", "error", "model", "runtime", "machine", "host", "python", "numpy", "input", "output",
@@ -27,6 +27,11 @@ CONTRACT_KEYS = {
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict[str, Path]:
     return tiny_tflite_models(tmp_path_factory.getbasetemp() / "tiny-models")
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tmp_path_factory) -> Path:
+    return tiny_onnx_model(tmp_path_factory.getbasetemp() / "tiny-onnx")
 
 
 def run_device(*args: str, timeout: float = 120, env: dict | None = None, cwd: Path | None = None):
@@ -168,7 +173,7 @@ def test_runs_alone_without_the_rest_of_edgekit(tiny_models, tmp_path):
         code = (
             "import sys, json; from edgekit.device.runner import main; rc = main(sys.argv[1:]); "
             "mods = sorted(m for m in sys.modules if m.split('.')[0] in "
-            "{'edgekit', 'typer', 'rich', 'tensorflow', 'keras', 'click'}); "
+            "{'edgekit', 'typer', 'rich', 'tensorflow', 'keras', 'click', 'onnxruntime', 'openvino', 'PIL'}); "
             "sys.stderr.write(json.dumps([rc, mods, __import__('edgekit').__file__]) + '\\n')"
         )
         args = ["run", str(tiny_models["int8"]), "--json", "--runs", "1"]
@@ -190,6 +195,116 @@ def test_unavailable_runtime_is_one_line(tiny_models):
         pass
     code, data, stdout, stderr = run_device(str(tiny_models["int8"]), "--json", "--runtime", "tflite-runtime")
     _assert_one_line_failure(code, data, stdout, stderr, "install tflite-runtime")
+
+
+# ---------------------------------------------------------------- ONNX Runtime (.onnx)
+
+
+def test_onnx_json_contract_and_outputs(tiny_onnx, tmp_path):
+    """An .onnx file runs with ONNX Runtime (CPU provider, sequential): the same contract as TFLite, and the outputs
+    are those of a plain onnxruntime session fed the same seeded inputs."""
+    import onnxruntime as ort
+
+    inputs, outputs = tmp_path / "in.npy", tmp_path / "out.npy"
+    code, data, stdout, stderr = run_device(
+        str(tiny_onnx), "--json", "--runs", "4", "--warmup", "1", "--seed", "5", "--threads", "2", "--cpus", "0",
+        "--save-inputs", str(inputs), "--save-outputs", str(outputs),
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert stdout.count("\n") == 1 and CONTRACT_KEYS <= data.keys() and data["status"] == "ok"
+    session_options = {"providers": ["CPUExecutionProvider"], "inter_op_threads": 1, "execution_mode": "sequential"}
+    runtime = {"name": "onnxruntime", "version": ort.__version__, "threads": 2, "device": "cpu", "cpus": [0]}
+    assert data["runtime"] == {**runtime, **session_options}
+    assert data["cpus"] == [0] and data["input_source"] == "seed:5" and data["latency_ms"]["n"] == 4
+    assert data["latency_ms"]["median"] > 0 and data["load_ms"] > 0 and data["first_inference_ms"] > 0
+    assert data["peak_memory_bytes"] > data["baseline_memory_bytes"] > 10 * 2**20
+    assert data["input"] == {"name": "image", "shape": [1, 3, 32, 32], "dtype": "float32", "quantization": None}
+    assert data["output"] == {"name": "logits", "shape": [1, 5], "dtype": "float32", "quantization": None}
+    assert data["thermal"]["before"] and data["power"]["status"] in ("absent", "ok") and data["layers"] is None
+    fed = np.load(inputs)
+    assert fed.dtype == np.float32 and -1.0 <= fed.min() < -0.9 and 0.9 < fed.max() <= 1.0
+    session = ort.InferenceSession(str(tiny_onnx), providers=["CPUExecutionProvider"])
+    (expected,) = session.run(None, {"image": fed})
+    np.testing.assert_allclose(np.load(outputs), expected, rtol=1e-5, atol=1e-6)
+    assert np.ptp(expected) > 0.01, "a model whose outputs do not depend on its weights would prove nothing"
+
+    code, again, _, stderr = run_device(str(tiny_onnx), "--json", "--runs", "1", "--seed", "5")
+    assert code == 0, stderr
+    assert again["output_sha256"] == data["output_sha256"], "same seed, same outputs (threads do not change them)"
+    code, other, _, stderr = run_device(str(tiny_onnx), "--json", "--runs", "1", "--seed", "6")
+    assert code == 0 and other["output_sha256"] != data["output_sha256"]
+
+
+def test_onnx_dynamic_batch_from_inputs_file(tiny_onnx, tmp_path):
+    """The symbolic batch dimension takes the size --inputs gives; a wrong static dimension is still refused."""
+    batch = np.random.default_rng(1).uniform(-1, 1, (3, 3, 32, 32)).astype(np.float32)
+    np.save(tmp_path / "batch.npy", batch)
+    code, data, _, stderr = run_device(str(tiny_onnx), "--json", "--runs", "1", "--inputs", str(tmp_path / "batch.npy"))
+    assert code == 0, stderr
+    assert data["input"]["shape"] == [3, 3, 32, 32] and data["output"]["shape"] == [3, 5]
+    np.save(tmp_path / "wrong.npy", batch[:, :, :16])
+    code, data, stdout, stderr = run_device(str(tiny_onnx), "--json", "--inputs", str(tmp_path / "wrong.npy"))
+    _assert_one_line_failure(code, data, stdout, stderr, "the model wants [1, 3, 32, 32]")
+
+
+def test_onnx_failures_are_one_line(tiny_onnx, tiny_models, tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(tiny_onnx.read_bytes()[:200])
+    code, data, stdout, stderr = run_device(str(bad), "--json")
+    _assert_one_line_failure(code, data, stdout, stderr, "cannot load")
+    code, data, _, stderr = run_device(str(tiny_onnx), "--json", "--runs", "1", "--profile-ops")
+    assert code == 0 and data["layers"] is None and "TFLite operators only" in data["layers_error"]
+    for args, needle in (
+        (["--delegate", "edgetpu"], "--delegate edgetpu runs .tflite models"),
+        (["--runtime", "litert"], "--runtime litert does not run .onnx files"),
+        (["--device", "NPU"], "--device NPU is for OpenVINO"),
+    ):
+        code, data, stdout, stderr = run_device(str(tiny_onnx), "--json", *args)
+        assert code == 2 and data["status"] == "failed" and needle in data["error"], (args, stderr)
+        assert "Traceback" not in stderr and stdout.count("\n") == 1
+    code, data, _, _ = run_device(str(tiny_models["int8"]), "--json", "--runtime", "onnxruntime")
+    assert code == 2 and "--runtime onnxruntime does not run .tflite files" in data["error"]
+
+
+def test_missing_onnxruntime_names_the_install_line(tiny_onnx):
+    """onnxruntime made unimportable (sys.modules entry None: Python's own way to block an import)."""
+    code = (
+        "import sys; sys.modules['onnxruntime'] = None; from edgekit.device.runner import main; "
+        "sys.exit(main(sys.argv[1:]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "run", str(tiny_onnx), "--json"], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert line.endswith('install it: pip install "onnxruntime==1.32.0"'), line
+    assert json.loads(proc.stdout)["error"] == line.removeprefix("error: ")
+
+
+def test_onnx_runs_alone_and_tflite_never_imports_onnxruntime(tiny_onnx, tiny_models):
+    """A staged edgekit/device alone runs an .onnx file importing onnxruntime and nothing of typer, rich, pillow,
+    TensorFlow, OpenVINO or LiteRT; a .tflite file never imports onnxruntime."""
+    from edgekit.emulate import staged_device_package
+
+    watched = "{'typer', 'rich', 'PIL', 'tensorflow', 'keras', 'click', 'onnxruntime', 'openvino', 'ai_edge_litert'}"
+    code = (
+        "import sys, json; from edgekit.device.runner import main; rc = main(sys.argv[1:]); "
+        f"mods = sorted({{m.split('.')[0] for m in sys.modules}} & {watched}); "
+        "dev = sorted(m for m in sys.modules if m.startswith('edgekit')); "
+        "sys.stderr.write(json.dumps([rc, mods, dev]) + '\\n')"
+    )
+    seen = {}
+    with staged_device_package() as staged:
+        env = {**os.environ, "PYTHONPATH": str(staged)}
+        for name, model in (("onnx", tiny_onnx), ("tflite", tiny_models["int8"])):
+            proc = subprocess.run(
+                [sys.executable, "-c", code, "run", str(model), "--json", "--runs", "1"],
+                capture_output=True, text=True, env=env, cwd=staged, timeout=120,
+            )  # fmt: skip
+            seen[name] = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert seen["onnx"] == [0, ["onnxruntime"], ["edgekit", "edgekit.device", "edgekit.device.onnx_backend",
+                                                 "edgekit.device.runner", "edgekit.device.system"]]  # fmt: skip
+    assert seen["tflite"][:2] == [0, ["ai_edge_litert"]]
 
 
 # ---------------------------------------------------------------- board readings (vcgencmd, sysfs, Coral)
@@ -294,13 +409,15 @@ esac
     (bin_dir / "vcgencmd").chmod(0o755)
 
 
-def test_runner_records_pi_thermals_and_power(tiny_models, tmp_path):
+@pytest.mark.parametrize("fmt", ["tflite", "onnx"])
+def test_runner_records_pi_thermals_and_power(tiny_models, tiny_onnx, tmp_path, fmt):
     from edgekit.device.system import parse_pmic
 
     _fake_vcgencmd(tmp_path / "bin", tmp_path, [61.0, 58.5, 52.0])
     env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"}
+    model = tiny_models["int8"] if fmt == "tflite" else tiny_onnx
     code, data, _, stderr = run_device(
-        str(tiny_models["int8"]), "--json", "--runs", "3", "--min-seconds", "0.3", "--cooldown-c", "60",
+        str(model), "--json", "--runs", "3", "--min-seconds", "0.3", "--cooldown-c", "60",
         "--cooldown-max-s", "20", "--idle-seconds", "0.3", "--cpus", "0", env=env,
     )  # fmt: skip
     assert code == 0, stderr

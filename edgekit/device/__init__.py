@@ -1,20 +1,29 @@
-"""edgekit device runner: run one .tflite artifact with only numpy + LiteRT (or tflite-runtime); print one JSON object.
+"""edgekit device runner: run one model artifact with only numpy + its runtime; print one JSON object.
+
+The runtime follows the file's suffix (or --runtime): .tflite with LiteRT or tflite-runtime (the ``device`` extra),
+.onnx with ONNX Runtime (``device-onnx``), OpenVINO IR .xml (+ the .bin of the same stem) with OpenVINO
+(``device-openvino``); another suffix is read as TFLite. A runtime is imported only for its own format.
 
 This package is copied alone onto devices (a Raspberry Pi over SSH, an emulated arm64 userland): it imports nothing
-from the rest of edgekit, only the standard library, numpy and one TFLite interpreter, and runs on Python >= 3.7
+from the rest of edgekit, only the standard library, numpy and that one runtime, and runs on Python >= 3.7
 (Coral's Mendel Linux). To ship it, put ``edgekit/device/`` and an ``edgekit/__init__.py`` (edgekit's own, or an
 empty one) on the device's PYTHONPATH.
 
 Command line::
 
-    python -m edgekit.device run MODEL.tflite --json [--runtime auto|litert|tflite-runtime] [--threads N]
+    python -m edgekit.device run MODEL.tflite|.onnx|.xml --json [--runtime auto|litert|tflite-runtime|onnxruntime|
+        openvino] [--device CPU|GPU|NPU] [--threads N]
         [--runs N] [--warmup N] [--min-seconds S] [--inputs FILE.npy|.npz] [--seed N] [--save-inputs FILE.npy]
         [--save-outputs FILE.npy|.npz] [--profile-ops] [--mark-invokes] [--cpus LIST] [--cooldown-c T]
         [--cooldown-max-s S] [--idle-seconds S] [--delegate edgetpu]
 
 Inputs are fixed: read from --inputs (already in the model's input dtype, shape exact; float64 is cast to float32),
 or generated from --seed (default 0): integers over the whole range for int8/uint8 inputs, uniform [-1, 1] for float.
-Warm-up runs come first, then timed runs until both --runs and --min-seconds are reached. Only ``invoke()`` is timed.
+Warm-up runs come first, then timed runs until both --runs and --min-seconds are reached. Only the runtime's inference
+call is timed: ``invoke()`` (TFLite), ``session.run()`` (ONNX Runtime), ``InferRequest.infer()`` (OpenVINO).
+
+ONNX Runtime: CPUExecutionProvider only, intra-op threads = --threads, inter-op threads 1, sequential execution, full
+graph optimisation. A dynamic input dimension (a symbolic batch) is fed as 1, or as --inputs gives it.
 --mark-invokes brackets each timed invoke() with a no-op ``lseek(-1, MAGIC, 0)`` (EBADF) that edgekit's QEMU plugin
 uses to count guest instructions per inference; it changes nothing else.
 
@@ -25,7 +34,9 @@ Keys (stable; new keys may be added, none removed)::
     status               "ok" | "failed"
     error                null | one-line message
     model                {path, bytes, sha256}
-    runtime              {name: "litert"|"tflite-runtime", version, threads, device: "cpu"|"edgetpu", cpus}
+    runtime              {name: "litert"|"tflite-runtime"|"onnxruntime", version, threads, device: "cpu"|"edgetpu",
+                         cpus}; onnxruntime adds providers (["CPUExecutionProvider"]), inter_op_threads (1) and
+                         execution_mode ("sequential")
     cpus                 the CPUs this process may run on (after --cpus pinning, os.sched_setaffinity)
     accelerators         {edgetpu_usb, edgetpu_pcie}: Edge TPUs seen on the USB bus / as /dev/apex_0
     cooldown             null, or {limit_c, status: ok|timeout|absent, start_c, end_c, waited_s, ...} (--cooldown-c)
@@ -37,9 +48,11 @@ Keys (stable; new keys may be added, none removed)::
     host                 {hostname, machine, cpu, cpu_part, board, os}  (board: /proc/device-tree/model or null)
     python, numpy        version strings
     input, output        first input/output tensor {name, shape, dtype, quantization: {scale, zero_point} | null}
+                         (the shapes fed and returned; quantization is null for ONNX and OpenVINO, whose model
+                         inputs and outputs carry none)
     inputs, outputs      every input/output tensor, same shape of entries
     input_source         "seed:N" | "file:PATH"
-    load_ms              Interpreter() + allocate_tensors()
+    load_ms              Interpreter() + allocate_tensors(); InferenceSession() (ONNX Runtime)
     first_inference_ms   the first invoke() (with --delegate edgetpu it includes the parameter transfer; a note says so)
     warmup               warm-up runs done (after the first inference)
     latency_ms           {median, p90, p99, std (population), mean, min, max, n} over the timed runs
@@ -50,14 +63,16 @@ Keys (stable; new keys may be added, none removed)::
     outputs_saved        path of --save-outputs (one output: .npy; several: .npz arr_0..), or null
     inputs_saved         path of --save-inputs, or null
     layers               with --profile-ops: [{index, name, op, time_ms, percent}] slowest first (each op timed
-                         alone, see runner.profile_ops); null otherwise or when the runtime cannot do it
+                         alone, see runner.profile_ops); null otherwise or when the runtime cannot do it (TFLite
+                         only: null with layers_error for ONNX and OpenVINO models)
     layers_error         why layers is null despite --profile-ops, else absent
 
 On failure the object is ``{"schema", "status": "failed", "error", "error_type"}``, a one-line
-``error: ...`` goes to stderr, and the exit code is 1 (2 for bad arguments).
+``error: ...`` goes to stderr, and the exit code is 1 (2 for bad arguments, such as --delegate edgetpu on an .onnx
+file). A missing runtime names the pip line that installs it (e.g. ``pip install "onnxruntime==1.32.0"``).
 """
 
 SCHEMA = "edgekit.device.run/1"
-RUNTIMES = ("litert", "tflite-runtime")
+RUNTIMES = ("litert", "tflite-runtime", "onnxruntime")
 
 __all__ = ["RUNTIMES", "SCHEMA"]

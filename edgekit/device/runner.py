@@ -1,7 +1,9 @@
-"""The device runner: load a .tflite model, feed fixed inputs, time invoke(), print one JSON object.
+"""The device runner: load a model, feed fixed inputs, time inference, print one JSON object.
 
-Standard library + numpy + one TFLite interpreter only: this file must run alone on a Raspberry Pi or in an emulated
-arm64 userland. The JSON contract is documented in edgekit/device/__init__.py.
+Standard library + numpy + one runtime only: this file must run alone on a Raspberry Pi or in an emulated arm64
+userland. The runtime follows the file's suffix (BACKENDS): .tflite runs with LiteRT/tflite-runtime (here), .onnx with
+ONNX Runtime (onnx_backend.py), .xml with OpenVINO (openvino_backend.py); a runtime is imported only for its own
+format. The JSON contract is documented in edgekit/device/__init__.py.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ EDGETPU_LIBRARY = "libedgetpu.so.1"
 
 class RunnerError(Exception):
     """An expected failure, reported as one line (and exit code 1)."""
+
+
+class RunnerUsageError(RunnerError):
+    """A bad combination of arguments (say --delegate edgetpu on an .onnx file): one line, exit code 2."""
 
 
 # ---------------------------------------------------------------- runtime
@@ -129,7 +135,11 @@ def _check_input(array: Any, detail: dict[str, Any]) -> Any:
 
     want_dtype = np.dtype(detail["dtype"])
     want_shape = tuple(int(d) for d in detail["shape"])
-    if tuple(array.shape) != want_shape:
+    dynamic = detail.get("dynamic") or [False] * len(want_shape)  # ONNX/OpenVINO: any size fits a dynamic dimension
+    if len(array.shape) != len(want_shape) or any(
+        int(a) != w and not d
+        for a, w, d in zip(array.shape, want_shape, dynamic)  # noqa: B905 (same length; strict= needs 3.10)
+    ):
         raise RunnerError(f"input '{detail['name']}' has shape {list(array.shape)}; the model wants {list(want_shape)}")
     if array.dtype != want_dtype:
         if array.dtype.kind == "f" and want_dtype.kind == "f":
@@ -196,10 +206,15 @@ def _invoke(interpreter: Any, input_details: list[dict[str, Any]], inputs: list[
     """Set the inputs, invoke once, return the invoke time in ms (only invoke() is timed)."""
     for detail, array in zip(input_details, inputs):  # noqa: B905 (same length; strict= needs 3.10)
         interpreter.set_tensor(detail["index"], array)
+    return timed_call(interpreter.invoke, mark)
+
+
+def timed_call(call: Any, mark: bool = False) -> float:
+    """Time one inference call in ms (every backend times only its runtime's own inference call)."""
     if mark:
         insn_marker(MARK_START)
     start = time.perf_counter()
-    interpreter.invoke()
+    call()
     elapsed = time.perf_counter() - start
     if mark:
         insn_marker(MARK_STOP)
@@ -291,8 +306,87 @@ def prepare_board(args: argparse.Namespace, result: dict[str, Any]) -> system.Po
 
 
 def peak_memory_bytes() -> int:
+    """Peak resident set of this process: VmHWM, which exec() resets. ru_maxrss, the fallback where /proc is
+    missing, survives exec on Linux: started from a big parent (a test run holding TensorFlow) it reports the
+    parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(rss if sys.platform == "darwin" else rss * 1024)
+
+
+# ---------------------------------------------------------------- backends
+# A backend loads one model format and runs it: runtime ({name, version}), device, input_details (dicts with name,
+# shape, dtype; "dynamic" per dimension where the format has dynamic sizes), load(model, threads), loaded_runtime()
+# (runtime keys known only once loaded), describe(detail), infer(inputs, mark) -> ms, outputs(), output_infos() and
+# profile_ops(model, inputs, threads). Each lives beside the runtime it needs and is imported only for its format.
+BACKENDS = {
+    ".tflite": ("runner", "TfliteBackend"),
+    ".onnx": ("onnx_backend", "OnnxBackend"),
+    ".xml": ("openvino_backend", "OpenVinoBackend"),
+}
+DEFAULT_SUFFIX = ".tflite"  # any other suffix is read as TFLite: the runner's original and only format until 0.2
+RUNTIME_SUFFIX = {"litert": ".tflite", "tflite-runtime": ".tflite", "onnxruntime": ".onnx", "openvino": ".xml"}
+
+
+def open_backend(model: Path, args: argparse.Namespace) -> Any:
+    """The backend for this file: by --runtime when named, else by suffix; its runtime imported, nothing loaded."""
+    import importlib
+
+    by_suffix = model.suffix.lower() if model.suffix.lower() in BACKENDS else None
+    suffix = RUNTIME_SUFFIX.get(args.runtime) or by_suffix or DEFAULT_SUFFIX
+    if by_suffix and by_suffix != suffix:
+        raise RunnerUsageError(f"--runtime {args.runtime} does not run {by_suffix} files ({model.name})")
+    module_name, class_name = BACKENDS[suffix]
+    return getattr(importlib.import_module("." + module_name, __package__), class_name)(args)
+
+
+class TfliteBackend:
+    """LiteRT or tflite-runtime, on the CPU (XNNPACK) or with --delegate edgetpu on a Coral."""
+
+    def __init__(self, args: argparse.Namespace):
+        if args.device not in (None, "CPU"):
+            raise RunnerUsageError(f"--device {args.device} is for OpenVINO .xml models; a .tflite runs on the CPU "
+                                   "or, with --delegate edgetpu, on a Coral")  # fmt: skip
+        self.interpreter_cls, self.runtime = load_runtime(args.runtime)
+        self.delegates = [edgetpu_delegate(self.interpreter_cls)] if args.delegate == "edgetpu" else []
+        self.device = args.delegate or "cpu"
+
+    def load(self, model: Path, threads: int) -> None:
+        try:
+            extra = {"experimental_delegates": self.delegates} if self.delegates else {}
+            self.interpreter = self.interpreter_cls(model_path=str(model), num_threads=threads, **extra)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise RunnerError(f"cannot load {model}: {_one_line(exc)}") from exc
+        self.input_details = self.interpreter.get_input_details()
+        self.output_details = self.interpreter.get_output_details()
+
+    def loaded_runtime(self) -> dict[str, Any]:
+        return {}
+
+    def describe(self, detail: dict[str, Any]) -> dict[str, Any]:
+        return tensor_info(detail)
+
+    def infer(self, inputs: list[Any], mark: bool = False) -> float:
+        return _invoke(self.interpreter, self.input_details, inputs, mark)
+
+    def outputs(self) -> list[Any]:
+        import numpy as np
+
+        return [np.array(self.interpreter.get_tensor(d["index"])) for d in self.output_details]
+
+    def output_infos(self) -> list[dict[str, Any]]:
+        return [tensor_info(d) for d in self.output_details]
+
+    def profile_ops(self, model: Path, inputs: list[Any], threads: int) -> list[dict[str, Any]]:
+        from .opprofile import profile_ops
+
+        return profile_ops(model, self.interpreter_cls, inputs, threads)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -305,14 +399,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for path in (args.save_inputs, args.save_outputs):  # fail before the slow part, not after
         if path and Path(path).suffix not in (".npy", ".npz"):
             raise RunnerError(f"{path}: use a .npy or .npz file name")
-    interpreter_cls, runtime = load_runtime(args.runtime)
-    delegates = [edgetpu_delegate(interpreter_cls)] if args.delegate == "edgetpu" else []
+    backend = open_backend(model, args)
     result: dict[str, Any] = {
         "schema": SCHEMA,
         "status": "ok",
         "error": None,
         "model": {"path": str(model), "bytes": model.stat().st_size, "sha256": _sha256_file(model)},
-        "runtime": {**runtime, "threads": args.threads, "device": args.delegate or "cpu"},
+        "runtime": {**backend.runtime, "threads": args.threads, "device": backend.device},
         "machine": platform.machine(),
         "host": host_info(),
         "python": platform.python_version(),
@@ -322,36 +415,29 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     power = prepare_board(args, result)
     result["baseline_memory_bytes"] = peak_memory_bytes()  # python + numpy + runtime, before the model
     start = time.perf_counter()
-    try:
-        extra = {"experimental_delegates": delegates} if delegates else {}
-        interpreter = interpreter_cls(model_path=str(model), num_threads=args.threads, **extra)
-        interpreter.allocate_tensors()
-    except (ValueError, RuntimeError) as exc:
-        raise RunnerError(f"cannot load {model}: {_one_line(exc)}") from exc
+    backend.load(model, args.threads)
     result["load_ms"] = round((time.perf_counter() - start) * 1000.0, 4)
+    result["runtime"].update(backend.loaded_runtime())
 
-    input_details = interpreter.get_input_details()
-    output_details = interpreter.get_output_details()
-    result["inputs"] = [tensor_info(d) for d in input_details]
-    result["outputs"] = [tensor_info(d) for d in output_details]
-    result["input"] = result["inputs"][0] if result["inputs"] else None
-    result["output"] = result["outputs"][0] if result["outputs"] else None
-
+    input_details = backend.input_details
     if args.inputs:
         inputs = read_inputs(Path(args.inputs), input_details)
         result["input_source"] = f"file:{args.inputs}"
     else:
         inputs = generate_inputs(input_details, args.seed)
         result["input_source"] = f"seed:{args.seed}"
+    # The shapes fed (a dynamic dimension of an ONNX/OpenVINO input is 1 unless --inputs says otherwise).
+    result["inputs"] = [{**backend.describe(d), "shape": list(a.shape)} for d, a in zip(input_details, inputs)]  # noqa: B905
+    result["input"] = result["inputs"][0] if result["inputs"] else None
     result["inputs_saved"] = None
     if args.save_inputs:
         save_arrays(Path(args.save_inputs), inputs)
         result["inputs_saved"] = str(args.save_inputs)
 
     try:
-        result["first_inference_ms"] = round(_invoke(interpreter, input_details, inputs), 4)
+        result["first_inference_ms"] = round(backend.infer(inputs), 4)
         for _ in range(args.warmup):
-            _invoke(interpreter, input_details, inputs)
+            backend.infer(inputs)
         times: list[float] = []
         if args.mark_invokes:  # an empty START/STOP pair first: the markers' own cost, which the plugin subtracts
             insn_marker(MARK_START)
@@ -360,7 +446,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         power.start()
         timed_start = time.perf_counter()
         while len(times) < args.runs or time.perf_counter() - timed_start < args.min_seconds:
-            times.append(_invoke(interpreter, input_details, inputs, args.mark_invokes))
+            times.append(backend.infer(inputs, args.mark_invokes))
         timed_seconds = time.perf_counter() - timed_start
         active_w = power.stop()
     except (ValueError, RuntimeError) as exc:
@@ -375,23 +461,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # Before --profile-ops, whose one-op interpreters would add their own memory.
     result["peak_memory_bytes"] = peak_memory_bytes()
 
-    outputs = [np.array(interpreter.get_tensor(d["index"])) for d in output_details]
+    outputs = backend.outputs()
+    result["outputs"] = backend.output_infos()
+    result["output"] = result["outputs"][0] if result["outputs"] else None
     result["output_sha256"] = outputs_sha256(outputs)
     result["outputs_saved"] = None
     if args.save_outputs:
         save_arrays(Path(args.save_outputs), outputs)
         result["outputs_saved"] = str(args.save_outputs)
 
+    result["layers"] = None
     if args.profile_ops:
         try:
-            from .opprofile import profile_ops
-
-            result["layers"] = profile_ops(model, interpreter_cls, inputs, args.threads)
+            result["layers"] = backend.profile_ops(model, inputs, args.threads)
         except RunnerError as exc:
-            result["layers"] = None
             result["layers_error"] = str(exc)
-    else:
-        result["layers"] = None
     return result
 
 
@@ -406,10 +490,12 @@ def _one_line(exc: BaseException) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m edgekit.device", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("run", help="run a .tflite model and report latency and outputs")
-    p.add_argument("model", help="path to a .tflite file")
+    p = sub.add_parser("run", help="run a .tflite, .onnx or OpenVINO .xml model and report latency and outputs")
+    p.add_argument("model", help="path to a .tflite, .onnx or OpenVINO .xml (+ .bin) file")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    p.add_argument("--runtime", choices=["auto", *RUNTIME_MODULES], default="auto")
+    runtimes = ["auto", *RUNTIME_MODULES, "onnxruntime", "openvino"]
+    p.add_argument("--runtime", choices=runtimes, default="auto", help="default: by the file's suffix")
+    p.add_argument("--device", type=str.upper, choices=["CPU", "GPU", "NPU"], help="OpenVINO device (default CPU)")
     p.add_argument("--threads", type=_positive_int, default=1)
     p.add_argument("--runs", type=_positive_int, default=50, help="timed runs (at least)")
     p.add_argument("--warmup", type=_non_negative_int, default=5, help="warm-up runs after the first inference")
@@ -470,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
         code = 0
     except (RunnerError, OSError, MemoryError) as exc:
         result = {"schema": SCHEMA, "status": "failed", "error": _one_line(exc), "error_type": type(exc).__name__}
-        code = 1
+        code = 2 if isinstance(exc, RunnerUsageError) else 1
     except Exception as exc:  # one line, never a traceback: the caller parses our output
         message = f"{type(exc).__name__}: {_one_line(exc)}"
         result = {"schema": SCHEMA, "status": "failed", "error": message, "error_type": type(exc).__name__}
