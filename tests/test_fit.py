@@ -95,3 +95,24 @@ def test_graph_summary_round_trips():
     graph = fit.row_graph(row)
     again = graph_from_json(json.loads(json.dumps(graph_to_json(graph))), graph.path)
     assert again == graph
+
+
+def test_fitted_scales_stay_where_they_act_and_carry_over_as_effective_ratios():
+    """A scale past the one that takes a class to efficiency 1 is clipped by cpu_efficiency and does nothing: the
+    Pi 5's LiteRT int8 scale read 2.86 (1.0 acting), and that ratio carried ONNX Runtime to the Pi 4 at 1/12 of
+    LiteRT's efficiency where the Pi 5's rows say about 1/4 (an int8 MobileNetV2 .onnx predicted at 200 ms)."""
+    rows = fit.published_rows()
+    for board in ("rpi4", "rpi5"):
+        for runtime in ("litert-xnnpack", "onnxruntime"):
+            for precision in ("int8", "fp32"):
+                cell = fit.cpu_cell(rows, board, runtime, precision)
+                assert cell["scale"] <= 1 / max(fit.DENSE_REL.values()) + 1e-3, (board, runtime, precision, cell)
+                assert cell["depthwise_scale"] <= 1 / fit.CPU_REL["depthwise"] + 1e-3, cell
+
+    def pointwise(board, runtime):
+        cell = fit.cpu_cell(rows, board, runtime, "int8")
+        return fit.cpu_efficiency(cell["scale"], cell["depthwise_scale"]).pointwise
+
+    carried = pointwise("rpi4", "onnxruntime") / pointwise("rpi4", "litert-xnnpack")
+    seen = pointwise("rpi5", "onnxruntime") / pointwise("rpi5", "litert-xnnpack")
+    assert carried == pytest.approx(seen, rel=0.02)

@@ -27,6 +27,7 @@ class Request:
     precision_hint: str | None = None  # precision the runtime computes in when it differs from the file's
     link: str | None = None  # host <-> accelerator link (Edge TPU)
     edgetpu_log: dict[str, Any] | None = None  # parsed edgetpu_compiler log of this model, when there is one
+    runtime: str | None = None  # the runtime predicted for, when not the target's own (ONNX Runtime on a Pi)
 
 
 def accel_op_ms(op: OpInfo, target: Target, precision: str) -> float:

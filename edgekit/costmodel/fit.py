@@ -47,6 +47,7 @@ ROW_MODELS = {("ncnn", "squeezenet"): "squeezenet11"}
 # Relative efficiency of the op classes, shared by every CPU target (XNNPACK: GEMM-based 1x1 convs are fastest,
 # k x k convs pay for im2col / indirection, depthwise has little reuse, batch-1 FC is a GEMV).
 CPU_REL = {"pointwise": 1.0, "conv": 0.9, "depthwise": 0.35, "fc": 0.5, "matmul": 0.8}
+DENSE_REL = {k: v for k, v in CPU_REL.items() if k != "depthwise"}  # the classes the dense scale multiplies
 # Edge TPU: a systolic array; depthwise convolutions use a fraction of it.
 TPU_REL = {"pointwise": 1.0, "conv": 1.0, "depthwise": 0.3, "fc": 1.0, "matmul": 1.0}
 # Winograd F(6x6, 3x3): 8x8 multiplies per 6x6 outputs instead of 36 x 9 -> 324 / 64 = 5.06x fewer MACs.
@@ -235,12 +236,15 @@ def fit_cpu_cell(rows: tuple[PublishedRow, ...]) -> tuple[float, float]:
             err += math.log(predict_row(r, t) / r.latency_ms) ** 2
         return err + DEPTHWISE_PRIOR * math.log(depthwise / dense) ** 2
 
-    lo, hi = math.log(0.005), math.log(1.0 / min(CPU_REL.values()))
-    dense = depthwise = _golden(lambda v: loss(v, v), lo, hi)
+    # Up to the scale that takes a class to efficiency 1 and no further: beyond it cpu_efficiency clips, the loss is
+    # flat and the search wanders to the bound (the Pi 5's LiteRT int8 scale read 2.86 where 1.0 acts the same), and
+    # a ratio of such scales carried ONNX Runtime to the Pi 4 at 1/12 of LiteRT's speed instead of about 1/4.
+    lo, hi_dense, hi_depthwise = math.log(0.005), -math.log(max(DENSE_REL.values())), -math.log(CPU_REL["depthwise"])
+    dense = depthwise = _golden(lambda v: loss(v, v), lo, min(hi_dense, hi_depthwise))
     if len(rows) > 1:
         for _ in range(3):
-            dense = _golden(lambda v, w=depthwise: loss(v, w), lo, hi)
-            depthwise = _golden(lambda v, d=dense: loss(d, v), lo, hi)
+            dense = _golden(lambda v, w=depthwise: loss(v, w), lo, hi_dense)
+            depthwise = _golden(lambda v, d=dense: loss(d, v), lo, hi_depthwise)
     return dense, depthwise
 
 

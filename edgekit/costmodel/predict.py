@@ -162,7 +162,7 @@ def predict_graph(
         raise UsageError(f"{target.id} is of kind {target.kind!r}, which no cost model in edgekit.costmodel predicts")
     if target.kind == "cpu" and precision_hint is not None and precision_hint != graph.precision:
         graph = _with_precision(graph, precision_hint)
-    core = model(graph, target, Request(threads, precision_hint, link, edgetpu_log))
+    core = model(graph, target, Request(threads, precision_hint, link, edgetpu_log, runtime))
     median = core["total_ms"]
     fewest, most = core.get("range_ms", (median, median))
     u = target.uncertainty
