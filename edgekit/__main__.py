@@ -1,4 +1,4 @@
-from edgekit.cli import main
+from edgekit.launcher import main
 
 if __name__ == "__main__":
     main()

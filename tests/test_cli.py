@@ -118,3 +118,28 @@ def test_profile_dynamic_selects_the_dynamic_range_export(tmp_path, capsys):
     assert code == 2 and "no artifact" in err  # the folder holds no int8 export: --dynamic was what selected it
     code, _, err = run_cli([*profile, "--dynamic", "--int8"], capsys)
     assert code == 2 and "choose one precision" in err
+
+
+def test_console_script_without_the_cli_extra_is_one_line(tmp_path_factory):
+    """The wheel installed with its base requirement only (what `pip install "edgekit[device]"` gives a board, minus
+    numpy, which the launcher does not need): the `edgekit` script and `python -m edgekit` print one line, exit 1."""
+    try:
+        from tests._wheel import built_wheel
+    except ImportError:
+        from _wheel import built_wheel
+
+    from edgekit.launcher import MISSING_LINE
+
+    wheel = built_wheel(tmp_path_factory.getbasetemp() / "wheel")
+    venv = tmp_path_factory.mktemp("bare-venv")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    install = [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-index", "--no-deps"]
+    subprocess.run([*install, str(wheel)], check=True, capture_output=True, timeout=300)
+    probe = "import importlib.util as u; print([m for m in ('typer', 'rich', 'PIL') if u.find_spec(m)])"
+    assert subprocess.run([str(python), "-c", probe], capture_output=True, text=True).stdout.strip() == "[]"
+    for command in ([str(venv / "bin" / "edgekit"), "--help"], [str(python), "-m", "edgekit", "profile", "x.tflite"]):
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=tmp_path_factory.getbasetemp())
+        assert proc.returncode == 1 and proc.stdout == "" and proc.stderr == MISSING_LINE + "\n", (command, proc.stderr)
+    assert MISSING_LINE.startswith('edgekit: the command line needs its extras: pip install "edgekit[all]"')
+    assert MISSING_LINE.endswith("on a board use python -m edgekit.device") and "\n" not in MISSING_LINE

@@ -453,6 +453,77 @@ def test_runner_says_what_is_absent(tiny_models, tmp_path):
     _assert_one_line_failure(code, data, stdout, stderr, "not available here")
 
 
+def _requirements(metadata: str) -> dict[str, set[str]]:
+    """Requires-Dist of a wheel's METADATA by extra ("" for the base): {extra: {"name[==pin][; marker]"}}."""
+    import re
+
+    by_extra: dict[str, set[str]] = {}
+    for line in metadata.splitlines():
+        if not line.startswith("Requires-Dist:"):
+            continue
+        requirement = line.split(":", 1)[1].strip()
+        match = re.search(r"""(?:\band\s+)?extra\s*==\s*['"]([^'"]+)['"]""", requirement)
+        extra = match.group(1) if match else ""
+        requirement = requirement.replace(match.group(0), "") if match else requirement
+        by_extra.setdefault(extra, set()).add(re.sub(r"\s*;\s*$", "", requirement.strip()).replace('"', "'"))
+    return by_extra
+
+
+def test_wheel_requirements_keep_boards_lean(tmp_path_factory):
+    """The built wheel's METADATA: base + device is numpy + LiteRT (tflite-runtime on armv7l) and nothing else;
+    device-onnx and device-openvino add their one runtime; typer, rich and pillow come with the cli extra, which
+    every workstation extra includes; the console script is the launcher (one line when the cli extra is missing)."""
+    import zipfile
+
+    try:
+        from tests._wheel import built_wheel
+    except ImportError:
+        from _wheel import built_wheel
+
+    wheel = built_wheel(tmp_path_factory.getbasetemp() / "wheel")
+    with zipfile.ZipFile(wheel) as archive:
+        metadata = archive.read(next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))).decode()
+        entry_points = archive.read(next(n for n in archive.namelist() if n.endswith("entry_points.txt"))).decode()
+    reqs = _requirements(metadata)
+    assert reqs[""] == {"numpy<2.5,>=1.23"}
+    assert reqs["device"] == {
+        "numpy",
+        "ai-edge-litert==2.3.0; platform_machine != 'armv7l'",
+        "tflite-runtime==2.14.0; platform_machine == 'armv7l'",
+    }
+    assert reqs["device-onnx"] == {"numpy", "onnxruntime==1.32.0"}
+    assert reqs["cli"] == {"typer>=0.12", "rich>=13", "pillow>=10"}
+    for extra in ("tf", "onnx", "openvino", "report"):
+        assert "edgekit[cli]" in reqs[extra], extra
+    assert "edgekit = edgekit.launcher:main" in entry_points
+
+    from edgekit.device.onnx_backend import ORT_PIN
+    from edgekit.profile.remote import LITERT_PIN
+
+    assert ORT_PIN in reqs["device-onnx"] and LITERT_PIN in {r.split(";")[0] for r in reqs["device"]}
+
+
+def test_device_package_imports_only_the_standard_library_numpy_and_runtimes():
+    """Every import in edgekit/device/*.py (top level or inside functions): the standard library, numpy, one of the
+    runtimes, or the package itself; never typer, rich, pillow or the rest of edgekit."""
+    import ast
+
+    allowed = set(sys.stdlib_module_names) | {"numpy", "ai_edge_litert", "tflite_runtime", "onnxruntime", "openvino"}
+    device = Path(__file__).resolve().parents[1] / "edgekit" / "device"
+    found = {}
+    for path in sorted(device.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                found.setdefault(name.split(".")[0], set()).add(path.name)
+    assert found and not {name: files for name, files in found.items() if name not in allowed}
+
+
 @pytest.mark.arm
 def test_wheel_installs_and_runs_in_the_emulated_pi_userland(tiny_models, tmp_path):
     """The wheel built from this checkout, installed into the emulated arm64 userland (no network: its numpy and
@@ -466,22 +537,24 @@ def test_wheel_installs_and_runs_in_the_emulated_pi_userland(tiny_models, tmp_pa
     missing = tools_missing()
     if missing and os.environ.get("EDGEKIT_REQUIRE_ARM") != "1":
         pytest.skip(f"{', '.join(missing)} missing")
+    try:
+        from tests._wheel import built_wheel
+    except ImportError:
+        from _wheel import built_wheel
+
     rootfs = setup_emulator(runtime="litert")
-    root = Path(__file__).resolve().parents[1]
-    wheels = tmp_path / "wheels"
-    build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(wheels), "."]
-    subprocess.run(build, cwd=root, check=True, capture_output=True, timeout=300)
-    (wheel,) = wheels.glob("edgekit-*.whl")
+    wheel = built_wheel(tmp_path / "wheel")
     target = tmp_path / "installed"
     install = [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--target", str(target)]
     subprocess.run([*install, f"{wheel}[device]"], check=True, capture_output=True, timeout=300)
     python = emulated_python(rootfs, tmp_path, [target])
 
-    # The device extra's requirements are met inside the guest by what the userland holds.
+    # The base + device extra's requirements (numpy + LiteRT, nothing else) are met inside the guest by what the
+    # userland holds.
     check = (
         "import json, re, edgekit; from importlib.metadata import requires, version; "
-        "names = [re.split('[=<>; ]', r)[0] for r in requires('edgekit') "
-        "if 'extra == \"device\"' in r and not re.search('platform_machine == .armv7l', r)]; "
+        "names = sorted({re.split('[=<>; ]', r)[0] for r in requires('edgekit') "
+        "if ('extra ==' not in r or 'extra == \"device\"' in r) and not re.search('platform_machine == .armv7l', r)}); "
         "print(json.dumps([edgekit.__file__, {n: version(n) for n in names}]))"
     )
     proc = subprocess.run([str(python), "-c", check], capture_output=True, text=True, timeout=300, cwd=tmp_path)
