@@ -34,6 +34,17 @@ def tiny_onnx(tmp_path_factory) -> Path:
     return tiny_onnx_model(tmp_path_factory.getbasetemp() / "tiny-onnx")
 
 
+@pytest.fixture(scope="session")
+def tiny_openvino(tiny_onnx) -> Path:
+    """The tiny ONNX model as OpenVINO IR (.xml + .bin), FP32 weights kept (save_model would store FP16)."""
+    import openvino as ov
+
+    xml = tiny_onnx.with_name("tiny-fp32-ov.xml")
+    if not xml.is_file():
+        ov.save_model(ov.convert_model(str(tiny_onnx)), str(xml), compress_to_fp16=False)
+    return xml
+
+
 def run_device(*args: str, timeout: float = 120, env: dict | None = None, cwd: Path | None = None):
     """Run the runner in a subprocess; return (exit code, parsed stdout JSON or None, stdout, stderr)."""
     cmd = [sys.executable, "-m", "edgekit.device", "run", *args]
@@ -281,9 +292,9 @@ def test_missing_onnxruntime_names_the_install_line(tiny_onnx):
     assert json.loads(proc.stdout)["error"] == line.removeprefix("error: ")
 
 
-def test_onnx_runs_alone_and_tflite_never_imports_onnxruntime(tiny_onnx, tiny_models):
-    """A staged edgekit/device alone runs an .onnx file importing onnxruntime and nothing of typer, rich, pillow,
-    TensorFlow, OpenVINO or LiteRT; a .tflite file never imports onnxruntime."""
+def test_each_format_runs_alone_importing_only_its_runtime(tiny_onnx, tiny_openvino, tiny_models):
+    """A staged edgekit/device alone runs each format importing its own runtime and none of typer, rich, pillow,
+    TensorFlow or the other runtimes: a .tflite file never imports onnxruntime or openvino."""
     from edgekit.emulate import staged_device_package
 
     watched = "{'typer', 'rich', 'PIL', 'tensorflow', 'keras', 'click', 'onnxruntime', 'openvino', 'ai_edge_litert'}"
@@ -296,15 +307,87 @@ def test_onnx_runs_alone_and_tflite_never_imports_onnxruntime(tiny_onnx, tiny_mo
     seen = {}
     with staged_device_package() as staged:
         env = {**os.environ, "PYTHONPATH": str(staged)}
-        for name, model in (("onnx", tiny_onnx), ("tflite", tiny_models["int8"])):
+        for name, model in (("onnx", tiny_onnx), ("openvino", tiny_openvino), ("tflite", tiny_models["int8"])):
             proc = subprocess.run(
                 [sys.executable, "-c", code, "run", str(model), "--json", "--runs", "1"],
                 capture_output=True, text=True, env=env, cwd=staged, timeout=120,
             )  # fmt: skip
             seen[name] = json.loads(proc.stderr.strip().splitlines()[-1])
-    assert seen["onnx"] == [0, ["onnxruntime"], ["edgekit", "edgekit.device", "edgekit.device.onnx_backend",
-                                                 "edgekit.device.runner", "edgekit.device.system"]]  # fmt: skip
-    assert seen["tflite"][:2] == [0, ["ai_edge_litert"]]
+    base = ["edgekit", "edgekit.device", "edgekit.device.runner", "edgekit.device.system"]
+    assert seen["onnx"] == [0, ["onnxruntime"], sorted([*base, "edgekit.device.onnx_backend"])]
+    assert seen["openvino"] == [0, ["openvino"], sorted([*base, "edgekit.device.openvino_backend"])]
+    assert seen["tflite"] == [0, ["ai_edge_litert"], base]
+
+
+# ---------------------------------------------------------------- OpenVINO (.xml + .bin)
+
+
+def test_openvino_cpu_contract_and_outputs(tiny_openvino, tiny_onnx, tmp_path):
+    """--device CPU (the default) for real: OpenVINO's version, the device the compiled model executes on, f32
+    inference; its outputs match ONNX Runtime's on the same seeded inputs (same weights, converted)."""
+    from importlib.metadata import version
+
+    code, data, stdout, stderr = run_device(
+        str(tiny_openvino), "--json", "--runs", "3", "--seed", "5", "--cpus", "0", "--save-outputs",
+        str(tmp_path / "ov.npy"),
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert stdout.count("\n") == 1 and CONTRACT_KEYS <= data.keys() and data["status"] == "ok"
+    runtime = data["runtime"]
+    assert runtime["name"] == "openvino" and runtime["version"] == version("openvino") and runtime["cpus"] == [0]
+    assert runtime["device"] == "CPU" and runtime["execution_devices"] == ["CPU"]
+    assert runtime["requested_device"] == "CPU"
+    assert runtime["inference_precision"] == "f32" and runtime["threads"] == 1 and runtime["threads_requested"] == 1
+    assert data["input"] == {"name": "image", "shape": [1, 3, 32, 32], "dtype": "float32", "quantization": None}
+    assert data["output"]["shape"] == [1, 5] and data["latency_ms"]["n"] == 3 and data["load_ms"] > 0
+    code, ort, _, stderr = run_device(str(tiny_onnx), "--json", "--runs", "1", "--seed", "5", "--save-outputs",
+                                      str(tmp_path / "ort.npy"))  # fmt: skip
+    assert code == 0, stderr
+    np.testing.assert_allclose(np.load(tmp_path / "ov.npy"), np.load(tmp_path / "ort.npy"), rtol=1e-4, atol=1e-5)
+
+
+def test_openvino_devices_not_listed_are_one_line_errors(tiny_openvino):
+    """No NPU (and no GPU driver) on this machine: a real OpenVINO run says so and names what it lists."""
+    import openvino as ov
+
+    available = ov.Core().available_devices
+    for device in ("NPU", "npu", "GPU"):
+        if device.upper() in available:
+            continue
+        code, data, stdout, stderr = run_device(str(tiny_openvino), "--json", "--device", device)
+        _assert_one_line_failure(code, data, stdout, stderr, f"OpenVINO lists no {device.upper()} here (available: ")
+        assert ", ".join(available) in data["error"]
+    code, _, _, stderr = run_device(str(tiny_openvino), "--json", "--device", "AUTO")
+    assert code == 2 and "invalid choice" in stderr, "AUTO could fall back to the CPU: not a device one can ask for"
+
+
+def test_openvino_fallbacks_are_never_reported_as_the_device():
+    """Device choice and the execution check on device lists as OpenVINO reports them (an NPU cannot exist here)."""
+    from edgekit.device.openvino_backend import check_execution, choose_device
+    from edgekit.device.runner import RunnerError
+
+    assert choose_device(["CPU", "GPU", "NPU"], "NPU") == "NPU" and choose_device(["CPU", "GPU.0"], "GPU") == "GPU.0"
+    with pytest.raises(RunnerError, match="lists no NPU here \\(available: CPU, GPU\\); install the Intel NPU"):
+        choose_device(["CPU", "GPU"], "NPU")
+    check_execution("NPU", ["NPU"])
+    check_execution("NPU", ["NPU.0"])
+    for executed in (["CPU"], ["NPU", "CPU"], [], ["AUTO"]):
+        with pytest.raises(RunnerError, match="refusing to report it as NPU"):
+            check_execution("NPU", executed)
+
+
+def test_openvino_failures_are_one_line(tiny_openvino, tmp_path):
+    lonely = tmp_path / "lonely.xml"
+    lonely.write_bytes(tiny_openvino.read_bytes())
+    code, data, stdout, stderr = run_device(str(lonely), "--json")
+    _assert_one_line_failure(code, data, stdout, stderr, "lonely.bin not found")
+    code, data, _, _ = run_device(str(tiny_openvino), "--json", "--delegate", "edgetpu")
+    assert code == 2 and "--delegate edgetpu runs .tflite models" in data["error"]
+    block = "import sys; sys.modules['openvino'] = None; from edgekit.device.runner import main; "
+    command = [sys.executable, "-c", block + "sys.exit(main(sys.argv[1:]))", "run", str(tiny_openvino), "--json"]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert json.loads(proc.stdout)["error"].endswith('install it: pip install "openvino==2026.4.1"')
 
 
 # ---------------------------------------------------------------- board readings (vcgencmd, sysfs, Coral)
@@ -492,15 +575,18 @@ def test_wheel_requirements_keep_boards_lean(tmp_path_factory):
         "tflite-runtime==2.14.0; platform_machine == 'armv7l'",
     }
     assert reqs["device-onnx"] == {"numpy", "onnxruntime==1.32.0"}
+    assert reqs["device-openvino"] == {"numpy", "openvino==2026.4.1"}
     assert reqs["cli"] == {"typer>=0.12", "rich>=13", "pillow>=10"}
     for extra in ("tf", "onnx", "openvino", "report"):
         assert "edgekit[cli]" in reqs[extra], extra
     assert "edgekit = edgekit.launcher:main" in entry_points
 
     from edgekit.device.onnx_backend import ORT_PIN
+    from edgekit.device.openvino_backend import OPENVINO_PIN
     from edgekit.profile.remote import LITERT_PIN
 
-    assert ORT_PIN in reqs["device-onnx"] and LITERT_PIN in {r.split(";")[0] for r in reqs["device"]}
+    assert ORT_PIN in reqs["device-onnx"] and OPENVINO_PIN in reqs["device-openvino"]
+    assert LITERT_PIN in {r.split(";")[0] for r in reqs["device"]}
 
 
 def test_device_package_imports_only_the_standard_library_numpy_and_runtimes():

@@ -24,6 +24,10 @@ call is timed: ``invoke()`` (TFLite), ``session.run()`` (ONNX Runtime), ``InferR
 
 ONNX Runtime: CPUExecutionProvider only, intra-op threads = --threads, inter-op threads 1, sequential execution, full
 graph optimisation. A dynamic input dimension (a symbolic batch) is fed as 1, or as --inputs gives it.
+OpenVINO: --device CPU (default), GPU or NPU, measured only when Core().available_devices lists it (else a one-line
+error naming the devices listed), compiled for that device by name (never AUTO/HETERO); a compiled model whose
+EXECUTION_DEVICES are not the requested device alone is refused. CPU: LATENCY hint, one stream, --threads inference
+threads, f32 inference precision (no silent bfloat16). Dynamic input dimensions are fixed to 1 before compiling.
 --mark-invokes brackets each timed invoke() with a no-op ``lseek(-1, MAGIC, 0)`` (EBADF) that edgekit's QEMU plugin
 uses to count guest instructions per inference; it changes nothing else.
 
@@ -34,9 +38,12 @@ Keys (stable; new keys may be added, none removed)::
     status               "ok" | "failed"
     error                null | one-line message
     model                {path, bytes, sha256}
-    runtime              {name: "litert"|"tflite-runtime"|"onnxruntime", version, threads, device: "cpu"|"edgetpu",
-                         cpus}; onnxruntime adds providers (["CPUExecutionProvider"]), inter_op_threads (1) and
-                         execution_mode ("sequential")
+    runtime              {name: "litert"|"tflite-runtime"|"onnxruntime"|"openvino", version, threads,
+                         device: "cpu"|"edgetpu" (OpenVINO: the device the compiled model executes on, "CPU"|"GPU"|
+                         "NPU"), cpus}; onnxruntime adds providers (["CPUExecutionProvider"]), inter_op_threads (1)
+                         and execution_mode ("sequential"); openvino adds requested_device, execution_devices,
+                         threads_requested (threads is what OpenVINO uses; null on GPU/NPU), build,
+                         inference_precision, performance_hint, num_streams, cpu_pinning
     cpus                 the CPUs this process may run on (after --cpus pinning, os.sched_setaffinity)
     accelerators         {edgetpu_usb, edgetpu_pcie}: Edge TPUs seen on the USB bus / as /dev/apex_0
     cooldown             null, or {limit_c, status: ok|timeout|absent, start_c, end_c, waited_s, ...} (--cooldown-c)
@@ -52,7 +59,8 @@ Keys (stable; new keys may be added, none removed)::
                          inputs and outputs carry none)
     inputs, outputs      every input/output tensor, same shape of entries
     input_source         "seed:N" | "file:PATH"
-    load_ms              Interpreter() + allocate_tensors(); InferenceSession() (ONNX Runtime)
+    load_ms              Interpreter() + allocate_tensors(); InferenceSession() (ONNX Runtime); read_model() +
+                         compile_model() (OpenVINO)
     first_inference_ms   the first invoke() (with --delegate edgetpu it includes the parameter transfer; a note says so)
     warmup               warm-up runs done (after the first inference)
     latency_ms           {median, p90, p99, std (population), mean, min, max, n} over the timed runs
@@ -73,6 +81,6 @@ file). A missing runtime names the pip line that installs it (e.g. ``pip install
 """
 
 SCHEMA = "edgekit.device.run/1"
-RUNTIMES = ("litert", "tflite-runtime", "onnxruntime")
+RUNTIMES = ("litert", "tflite-runtime", "onnxruntime", "openvino")
 
 __all__ = ["RUNTIMES", "SCHEMA"]
