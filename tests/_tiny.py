@@ -91,3 +91,13 @@ def tiny_onnx_model(directory: Path) -> Path:
     tmp.write_bytes(model.SerializeToString())
     tmp.replace(path)
     return path
+
+
+def tiny_openvino_model(onnx_model: Path) -> Path:
+    """tiny_onnx_model as OpenVINO IR beside it (.xml + .bin), FP32 weights kept (save_model would store FP16)."""
+    import openvino as ov
+
+    xml = Path(onnx_model).with_name(Path(onnx_model).stem + "-ov.xml")
+    if not xml.is_file():
+        ov.save_model(ov.convert_model(str(onnx_model)), str(xml), compress_to_fp16=False)
+    return xml

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 try:
-    from tests._tiny import tiny_onnx_model, tiny_tflite_models
+    from tests._tiny import tiny_onnx_model, tiny_openvino_model, tiny_tflite_models
 except ImportError:  # tests/ is not a package: pytest put it on sys.path
-    from _tiny import tiny_onnx_model, tiny_tflite_models
+    from _tiny import tiny_onnx_model, tiny_openvino_model, tiny_tflite_models
 
 CONTRACT_KEYS = {
     "schema", "status", "error", "model", "runtime", "machine", "host", "python", "numpy", "input", "output",
@@ -36,13 +36,7 @@ def tiny_onnx(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_openvino(tiny_onnx) -> Path:
-    """The tiny ONNX model as OpenVINO IR (.xml + .bin), FP32 weights kept (save_model would store FP16)."""
-    import openvino as ov
-
-    xml = tiny_onnx.with_name("tiny-fp32-ov.xml")
-    if not xml.is_file():
-        ov.save_model(ov.convert_model(str(tiny_onnx)), str(xml), compress_to_fp16=False)
-    return xml
+    return tiny_openvino_model(tiny_onnx)
 
 
 def run_device(*args: str, timeout: float = 120, env: dict | None = None, cwd: Path | None = None):

@@ -12,6 +12,7 @@ Without sshd these tests skip, unless EDGEKIT_REQUIRE_SSH=1 (CI) makes that a fa
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import os
 import shutil
@@ -24,10 +25,10 @@ from pathlib import Path
 import pytest
 
 try:
-    from tests._tiny import tiny_tflite_models
+    from tests._tiny import tiny_onnx_model, tiny_openvino_model, tiny_tflite_models
     from tests.conftest import run_cli
 except ImportError:  # tests/ is not a package: pytest put it on sys.path
-    from _tiny import tiny_tflite_models
+    from _tiny import tiny_onnx_model, tiny_openvino_model, tiny_tflite_models
     from conftest import run_cli
 
 pytestmark = pytest.mark.ssh
@@ -122,6 +123,13 @@ def models(tmp_path_factory) -> dict[str, Path]:
     return tiny_tflite_models(tmp_path_factory.getbasetemp() / "tiny-models")
 
 
+@pytest.fixture(scope="module")
+def other_formats(tmp_path_factory) -> dict[str, Path]:
+    """The tiny classifier as .onnx and as OpenVINO IR (.xml + .bin): no TensorFlow needed."""
+    onnx_path = tiny_onnx_model(tmp_path_factory.getbasetemp() / "tiny-onnx")
+    return {"onnx": onnx_path, "openvino": tiny_openvino_model(onnx_path)}
+
+
 def _address(server: SshServer) -> str:
     return f"{getpass.getuser()}@127.0.0.1:{server.port}"
 
@@ -172,6 +180,39 @@ def test_profile_over_ssh_then_cached(servers, keys, models, tmp_path, capsys):
     code, out, err = run_cli(args, capsys)  # the table: one per target, the board named
     assert code == 0, err
     assert f"ssh-{os.uname().machine} (CPU)" in out and "board" in out and "127.0.0.1" in out and "measured" in out
+
+
+def test_onnx_and_openvino_over_ssh(servers, keys, other_formats, tmp_path, capsys):
+    """An .onnx file and an OpenVINO IR measured over SSH in one run: ONNX Runtime and OpenVINO on the remote, the
+    .xml and its .bin in the content-addressed cache under one key; an x86 remote asserted as rpi5 is still exit 2."""
+    import onnxruntime
+    import openvino
+
+    onnx_path, xml = other_formats["onnx"], other_formats["openvino"]
+    code, results, err = _profile(servers, keys, tmp_path, capsys, str(onnx_path), str(xml), server="b")
+    assert code == 0, err
+    by_format = {r["format"]: r for r in results}
+    assert set(by_format) == {"onnx", "openvino"}
+    for result in results:
+        assert result["status"] == "ok" and result["source"] == "measured", result.get("error")
+        assert result["target"] == f"ssh-{os.uname().machine}" and result["latency_ms"]["n"] == 3
+        assert Path(result["saved_to"]).parent.name == result["target"]
+    onnx, ov = by_format["onnx"], by_format["openvino"]
+    assert onnx["runtime"]["name"] == "onnxruntime" and onnx["runtime"]["version"] == onnxruntime.__version__
+    assert onnx["runtime"]["providers"] == ["CPUExecutionProvider"] and onnx["runtime"]["threads"] == 1
+    assert Path(onnx["remote"]["model_path"]).name == f"{onnx['artifact']['sha256']}.onnx"
+    assert Path(onnx["remote"]["model_path"]).read_bytes() == onnx_path.read_bytes()
+    assert ov["runtime"]["name"] == "openvino" and ov["runtime"]["device"] == "CPU"
+    assert ov["runtime"]["execution_devices"] == ["CPU"] and openvino.__version__.startswith(ov["runtime"]["version"])
+    cached_xml, cached_bin = Path(ov["remote"]["model_path"]), Path(ov["remote"]["weights_path"])
+    weights = xml.with_suffix(".bin")
+    assert cached_xml.read_bytes() == xml.read_bytes() and cached_bin.read_bytes() == weights.read_bytes()
+    both = hashlib.sha256(xml.read_bytes()).hexdigest() + hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert cached_xml.stem == cached_bin.stem == hashlib.sha256(both.encode()).hexdigest(), "keyed by both files"
+    assert ov["artifact"]["weights_sha256"] and onnx["output_sha256"] and ov["output_sha256"]
+
+    code, _, err = _profile(servers, keys, tmp_path, capsys, str(onnx_path), "--target", "rpi5", server="b")
+    assert code == 2 and "--target rpi5 but the remote is" in _one_error_line(err)
 
 
 def test_target_mismatch_is_a_usage_error(servers, keys, models, tmp_path, capsys):
@@ -353,6 +394,44 @@ def test_install_line_fits_the_remote_python():
     bare = {"python": "3.11.2", "executable": "/usr/bin/python3", "modules": {}}
     assert install_line(bare) == "/usr/bin/python3 -m pip install numpy ai-edge-litert==2.3.0"
     assert install_line({**bare, "modules": {"numpy": True, "tflite_runtime": True}}) is None
+
+
+def test_install_line_names_the_runtime_of_each_format():
+    from edgekit.profile.remote import install_line
+
+    pi = {"python": "3.11.2", "executable": "/usr/bin/python3", "modules": {"numpy": True, "ai_edge_litert": True}}
+    assert install_line(pi, ("onnx",)) == "/usr/bin/python3 -m pip install onnxruntime==1.32.0"
+    assert install_line(pi, ("openvino", "tflite")) == "/usr/bin/python3 -m pip install openvino==2026.4.1"
+    assert install_line(pi, ("tflite",)) is None
+    bare = {**pi, "modules": {}}
+    assert install_line(bare, ("onnx", "tflite")) == (
+        "/usr/bin/python3 -m pip install numpy ai-edge-litert==2.3.0 onnxruntime==1.32.0"
+    )
+    assert install_line({**pi, "modules": {"numpy": True, "onnxruntime": True}}, ("onnx",)) is None
+
+
+def test_onnx_measured_on_a_pi5_is_filed_under_rpi5(other_formats):
+    """The Pi 5 remote (recorded probe fields: no Pi here) asserted as rpi5: the device runner's real ONNX Runtime
+    JSON (run on this machine) becomes a measured result filed under rpi5, as a .tflite one is; an x86 remote
+    asserted as rpi5 is a usage error (exit 2)."""
+    from edgekit.errors import UsageError
+    from edgekit.profile.remote import HostPlan, choose_target, remote_artifacts, to_result
+    from edgekit.profile.run import ProfileRequest
+    from edgekit.profile.ssh import Host
+
+    (art,) = remote_artifacts(ProfileRequest(items=[str(other_formats["onnx"])]))
+    assert art.format == "onnx"
+    host = Host("pi5", "10.0.0.21", target="rpi5")
+    plan = HostPlan(host, None, PI5, choose_target(host, PI5), None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgekit.device", "run", str(art.path), "--json", "--runs", "2"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    result = to_result(json.loads(proc.stdout), art, plan, "0" * 64, {"name": "pi5"})
+    assert result["target"] == "rpi5" and result["source"] == "measured" and result["status"] == "ok"
+    assert result["format"] == "onnx" and result["runtime"]["name"] == "onnxruntime" and result["host"]["ssh"] == "pi5"
+    with pytest.raises(UsageError, match="--target rpi5 but the remote is"):
+        choose_target(host, X86)
 
 
 def test_measured_sits_beside_the_prediction(models):

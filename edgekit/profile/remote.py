@@ -1,8 +1,9 @@
 """`edgekit profile ARTIFACT... --host USER@ADDR[:PORT]`: measure on boards over SSH, one or a fleet in parallel.
 
-Per host: one probe (which Python, which runtime, what board, which cached files), then per artifact: copy it
-unless the remote's content-addressed cache already has it (~/.cache/edgekit/remote/models/<sha256>.tflite, checked
-against its sha256 on arrival), copy the device runner the same way (.../remote/runner-<hash>/), run
+Per host: one probe (which Python, which runtimes, what board, which cached files), then per artifact: copy it
+unless the remote's content-addressed cache already has it (~/.cache/edgekit/remote/models/<sha256>.tflite or .onnx;
+an OpenVINO IR as <key>.xml + <key>.bin, key = sha256 of both files' sha256; each checked against its sha256 on
+arrival), copy the device runner the same way (.../remote/runner-<hash>/), run
 `python -m edgekit.device run` there under `timeout`, and turn its JSON into a profile result stored under the
 target the remote *is* (device-tree model, CPU part; an unknown machine is ssh-<machine>, never a board's name).
 Results gathered before a link drops are kept; the rest of that host's artifacts fail with the reason.
@@ -27,6 +28,10 @@ from edgekit.profile.ssh import Host, RemoteTimeout, Ssh, SshError
 
 DEVICE_DIR = Path(__file__).resolve().parents[1] / "device"
 LITERT_PIN = "ai-edge-litert==2.3.0"  # the version the device extra pins (pyproject.toml)
+# What the device runner runs: formats -> the remote module it needs. Export folders give the TFLite formats only
+# unless --format names others (a Pi folder also holds an OpenVINO IR it has no runtime for).
+REMOTE_FORMATS = {"tflite": "litert", "edgetpu": "litert", "onnx": "onnxruntime", "openvino": "openvino"}
+FOLDER_FORMATS = ("tflite", "edgetpu")
 _GRACE_S = 30.0  # on top of --timeout for the ssh process itself: connecting, copying back the JSON
 
 # Runs on the remote with any Python >= 3.7: what is there, and which cache entries exist (argv: cache names).
@@ -64,7 +69,7 @@ print(json.dumps({
     "hostname": platform.node(), "kernel": platform.release(), "os": pretty[0] if pretty else platform.platform(),
     "board": (read("/proc/device-tree/model") or "").strip("\x00\n ") or None,
     "cpu": first(cpuinfo, "model name") or first(cpuinfo, "Hardware"), "cpu_part": first(cpuinfo, "CPU part"),
-    "modules": dict((m, has(m)) for m in ("numpy", "ai_edge_litert", "tflite_runtime")),
+    "modules": dict((m, has(m)) for m in ("numpy", "ai_edge_litert", "tflite_runtime", "onnxruntime", "openvino")),
     "edgetpu_usb": bool(usb & set([("1a6e", "089a"), ("18d1", "9302")])), "edgetpu_pcie": os.path.exists("/dev/apex_0"),
     "timeout": shutil.which("timeout"), "root": root,
     "have": [n for n in sys.argv[1:] if os.path.exists(os.path.join(root, n))],
@@ -139,8 +144,19 @@ def runner_bundle() -> tuple[str, bytes]:
 
 
 def model_cache_name(path: Path, sha256: str) -> str:
-    suffix = "_edgetpu.tflite" if path.name.endswith("_edgetpu.tflite") else ".tflite"
+    suffix = "_edgetpu.tflite" if path.name.endswith("_edgetpu.tflite") else path.suffix.lower() or ".tflite"
     return f"models/{sha256}{suffix}"
+
+
+def cache_entries(art) -> list[tuple[str, Path]]:
+    """(cache name, local file) for each file the runner needs, the model first. An OpenVINO IR's .xml and .bin
+    share one key made of both contents (the runner finds the .bin by the .xml's stem), so a changed .bin is a new
+    entry too."""
+    if art.format != "openvino":
+        return [(model_cache_name(art.path, _sha(art.path)), art.path)]
+    weights = art.path.with_suffix(".bin")
+    key = hashlib.sha256((_sha(art.path) + _sha(weights)).encode()).hexdigest()
+    return [(f"models/{key}.xml", art.path), (f"models/{key}.bin", weights)]
 
 
 # ------------------------------------------------------------------------------------------------- probe & target
@@ -163,14 +179,23 @@ def probe_host(ssh: Ssh, names: list[str], timeout: float) -> dict[str, Any]:
         raise EdgekitError(f"{ssh.host.name}: {python} did not run edgekit's probe: {detail[:200]}") from None
 
 
-def install_line(probe: dict[str, Any]) -> str | None:
-    """The exact command to run on the remote when numpy or a TFLite runtime is missing (None: nothing missing)."""
+def install_line(probe: dict[str, Any], formats: tuple[str, ...] | set[str] = ("tflite",)) -> str | None:
+    """The exact command to run on the remote when numpy or the runtime of one of these formats is missing (None:
+    nothing missing): LiteRT for .tflite, onnxruntime for .onnx, openvino for .xml, at the device extras' pins."""
+    from edgekit.device.onnx_backend import ORT_PIN
+    from edgekit.device.openvino_backend import OPENVINO_PIN
+
     mods = probe.get("modules") or {}
     missing = [] if mods.get("numpy") else ["numpy"]
-    if not (mods.get("ai_edge_litert") or mods.get("tflite_runtime")):
+    runtimes = {REMOTE_FORMATS[f] for f in formats}
+    if "litert" in runtimes and not (mods.get("ai_edge_litert") or mods.get("tflite_runtime")):
         # LiteRT wheels exist for Python >= 3.9; older systems (Coral's Mendel: 3.7) use tflite-runtime.
         major, minor = (int(x) for x in str(probe.get("python", "3.0")).split(".")[:2])
         missing.append(LITERT_PIN if (major, minor) >= (3, 9) else "tflite-runtime")
+    if "onnxruntime" in runtimes and not mods.get("onnxruntime"):
+        missing.append(ORT_PIN)
+    if "openvino" in runtimes and not mods.get("openvino"):
+        missing.append(OPENVINO_PIN)
     return f"{probe['executable']} -m pip install {' '.join(missing)}" if missing else None
 
 
@@ -182,7 +207,7 @@ def _rule_matches(rule: str, probe: dict[str, Any]) -> bool:
 
 def detect_targets(probe: dict[str, Any]) -> list[str]:
     """Targets whose every detect rule the remote satisfies (boards first). 'always' (this host) never matches a
-    remote, nor do OpenVINO NPU rules (the device runner runs TFLite only)."""
+    remote, nor do OpenVINO NPU rules (an NPU is measured on the machine itself)."""
     from edgekit.targets import load_targets
 
     found = []
@@ -214,7 +239,7 @@ def choose_target(host: Host, probe: dict[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------------------------------------- one host
-def plan_host(host: Host, opts: RemoteOptions, names: list[str]) -> HostPlan:
+def plan_host(host: Host, opts: RemoteOptions, names: list[str], formats: tuple[str, ...] = ("tflite",)) -> HostPlan:
     from edgekit.targets import get_target
 
     if opts.local:  # this machine, driven like a remote (edgekit/profile/local.py)
@@ -227,9 +252,12 @@ def plan_host(host: Host, opts: RemoteOptions, names: list[str]) -> HostPlan:
         ssh = Ssh(host, config=opts.ssh_config, connect_timeout=opts.connect_timeout)
         probe = probe_host(ssh, names, timeout=opts.connect_timeout + _GRACE_S)
         target_id = choose_target(host, probe)
-    line = install_line(probe)
+    line = install_line(probe, formats)
     if line:
-        raise EdgekitError(f"{host.name}: no TFLite runtime for {probe['executable']}; run there: {line}")
+        needed = ", ".join(sorted({REMOTE_FORMATS[f] for f in formats}))
+        raise EdgekitError(
+            f"{host.name}: numpy or a runtime ({needed}) missing for {probe['executable']}; run there: {line}"
+        )
     kind = get_target(target_id).kind if not target_id.startswith("ssh-") else "cpu"
     if kind == "npu":
         raise UsageError(f"{host.name}: NPU targets are measured on the machine itself (OpenVINO), not over --host")
@@ -269,13 +297,16 @@ def measure_on(plan: HostPlan, art, req, opts: RemoteOptions) -> dict[str, Any]:
     from edgekit.ioutil import sha256_file
     from edgekit.profile.powercmd import PowerCommand
 
-    data = art.path.read_bytes()
     sha = sha256_file(art.path)
-    name = model_cache_name(art.path, sha)
+    entries = cache_entries(art)
     runner_name, bundle = runner_bundle()
-    copy_timeout = opts.connect_timeout + _GRACE_S + len(data) / 1e6  # >= 1 MB/s
-    copied = ensure_cached(plan, name, data, "file", copy_timeout)
-    ensure_cached(plan, runner_name, bundle, "tar", copy_timeout)
+    copied = False
+    for entry, path in entries:
+        data = path.read_bytes()
+        copy_timeout = opts.connect_timeout + _GRACE_S + len(data) / 1e6  # >= 1 MB/s
+        copied = ensure_cached(plan, entry, data, "file", copy_timeout) or copied
+    ensure_cached(plan, runner_name, bundle, "tar", opts.connect_timeout + _GRACE_S + len(bundle) / 1e6)
+    name = entries[0][0]
     root = plan.probe["root"]
     argv = runner_argv(plan, f"{root}/{name}", req, opts)
     meter = PowerCommand(opts.power_cmd) if opts.power_cmd else None
@@ -291,6 +322,7 @@ def measure_on(plan: HostPlan, art, req, opts: RemoteOptions) -> dict[str, Any]:
         "port": plan.host.port,
         "python": plan.probe["executable"],
         "model_path": f"{root}/{name}",
+        **({"weights_path": f"{root}/{entries[1][0]}"} if len(entries) > 1 else {}),
         "copied": copied,
         "runner": runner_name,
         "started": started,
@@ -323,11 +355,11 @@ def _last_json(stdout: str) -> dict[str, Any] | None:
 
 def to_result(out: dict[str, Any], art, plan: HostPlan, sha: str, remote: dict[str, Any]) -> dict[str, Any]:
     """The device runner's JSON -> a profile result: source measured, filed under the remote's target."""
-    from edgekit.profile.measure import tflite_precision
+    from edgekit.profile.measure import detected_precision
     from edgekit.results import base_result, host_info
 
     meta = art.manifest or {}
-    precision = meta.get("precision") or tflite_precision(art.path) or "unknown"
+    precision = meta.get("precision") or detected_precision(art.path, art.format) or "unknown"
     result = base_result(plan.target_id, meta.get("model") or art.path.stem, art.format, precision, "measured")
     result["host"] = out.get("host") or _probe_host(plan.probe)
     if plan.host.address != "localhost" or plan.host.name != "local":
@@ -335,6 +367,8 @@ def to_result(out: dict[str, Any], art, plan: HostPlan, sha: str, remote: dict[s
     result["workstation"] = host_info()
     result["remote"] = remote
     result["artifact"] = {"path": str(art.path), "sha256": sha}
+    if art.format == "openvino" and art.path.with_suffix(".bin").is_file():
+        result["artifact"]["weights_sha256"] = _sha(art.path.with_suffix(".bin"))
     result["size_bytes"] = art.path.stat().st_size
     result["runtime"] = out.get("runtime") or {"name": None, "version": None, "threads": None, "device": plan.delegate}
     if out.get("status") != "ok":
@@ -374,12 +408,13 @@ def profile_remote(req, opts: RemoteOptions, say=None) -> tuple[list[dict[str, A
     if req.predict or req.emulate:
         raise UsageError("--host, --cpus, --cooldown-c and --power-cmd measure; --predict and --emulate do not")
     arts = remote_artifacts(req)
-    names = [model_cache_name(a.path, _sha(a.path)) for a in arts] + [runner_bundle()[0]]
+    names = [name for a in arts for name, _ in cache_entries(a)] + [runner_bundle()[0]]
+    formats = tuple(sorted({a.format for a in arts}))
     if not opts.hosts:
         raise UsageError("no host given: use --host USER@ADDR[:PORT] or --hosts FILE")
 
     with ThreadPoolExecutor(max_workers=len(opts.hosts)) as pool:
-        planned = list(pool.map(lambda h: _plan_or_error(h, opts, names), opts.hosts))
+        planned = list(pool.map(lambda h: _plan_or_error(h, opts, names, formats), opts.hosts))
     usage = [p for p in planned if isinstance(p, UsageError)]
     if usage:
         raise usage[0]  # a wrong --target is the user's mistake: exit 2 before measuring anything
@@ -409,9 +444,11 @@ def profile_remote(req, opts: RemoteOptions, say=None) -> tuple[list[dict[str, A
     return results, errors
 
 
-def _plan_or_error(host: Host, opts: RemoteOptions, names: list[str]) -> HostPlan | EdgekitError:
+def _plan_or_error(
+    host: Host, opts: RemoteOptions, names: list[str], formats: tuple[str, ...]
+) -> HostPlan | EdgekitError:
     try:
-        return plan_host(host, opts, names)
+        return plan_host(host, opts, names, formats)
     except EdgekitError as exc:
         return exc
 
@@ -445,26 +482,33 @@ def _sha(path: Path) -> str:
 
 
 def remote_artifacts(req) -> list:
-    """The .tflite artifacts named on the command line (files or export folders); the device runner runs only TFLite."""
+    """The artifacts named on the command line (files, or export folders: their TFLite files unless --format names
+    other formats) that the device runner runs: .tflite, .onnx, OpenVINO .xml (+ .bin)."""
     from types import SimpleNamespace
 
     from edgekit.profile.run import artifact_at, folder_artifacts, unique_models
 
     if not req.items:
-        raise UsageError("name the .tflite artifacts or export folders to measure on the remote")
-    tflite_only = SimpleNamespace(id="remote", formats=("tflite", "edgetpu"))
+        raise UsageError(
+            "name the .tflite, .onnx or OpenVINO .xml artifacts or export folders to measure on the remote"
+        )
+    wanted = tuple(f for f in (req.formats or FOLDER_FORMATS) if f in REMOTE_FORMATS)
+    in_folders = SimpleNamespace(id="remote", formats=wanted)
     arts = []
     for item in req.items:
-        found = folder_artifacts(Path(item), req, tflite_only)
+        found = folder_artifacts(Path(item), req, in_folders)
         arts.extend(found if found is not None else [artifact_at(Path(item))])
-    wrong = [a for a in arts if a.format not in ("tflite", "edgetpu")]
+    wrong = [a for a in arts if a.format not in REMOTE_FORMATS]
     if wrong:
         raise UsageError(
-            f"{wrong[0].path}: remote profiling runs .tflite artifacts (the device runner needs only numpy + "
-            f"LiteRT); this is {wrong[0].format}"
+            f"{wrong[0].path}: remote profiling runs .tflite, .onnx and OpenVINO .xml artifacts (the device runner "
+            f"needs only numpy + their runtime); this is {wrong[0].format}"
         )
+    for art in arts:
+        if art.format == "openvino" and not art.path.with_suffix(".bin").is_file():
+            raise UsageError(f"{art.path}: its weights {art.path.with_suffix('.bin').name} are not beside it")
     if not arts:
-        raise UsageError("no .tflite artifact in " + ", ".join(req.items))
+        raise UsageError(f"no {'/'.join(wanted)} artifact in " + ", ".join(req.items))
     return unique_models(arts, prefer="tflite")
 
 
