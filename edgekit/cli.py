@@ -200,12 +200,17 @@ def export(
         str | None,
         typer.Option("--preprocess", help="raw | tf | torch | caffe | mean=R,G,B:std=R,G,B (default: the model's)."),
     ] = None,
+    keep_float: Annotated[
+        str | None,
+        typer.Option("--keep-float", help="Keras layers (comma separated) that stay float in an --int8 export."),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Quantize and export to TFLite, ONNX and OpenVINO IR (and Edge TPU), then check fidelity against Keras."""
     from edgekit import console
     from edgekit.export.core import ExportOptions
     from edgekit.export.core import export as run_export
+    from edgekit.export.keepfloat import parse_keep_float
 
     if io not in ("int8", "float"):
         raise UsageError("--io must be int8 or float")
@@ -227,6 +232,7 @@ def export(
         max_accuracy_drop=max_accuracy_drop,
         layer_report=layer_report,
         preprocess=preprocess,
+        keep_float=parse_keep_float(keep_float),
     )
     if preprocess:
         from edgekit.datasets import parse_preprocess
@@ -265,6 +271,8 @@ def render_export(records: list[dict]) -> None:
             console.info(f"{r['format']}: {r['error']}")
         if r.get("reason"):
             console.info(f"{r['format']}: {r['reason']}")
+        if r.get("keep_float_suggestion"):
+            console.info(f"{r['format']}: keep float: {r['keep_float_suggestion']['command']}")
         for layer in r.get("worst_layers") or []:
             console.info(
                 f"{r['format']}: worst int8 layer {layer['tensor']} ({layer['op']}): "
@@ -284,7 +292,13 @@ def exit_for_export(records: list[dict]) -> None:
         raise typer.Exit(EXIT_FAILURE)
     failing = [r for r in records if r["status"] == "below-threshold"]
     if failing:
-        typer.echo(f"error: {failing[0]['format']} {failing[0]['precision']}: {failing[0]['reason']}", err=True)
+        first, offer = failing[0], ""
+        offers = [r["keep_float_suggestion"] for r in failing if r.get("keep_float_suggestion")]
+        if offers:  # one line: the layers to keep float and the command; NNCF's alternative where OpenVINO failed
+            offer = f"; keep the layers with the largest INT8 error float: {offers[0]['command']}"
+            alternative = next((o["alternative"] for o in offers if o.get("alternative")), None)
+            offer += f"; for OpenVINO, or {alternative}" if alternative else ""
+        typer.echo(f"error: {first['format']} {first['precision']}: {first['reason']}{offer}", err=True)
         raise typer.Exit(EXIT_FIDELITY)
 
 

@@ -34,6 +34,7 @@ class ExportJob:
     work_dir: Path  # scratch shared between formats (the ONNX file is reused by OpenVINO)
     extra: dict[str, Any] = field(default_factory=dict)  # per-format details to record in the manifest
     input_size: int = 0  # square NHWC input, batch 1
+    keep_float: dict[str, Any] | None = None  # --keep-float: edgekit.export.keepfloat.plan (INT8 only)
 
     @property
     def input_shape(self) -> list[int]:

@@ -51,6 +51,7 @@ class ExportOptions:
     parallel: bool = field(default_factory=lambda: os.environ.get("EDGEKIT_EXPORT_SEQUENTIAL", "") in ("", "0"))
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     preprocess: str | None = None  # raw|tf|torch|caffe|mean=R,G,B:std=R,G,B; None: the model's own (or detected)
+    keep_float: tuple[str, ...] = ()  # Keras layers left float in an INT8 export (mixed precision)
 
     def key(self, fmt: str) -> str:
         """What makes two exports the same artifact (the cache key)."""
@@ -58,6 +59,8 @@ class ExportOptions:
         for k in ("formats", "out", "min_cosine", "max_accuracy_drop", "layer_report", "reuse", "threads", "parallel"):
             d.pop(k)
         d["format"], d["edgekit"] = fmt, __version__
+        if not self.keep_float:
+            d.pop("keep_float")  # keys of exports made before --keep-float existed stay valid
         if Path(self.model).suffix == ".keras" and Path(self.model).is_file():
             d["model_sha256"] = sha256_file(Path(self.model))  # same path, new weights: not the same artifact
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -100,6 +103,8 @@ def resolve_formats(opts: ExportOptions) -> list[str]:
             raise UsageError(f"{n} has no {opts.precision} export; it offers {', '.join(rows[n].precisions)}")
     if not kept:
         raise UsageError(f"no format offers {opts.precision}")
+    if opts.keep_float and opts.precision != "int8":
+        raise UsageError("--keep-float keeps layers float inside an INT8 model: use it with --int8")
     if "edgetpu" in kept and opts.io == "float":
         raise UsageError("--format edgetpu needs int8 input/output: drop --io float")
     return kept
@@ -351,6 +356,12 @@ def export(opts: ExportOptions, on_step=None) -> list[dict[str, Any]]:
             f"untrained weights: re-estimated {bn_layers} BatchNorm layers on {min(len(calib), 64)} calibration "
             "images so int8 ranges and fidelity numbers mean something"
         )
+    keep = None
+    if opts.keep_float:
+        from edgekit.export.keepfloat import plan
+
+        keep = plan(src.model, opts.keep_float)  # unknown names fail here, before any conversion
+        step(f"keeping {len(opts.keep_float)} layer(s) float: {', '.join(opts.keep_float)}")
     reference = predict_in_chunks(src.model, holdout.images)  # one eager call would hold every activation
     if not untrained:  # a random network scores chance by design; a trained one near chance is fed the wrong inputs
         from edgekit.datasets import one_line, warn_if_near_chance
@@ -372,6 +383,7 @@ def export(opts: ExportOptions, on_step=None) -> list[dict[str, Any]]:
             root,
             Path(work),
             bn_layers,
+            keep,
         )
         side = start_side_export(shared, src.model, names)
         if side is not None and not side.overlap:  # not enough memory for both at once: the side goes first
@@ -389,6 +401,7 @@ def export(opts: ExportOptions, on_step=None) -> list[dict[str, Any]]:
         if side is not None and side.overlap:
             step(f"waiting for {', '.join(side.formats)} (exported alongside)")
             records.update(finish_side_export(side, src, shared))
+    offer_keep_float(records, src, shared, step)
     step(f"done in {time.perf_counter() - t0:.1f} s")
     return [records[name] for name in names]
 
@@ -408,6 +421,7 @@ class SharedInputs:
     root: Path
     work: Path
     bn_layers: int
+    keep_float: dict[str, Any] | None = None  # edgekit.export.keepfloat.plan: the layers and their scopes
 
 
 def start_side_export(shared: SharedInputs, model, names: list[str]):
@@ -458,6 +472,7 @@ def export_one(fmt, src: Source | None, shared: SharedInputs) -> dict[str, Any]:
     try:
         with atomic_dir(final) as tmp:
             job = ExportJob(model, shared.name, opts.precision, opts.io, calib, tmp, work, input_size=shared.input_size)
+            job.keep_float = shared.keep_float
             stage(f"{fmt.name} {opts.precision}: conversion")
             files = fmt.convert(job)
             convert_s = time.perf_counter() - t0
@@ -497,6 +512,61 @@ def export_one(fmt, src: Source | None, shared: SharedInputs) -> dict[str, Any]:
     return record_from_manifest(final, manifest)
 
 
+NNCF_ALTERNATIVE = (
+    "NNCF's accuracy-aware quantization (nncf.quantize_with_accuracy_control: reverts the most harmful "
+    "quantizers to float until the drop is within a bound)"
+)
+
+
+def offer_keep_float(records: dict[str, dict[str, Any]], src: Source, shared: SharedInputs, step) -> None:
+    """INT8 lost more labelled accuracy than --max-accuracy-drop: name the layers to keep float (largest error in
+    the per-layer report) and the command that does it, in each failing artifact's record and manifest."""
+    opts = shared.opts
+    failing = [
+        r
+        for r in records.values()
+        if r["status"] == "below-threshold" and "--max-accuracy-drop" in r.get("reason", "") and r.get("manifest")
+    ]
+    if opts.precision != "int8" or not failing:
+        return
+    from edgekit.export.keepfloat import layer_scopes, output_layer_name, rerun_command, suggest_layers
+    from edgekit.export.quiet import quiet_tf
+
+    errors = None
+    for r in records.values():  # a TFLite artifact may have run the debugger already
+        found = json.loads(Path(r["manifest"]).read_text()).get("layer_errors") if r.get("manifest") else None
+        errors = found if isinstance(found, list) else errors
+    if errors is None:
+        step("INT8 lost more accuracy than --max-accuracy-drop: per-layer INT8 report, to name layers to keep float")
+        with quiet_tf():
+            errors = layer_report_safe(src.model, shared.calib, shared.holdout, opts.io)
+    if not isinstance(errors, list):
+        return  # the debugger failed: the gate's reason stands alone
+    with quiet_tf():
+        scopes = shared.keep_float["all_scopes"] if shared.keep_float else layer_scopes(src.model)
+    import keras
+
+    folded = [x.name for x in iter_layers(src.model) if isinstance(x, keras.layers.BatchNormalization)]
+    layers = suggest_layers(errors, scopes, [*opts.keep_float, *folded], output_layer_name(src.model))
+    if not layers:
+        return
+    keep = [*opts.keep_float, *layers]
+    for r in failing:
+        suggestion = {
+            "layers": layers,
+            "keep_float": keep,
+            "command": rerun_command(opts, keep),
+            "from": "TFLite quantization debugger: largest per-layer INT8 error (RMSE in quantization steps)",
+        }
+        if r["format"] == "openvino":
+            suggestion["alternative"] = NNCF_ALTERNATIVE
+        r["keep_float_suggestion"] = suggestion
+        manifest = json.loads(Path(r["manifest"]).read_text())
+        manifest["keep_float_suggestion"] = suggestion
+        manifest.setdefault("layer_errors", errors)
+        write_json_atomic(Path(r["manifest"]), manifest)
+
+
 def wants_layer_report(opts: ExportOptions, job, fidelity: dict[str, Any]) -> bool:
     if job.precision != "int8" or job.model_name is None or not str(job.extra.get("converter", "")).startswith("tf"):
         return False
@@ -533,6 +603,7 @@ def build_manifest(fmt, job, shared: SharedInputs, files: list[Path], fidelity: 
         "calibration": {**calib.describe(), "used": job.precision == "int8", "batchnorm_reestimated": shared.bn_layers},
         "holdout": shared.holdout.describe(),
         "fidelity": fidelity,
+        "keep_float": list(opts.keep_float),
         "tool_versions": tool_versions(),
         "host": {"machine": platform.machine(), "system": platform.system()},
         **job.extra,
@@ -551,7 +622,10 @@ def record_from_manifest(final: Path, manifest: dict[str, Any]) -> dict[str, Any
         "status": "ok" if manifest.get("gate", {}).get("passed", True) else "below-threshold",
         "fidelity": manifest.get("fidelity"),
         "manifest": str(final / "manifest.json"),
+        "keep_float": manifest.get("keep_float", []),
     }
+    if manifest.get("keep_float_suggestion"):
+        rec["keep_float_suggestion"] = manifest["keep_float_suggestion"]
     if manifest.get("gate", {}).get("reason"):
         rec["reason"] = manifest["gate"]["reason"]
     if "compiler" in manifest:

@@ -144,7 +144,9 @@ def fresh_node_protos() -> Iterator[None]:
         Node.update_proto = original
 
 
-def quantize_onnx(src: Path, dst: Path, calib, work: Path, settings: dict[str, Any]) -> dict[str, Any]:
+def quantize_onnx(
+    src: Path, dst: Path, calib, work: Path, settings: dict[str, Any], keep_float: dict[str, Any] | None = None
+) -> dict[str, Any]:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -157,6 +159,9 @@ def quantize_onnx(src: Path, dst: Path, calib, work: Path, settings: dict[str, A
     except Exception:  # pre-processing is an optimisation; quantize the plain graph if it fails
         shutil.copyfile(src, pre)
     input_name = _input_name(pre)
+    from edgekit.export.keepfloat import onnx_nodes
+
+    exclude = onnx_nodes(pre, keep_float) if keep_float else []  # --keep-float: these nodes get no QDQ
     stage(f"onnx int8: quantize_static (calibration on {len(calib)} images)")
     # MinMax calibration keeps only per-tensor ReduceMin/ReduceMax outputs per image, so memory does not grow with
     # --calib-size. CalibMaxIntermediateOutputs is not set: onnxruntime 1.32 drops the collected ranges at that
@@ -171,8 +176,10 @@ def quantize_onnx(src: Path, dst: Path, calib, work: Path, settings: dict[str, A
         activation_type=getattr(QuantType, settings["activation_type"]),
         weight_type=getattr(QuantType, settings["weight_type"]),
         calibrate_method=CalibrationMethod.MinMax,
+        nodes_to_exclude=exclude,
     )
-    return {"scheme": "QDQ", "per_channel": True, "calibrate_method": "MinMax", **settings}
+    kept = {"kept_float_nodes": len(exclude)} if keep_float else {}
+    return {"scheme": "QDQ", "per_channel": True, "calibrate_method": "MinMax", **settings, **kept}
 
 
 def _input_name(path: Path) -> str:
@@ -189,7 +196,9 @@ def convert(job: ExportJob) -> list[Path]:
     if job.precision == "fp32":
         shutil.copyfile(float_path, out)
     elif job.precision == "int8":
-        job.extra["quantization"] = quantize_onnx(float_path, out, job.calib, job.work_dir, int8_settings())
+        job.extra["quantization"] = quantize_onnx(
+            float_path, out, job.calib, job.work_dir, int8_settings(), job.keep_float
+        )
     else:
         raise EdgekitError(f"ONNX export has no {job.precision} path; use --fp32 or --int8")
     job.extra["opset"] = OPSET

@@ -29,7 +29,7 @@ def ov_from_keras(job: ExportJob):
         return ov.convert_model(job.model, input=[shape])
 
 
-def nncf_quantize(ov_model, calib, model_name: str):
+def nncf_quantize(ov_model, calib, model_name: str, keep_float: dict[str, Any] | None = None, onnx_path=None):
     import nncf
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet
@@ -40,6 +40,10 @@ def nncf_quantize(ov_model, calib, model_name: str):
     # of per-image min/max) clips the tails: on the tests' trained MobileNetV2 it gave cosine 0.92 / SQNR 6.3 dB
     # against 0.95 / 10.6 dB with MINMAX, on the same 24 calibration images.
     advanced = AdvancedQuantizationParameters(activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX)
+    if keep_float:  # --keep-float: NNCF inserts no FakeQuantize for these ops (their inputs and weights stay float)
+        from edgekit.export.keepfloat import openvino_nodes
+
+        extra["ignored_scope"] = nncf.IgnoredScope(names=openvino_nodes(ov_model, keep_float, onnx_path))
     nncf.set_log_level(40)  # errors only
     from edgekit.export.side import stage
 
@@ -47,7 +51,9 @@ def nncf_quantize(ov_model, calib, model_name: str):
     quantized = nncf.quantize(
         ov_model, calib.nncf_dataset(), subset_size=len(calib), advanced_parameters=advanced, **extra
     )
+    kept = {"kept_float_ops": len(extra["ignored_scope"].names)} if keep_float else {}
     return quantized, {
+        **kept,
         "tool": "nncf.quantize",
         "preset": "performance (symmetric)",
         "activation_ranges": "min/max over the calibration set",
@@ -61,7 +67,9 @@ def convert(job: ExportJob) -> list[Path]:
 
     model = ov_from_keras(job)
     if job.precision == "int8":
-        model, job.extra["quantization"] = nncf_quantize(model, job.calib, job.model_name)
+        onnx_path = job.work_dir / "model-fp32.onnx"  # what the model was converted from, if it exists
+        onnx_path = onnx_path if onnx_path.exists() else None
+        model, job.extra["quantization"] = nncf_quantize(model, job.calib, job.model_name, job.keep_float, onnx_path)
     xml = job.out_dir / "model.xml"
     from edgekit.export.side import stage
 

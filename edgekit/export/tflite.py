@@ -43,11 +43,36 @@ def with_batch_one(model):
     return keras.Model(inp, model(inp), name=model.name)
 
 
-def keras2tflite(model, precision: str, calib=None, io: str = "int8") -> bytes:
+def keras2tflite(model, precision: str, calib=None, io: str = "int8", keep_float: dict | None = None) -> bytes:
     from edgekit.export.quiet import quiet_tf
 
     with quiet_tf():
+        if keep_float and precision == "int8":
+            return mixed_int8(model, calib, io, keep_float)
         return make_converter(model, precision, calib, io).convert()
+
+
+def mixed_int8(model, calib, io: str, keep_float: dict) -> bytes:
+    """Full-integer INT8 except the ops of the --keep-float layers (LiteRT's selective quantization: calibrate,
+    then quantize with those ops denylisted; the MLIR quantizer puts DEQUANTIZE/QUANTIZE around them). The model's
+    input and output stay int8 with --io int8."""
+    import tensorflow as tf
+    from tensorflow.lite.python import convert as tfl_convert
+
+    from edgekit.export.keepfloat import tflite_nodes
+
+    conv = make_converter(model, "int8", calib, io)
+    conv.experimental_mlir_quantizer = True
+    conv._experimental_calibrate_only = True  # noqa: SLF001 - what tf.lite.experimental.QuantizationDebugger does
+    calibrated = conv.convert()
+    io_type = tf.int8 if io == "int8" else tf.float32
+    return tfl_convert.mlir_quantize(
+        calibrated,
+        fully_quantize=io == "int8",
+        input_data_type=io_type,
+        output_data_type=io_type,
+        denylisted_nodes=tflite_nodes(calibrated, keep_float),
+    )
 
 
 def convert(job: ExportJob) -> list[Path]:
@@ -56,7 +81,7 @@ def convert(job: ExportJob) -> list[Path]:
     if cached.exists():
         data = cached.read_bytes()
     else:
-        data = keras2tflite(job.model, job.precision, job.calib, job.io)
+        data = keras2tflite(job.model, job.precision, job.calib, job.io, job.keep_float)
         cached.write_bytes(data)
     path = job.out_dir / "model.tflite"
     write_bytes_atomic(path, data)
@@ -68,6 +93,8 @@ def convert(job: ExportJob) -> list[Path]:
             "activations": "int8 per-tensor",
             "io": job.io,
         }
+        if job.keep_float:
+            job.extra["quantization"]["kept_float"] = "ops of the --keep-float layers (DEQUANTIZE/QUANTIZE around)"
     elif job.precision == "dynamic":
         job.extra["quantization"] = {"scheme": "dynamic-range", "weights": "int8", "activations": "float32"}
     return [path]
@@ -153,6 +180,7 @@ def rank_layer_errors(csv_text: str, top: int = 10) -> list[dict[str, Any]]:
             {
                 "op": r["op_name"],
                 "tensor": r["tensor_name"].split(";")[0],
+                "names": r["tensor_name"],  # every layer fused into the op (conv;bias;activation)
                 "rmse": float(np.sqrt(mse)),
                 "max_abs_error": float(r["max_abs_error"]),
                 "scale": scale,
