@@ -55,19 +55,26 @@ def int8_settings(machine: str | None = None, flags: set[str] | None = None) -> 
     }
 
 
-def keras2onnx(model, path: Path) -> Path:
+# Above this many bytes of float32 weights the TensorFlow side of the conversion runs without the weights in its
+# graphs (see keras2onnx_lean): VGG16/19 and ViT-B; smaller models keep the well-trodden tf2onnx path.
+LEAN_ABOVE_BYTES = 256 * 2**20
+
+
+def keras2onnx(model, path: Path, lean: bool | None = None) -> Path:
     """Keras -> frozen TF graph (batch 1) -> tf2onnx.
 
     Freezing first turns every captured tensor into a constant: keras' own ONNX export leaves captured eager
     constants (EfficientNet's Normalization mean/variance) as extra graph inputs, and the model cannot run.
     """
-    import tensorflow as tf
+    if lean is None:
+        lean = model.count_params() * 4 > LEAN_ABOVE_BYTES
+    if lean:
+        return keras2onnx_lean(model, path)
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     from edgekit.export.quiet import quiet_tf
 
-    shape = (1, *tuple(model.inputs[0].shape[1:]))
-    serve = tf.function(lambda x: model(x, training=False), input_signature=[tf.TensorSpec(shape, tf.float32, "input")])
+    serve = _serving_function(model)
     with quiet_tf():
         frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
         graph_def = frozen.graph.as_graph_def()
@@ -77,7 +84,51 @@ def keras2onnx(model, path: Path) -> Path:
     return path
 
 
-def graph_def_to_onnx(graph_def, inputs: list[str], outputs: list[str], path: Path) -> None:
+def _serving_function(model):
+    import tensorflow as tf
+
+    shape = (1, *tuple(model.inputs[0].shape[1:]))
+    return tf.function(lambda x: model(x, training=False), input_signature=[tf.TensorSpec(shape, tf.float32, "input")])
+
+
+def keras2onnx_lean(model, path: Path) -> Path:
+    """The same conversion with the weights kept out of TensorFlow's graphs (VGG19: 12 GB peak -> under 5 GB).
+
+    Measured on VGG19 (575 MB of weights): convert_variables_to_constants_v2 peaked 5 GB above the model (it copies
+    the constants into a new ConcreteFunction, and we copy them out again), and tf2onnx's Grappler pass 7 GB more
+    (the meta graph is serialised and parsed back several times, weights included). Here the graph_def is taken
+    from the freezing step without building a function, its weight tensors are moved out (tf2onnx's own
+    compress_graph_def, the mechanism of its --large_model mode) and handed to tf2onnx by name, and Grappler runs
+    without constant folding: zero-filled weights must not be folded. tf2onnx still folds every all-constant
+    subgraph itself, from the real values (compute_const_folding_using_tf).
+    """
+    import gc
+
+    import tensorflow as tf
+    from tensorflow.python.framework import convert_to_constants
+    from tf2onnx.convert import compress_graph_def
+
+    from edgekit.export.quiet import quiet_tf
+
+    with quiet_tf():
+        func = _serving_function(model).get_concrete_function()
+        data = convert_to_constants._FunctionConverterDataInEager(  # noqa: SLF001 - the public API builds a function
+            func=func, lower_control_flow=True, aggressive_inlining=False
+        )
+        graph_def, _ = convert_to_constants._replace_variables_by_constants(converter_data=data)
+        inputs = [t.name for t in func.inputs if t.dtype != tf.resource]
+        outputs = [t.name for t in func.outputs]
+        del data, func
+        values = compress_graph_def(graph_def)
+        gc.collect()
+        with tf.device("/cpu:0"):
+            graph_def_to_onnx(graph_def, inputs, outputs, path, const_values=values)
+    return path
+
+
+def graph_def_to_onnx(
+    graph_def, inputs: list[str], outputs: list[str], path: Path, const_values: dict[str, bytes] | None = None
+) -> None:
     """tf2onnx with bounded memory (ResNet50: 7.2 GB -> see benchmarks/export_memory.py; VGG19 ran out at 24 GB).
 
     Two tf2onnx habits made memory grow with (weights x optimizer passes): every pass re-serialises each node's
@@ -85,12 +136,16 @@ def graph_def_to_onnx(graph_def, inputs: list[str], outputs: list[str], path: Pa
     whole message, so each pass left one more copy of every weight tensor behind; and with error catching on,
     each pass deep-copies the whole graph, freed only by a later cyclic GC. Passes now write into a fresh
     NodeProto and run without the deep copies; if a pass then fails, the conversion is retried the old way.
+    With const_values, graph_def's large constants are empty and their bytes are in const_values (keras2onnx_lean).
     """
     import tf2onnx
     import tf2onnx.utils
 
     def convert() -> None:
         tf2onnx.utils.INTERNAL_NAME = 1  # tf2onnx numbers the names it makes process-wide: restart for identical files
+        if const_values is not None:
+            _convert_compressed(graph_def, const_values, inputs, outputs, path)
+            return
         tf2onnx.convert.from_graph_def(
             graph_def, input_names=inputs, output_names=outputs, opset=OPSET, output_path=str(path)
         )
@@ -106,6 +161,63 @@ def graph_def_to_onnx(graph_def, inputs: list[str], outputs: list[str], path: Pa
     from edgekit.export.canonical import canonicalize_onnx
 
     canonicalize_onnx(path)  # tf2onnx's made-up names and initializer order vary run to run: same model, same bytes
+
+
+def _convert_compressed(graph_def, values: dict[str, bytes], inputs: list[str], outputs: list[str], path: Path) -> None:
+    """tf2onnx's from_graph_def for a graph whose weights are in `values`: what it does, less the freezing (done)
+    and Grappler's constant folding (it would fold zero-filled weights)."""
+    import tensorflow as tf
+    from tf2onnx import constants, optimizer, utils
+    from tf2onnx.tfonnx import process_tf_graph
+
+    optimized = _grappler(graph_def, inputs, outputs, ["function", "dependency"])
+    _check_weights_kept(optimized, values)
+    with tf.Graph().as_default() as tf_graph:
+        tf.import_graph_def(optimized, name="")
+        del optimized
+        g = process_tf_graph(
+            tf_graph,
+            const_node_values=values,
+            continue_on_error=True,
+            opset=OPSET,
+            input_names=inputs,
+            output_names=outputs,
+        )
+        catch = os.environ.get(constants.ENV_TF2ONNX_CATCH_ERRORS, "TRUE").upper() == "TRUE"
+        g = optimizer.optimize_graph(g, catch)
+        model_proto = g.make_model("converted from graph_def")
+        del g
+    utils.save_protobuf(str(path), model_proto)
+
+
+def _grappler(graph_def, inputs: list[str], outputs: list[str], optimizers: list[str]):
+    """tf2onnx's tf_optimize_grappler with a chosen list of optimizers."""
+    import tensorflow as tf
+    from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
+    from tensorflow.python.grappler import tf_optimizer
+
+    config = config_pb2.ConfigProto()
+    config.graph_options.infer_shapes = True
+    config.graph_options.rewrite_options.optimizers[:] = optimizers
+    with tf.Graph().as_default():
+        meta_graph = tf.compat.v1.train.export_meta_graph(graph_def=graph_def)
+    fetch = meta_graph_pb2.CollectionDef()
+    fetch.node_list.value.extend(inputs + outputs)
+    meta_graph.collection_def["train_op"].CopyFrom(fetch)
+    return tf_optimizer.OptimizeGraph(config, meta_graph)
+
+
+def _check_weights_kept(graph_def, values: dict[str, bytes]) -> None:
+    """Every emptied constant must still be there under its own name: tf2onnx finds its bytes by that name, and a
+    renamed one would silently become zeros."""
+    for node in graph_def.node:
+        if node.op != "Const" or node.name in values:
+            continue
+        tensor = node.attr["value"].tensor
+        elements = int(np.prod([d.size for d in tensor.tensor_shape.dim])) if tensor.tensor_shape.dim else 1
+        has_data = any(f.name == "tensor_content" or f.name.endswith("_val") for f, _ in tensor.ListFields())
+        if elements * 4 > 1000 and not has_data:
+            raise EdgekitError(f"ONNX conversion (lean path): constant {node.name} lost its weights in Grappler")
 
 
 @contextlib.contextmanager
