@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -178,7 +179,7 @@ def child_env() -> dict[str, str]:
 def run_export(model: str, out: Path, kill_above: float) -> dict[str, Any]:
     cli = "import sys; from edgekit.cli import main; main(sys.argv[1:])"
     cmd = [sys.executable, "-c", cli, "export", model, "--int8", "--out", str(out), "--json"]
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), children_cpu_s()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
     sampler = Sampler(proc.pid, kill_above)
     err_lines = []
@@ -189,7 +190,7 @@ def run_export(model: str, out: Path, kill_above: float) -> dict[str, Any]:
             sampler.cli_step = line.strip()
     stdout = proc.stdout.read() if proc.stdout else ""
     proc.wait()
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, children_cpu_s() - cpu0
     sampler.stop()
     try:
         records = json.loads(stdout)
@@ -212,6 +213,7 @@ def run_export(model: str, out: Path, kill_above: float) -> dict[str, Any]:
         "command": " ".join(["edgekit", *cmd[3:]]),
         "exit_code": proc.returncode,
         "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),  # user + system of the whole tree: less moved by other jobs than wall time
         "peak_tree_gb": round(sampler.peak / GB, 2),
         "stopped_above_gb": kill_above if sampler.killed else None,
         "formats": formats,
@@ -220,19 +222,26 @@ def run_export(model: str, out: Path, kill_above: float) -> dict[str, Any]:
     }
 
 
+def children_cpu_s() -> float:
+    """User + system seconds of the waited-for children (and theirs, the side process included)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_bare(model: str, fmt: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="edgekit-bare-") as work:
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), children_cpu_s()
         res = subprocess.run(
             [sys.executable, "-c", BARE, model, fmt, work], capture_output=True, text=True, env=child_env()
         )
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, children_cpu_s() - cpu0
     if res.returncode != 0:
         return {"error": (res.stderr.strip().splitlines() or ["?"])[-1][:300], "exit_code": res.returncode}
     out = json.loads(res.stdout.strip().splitlines()[-1])
     return {
         "convert_s": round(out["convert_s"], 1),
         "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),
         "peak_gb": round(out["peak_bytes"] / GB, 2),
         "setup_peak_gb": round(out["setup_peak_bytes"] / GB, 2),
     }
@@ -401,7 +410,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--readme", action="store_true", help="print the README table from --out and exit")
     ap.add_argument("--update-readme", action="store_true", help="write that table into README.md and exit")
     ap.add_argument("--merge", type=Path, help="add the models of this other results file to --out and exit")
-    ap.add_argument("--resume", action="store_true", help="keep the models already in --out, measure the others")
+    ap.add_argument(
+        "--resume", action="store_true", help="keep the models already in --out, measure the others (and --models)"
+    )
     ap.add_argument("--code", type=Path, help="run the edgekit of this `git archive` copy (with a .commit file)")
     args = ap.parse_args(argv)
     global CODE
@@ -429,7 +440,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume and args.out.exists():  # keep what an earlier run (cut short) measured; measure the rest
         earlier = json.loads(args.out.read_text())
         doc["models"], doc["earlier_runs"] = earlier["models"], [*earlier.get("earlier_runs", []), earlier["date"]]
-        models = [m for m in models if m[0] not in doc["models"]]
+        redo = set(args.models.split(",")) if args.models else set()
+        models = [m for m in models if m[0] not in doc["models"] or m[0] in redo]
     doc["not_measured"] = [m[0] for m in models]
     queue, deferred = list(models), set()
     while queue:
