@@ -25,9 +25,9 @@ from edgekit.emulate import userland
 from edgekit.errors import EdgekitError
 
 try:
-    from tests._tiny import tiny_tflite_models
+    from tests._tiny import tiny_onnx_model, tiny_tflite_models
 except ImportError:  # tests/ is not a package: pytest put it on sys.path
-    from _tiny import tiny_tflite_models
+    from _tiny import tiny_onnx_model, tiny_tflite_models
 
 pytestmark = pytest.mark.arm
 
@@ -95,6 +95,58 @@ def test_emulated_run_matches_native(tiny_models, runtime, precision, tmp_path):
         assert result["guest_instructions"] is None and "not counted" in result["guest_instructions_note"]
     # The emulated outputs came from an aarch64 run of the same inputs, not a copy of the reference.
     assert (tmp_path / "emulated.npy").is_file() and (tmp_path / "inputs.npy").is_file()
+
+
+def test_profile_emulates_onnx_with_onnx_runtime(tmp_path, capfd):
+    """`edgekit profile X.onnx --target rpi5 --emulate`: ONNX Runtime's aarch64 wheel in the litert userland runs the
+    model as a Cortex-A76, its outputs checked against x86; the counted instructions are costed at the Pi 5's
+    cycles per instruction, which were fitted on LiteRT rows, and the prediction says it carries them over."""
+    from conftest import run_cli
+
+    rootfs_for("litert")
+    model = tiny_onnx_model(tmp_path)
+    args = ["profile", str(model), "--target", "rpi5", "--emulate", "--json", "--profiles-dir", str(tmp_path / "p")]
+    code, out, err = run_cli(args, capfd)
+    assert code == 0, err
+    (result,) = json.loads(out)
+    assert result["source"] == "emulated" and result["status"] == "ok" and result["match"] is True, result["error"]
+    assert result["format"] == "onnx" and result["latency_ms"] is None
+    assert result["runtime"]["name"] == "onnxruntime" and result["runtime"]["version"] == "1.32.0"
+    assert result["runtime"]["device"] == "qemu-aarch64 cortex-a76"
+    if _can_count():
+        guess = result["predicted_from_instructions"]
+        assert guess["runtime"]["name"] == "onnxruntime" and guess["latency_ms"]["median"] > 0
+        assert "carried over to onnxruntime" in guess["basis"], guess["basis"]
+
+
+def test_dequantized_outputs_are_judged_in_quantization_steps(tmp_path):
+    """A QDQ .onnx ends in DequantizeLinear: its float output moves in steps of that scale, and x86's and ARM's int8
+    kernels may round one step apart (InceptionV3 S8S8 did), so it is judged like an integer output."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    scale = 1e-3
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]),
+             helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"])]  # fmt: skip
+    graph = helper.make_graph(
+        nodes, "qdq", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+        [numpy_helper.from_array(np.array(scale, np.float32), "s"), numpy_helper.from_array(np.array(0, np.int8), "z")],
+    )  # fmt: skip
+    path = tmp_path / "qdq.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    (step,) = emulate.onnx_output_steps(path)
+    assert step == pytest.approx(scale)
+    reference = [np.array([[0.0, 0.01, 0.02, 0.05]], np.float32)]
+    one_step = emulate.compare_outputs(reference, [reference[0] + np.float32(scale)], steps=[step])
+    assert one_step["match"] and one_step["max_quant_steps"] == pytest.approx(1.0)
+    assert not emulate.compare_outputs(reference, [reference[0] + np.float32(2 * scale)], steps=[step])["match"]
+    assert not emulate.compare_outputs(reference, [reference[0] + np.float32(scale)])["match"]  # plain float rule
+
+
+def test_a_userland_without_onnx_runtime_names_the_one_with_it(tmp_path):
+    with pytest.raises(EdgekitError, match="runs .tflite files, not tiny-fp32.onnx: use --guest-runtime litert"):
+        emulate.profile_emulated(tiny_onnx_model(tmp_path), "rpi5", "cortex-a76", runtime="tflite-runtime")
 
 
 def _can_count() -> bool:

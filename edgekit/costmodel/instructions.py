@@ -3,36 +3,50 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from edgekit.costmodel.cpu import amdahl_speedup
+from edgekit.costmodel.reference import REPO
 from edgekit.targets import Target
+
+# ONNX Runtime's and LiteRT's emulated instructions on the same models (benchmarks/ort_instructions.py writes it).
+ORT_INSTRUCTIONS_JSON = REPO / "benchmarks" / "results" / "ort-instructions.json"
 
 
 def predict_from_instructions(
-    instructions: int, precision: str, target: Target, threads: int | None = None
+    instructions: int,
+    precision: str,
+    target: Target,
+    threads: int | None = None,
+    runtime: str | None = None,
+    runtime_version: str | None = None,
 ) -> dict[str, Any]:
     """Latency on a CPU target from the aarch64 instructions one inference executes under emulation (one thread).
 
-    The emulated count follows the kernels LiteRT picks for that CPU's features (e.g. dot-product int8 kernels on
-    the Cortex-A76, none on the A72), which the graph model cannot see; cycles per instruction are fitted per
-    target and precision. Returns {"source": "predicted", "latency_ms": ..., ...} or one with latency_ms None and
-    the reason.
+    The emulated count follows the kernels the runtime picks for that CPU's features (e.g. dot-product int8 kernels
+    on the Cortex-A76, none on the A72), which the graph model cannot see; cycles per instruction are fitted per
+    target and precision on LiteRT/XNNPACK rows. `runtime` names another runtime whose instructions were counted
+    (ONNX Runtime): its instructions are costed at those cycles per instruction, and the result says so.
+    Returns {"source": "predicted", "latency_ms": ..., ...} or one with latency_ms None and the reason.
     """
     threads = threads or target.runtime.default_threads
     kind = "int8" if precision == "int8" else "fp32"  # fp16 weights run in fp32; dynamic-range: see basis
     cpi = getattr(target.cpu_cost, f"{kind}_cycles_per_instruction")
+    other = runtime is not None and runtime not in (target.runtime.name, "litert", "tflite-runtime")
     out: dict[str, Any] = {
         "source": "predicted",
         "runtime": {
-            "name": target.runtime.name,
-            "version": target.runtime.version,
+            "name": runtime if other else target.runtime.name,
+            "version": runtime_version if other else target.runtime.version,
             "threads": threads,
             "device": f"{target.cpu.cores}x {target.cpu.model} @ {target.cpu.clock_ghz:g} GHz",
         },
         "threads": threads,
         "instructions": instructions,
         "latency_ms": None,
+        "cycles_per_instruction_from": f"{target.runtime.name} rows ({target.id}), "
+        + (f"carried over to {runtime}'s instructions" if other else "its own instructions"),
     }
     if cpi is None:
         out["basis"] = f"{target.id} has no fitted {kind} cycles per instruction (no published LiteRT row to fit)"
@@ -44,7 +58,8 @@ def predict_from_instructions(
     out["basis"] = (
         f"{instructions / 1e6:.1f} M emulated aarch64 instructions per inference x {cpi:g} {kind} cycles per "
         f"instruction at {target.cpu.clock_ghz:g} GHz, {threads} thread(s) with parallel fraction "
-        f"{target.cpu_cost.parallel_fraction:g} ({target.runtime.name}); band /x {u:g}"
+        f"{target.cpu_cost.parallel_fraction:g} ({out['runtime']['name']}); band /x {u:g}"
+        + (f"; cycles per instruction fitted on {target.runtime.name} rows, carried over to {runtime}" if other else "")
         + ("; dynamic-range model costed with the fp32 figure" if precision == "dynamic" else "")
     )
     return out
@@ -65,8 +80,6 @@ INSN_FITTED_ROWS = {
 
 def emulated_instructions(row: Any, cache_dir: Any = None) -> int:
     """Instructions one inference of the row's reference graph executes under QEMU as the target's CPU (cached)."""
-    import json
-
     from edgekit.costmodel.reference import reference_tflite
     from edgekit.emulate import cpu_for_target, profile_emulated
     from edgekit.errors import EdgekitError
@@ -88,6 +101,18 @@ def emulated_instructions(row: Any, cache_dir: Any = None) -> int:
     return int(result["guest_instructions"])
 
 
+def ort_counts() -> dict[tuple[str, str, int, str], int]:
+    """(board, model, input, precision) -> ONNX Runtime's emulated instructions per inference, from the committed
+    benchmarks/results/ort-instructions.json (InceptionV3 at 299 px takes minutes under QEMU: never rerun here)."""
+    try:
+        entries = json.loads(ORT_INSTRUCTIONS_JSON.read_text())["entries"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    return {
+        (e["target"], e["model"], e["input"], e["precision"]): e["onnxruntime"]["guest_instructions"] for e in entries
+    }
+
+
 def _cycles_per_instruction(row: Any, instructions: int, target: Target) -> float:
     single_ms = row.latency_ms * amdahl_speedup(row.threads, target.cpu_cost.parallel_fraction)
     return single_ms * target.cpu.clock_ghz * 1e6 / instructions
@@ -106,6 +131,11 @@ def evaluate_instruction_rows(fit: bool = False) -> list[dict[str, Any]]:
 
     rows = [r for r in published_rows() if r.target in TARGET_CPUS and r.runtime.endswith("xnnpack")]
     counts = {r.key: emulated_instructions(r) for r in rows}
+    ort = ort_counts()  # ONNX Runtime rows: counted once by benchmarks/ort_instructions.py, never fitted
+    for r in published_rows():
+        if r.family == "onnxruntime" and (r.target, r.model, r.input, r.graph_precision) in ort:
+            rows.append(r)
+            counts[r.key] = ort[(r.target, r.model, r.input, r.graph_precision)]
     targets = {t: get_target(t) for t in {r.target for r in rows}}
     if fit:
         for r in rows:
@@ -116,16 +146,18 @@ def evaluate_instruction_rows(fit: bool = False) -> list[dict[str, Any]]:
                 targets[r.target] = replace(t, cpu_cost=replace(t.cpu_cost, **{field: cpi}))
     out = []
     for r in rows:
-        guess = predict_from_instructions(counts[r.key], r.precision, targets[r.target], r.threads)
+        runtime = "onnxruntime" if r.family == "onnxruntime" else None
+        guess = predict_from_instructions(counts[r.key], r.precision, targets[r.target], r.threads, runtime)
         pred = guess["latency_ms"]["median"] if guess["latency_ms"] else None
         kind = "int8" if r.precision == "int8" else "fp32"
         out.append(
             {
-                "target": r.target, "model": r.model, "precision": r.precision, "runtime": r.runtime,
+                "target": r.target, "model": r.model, "input": r.input, "precision": r.precision, "runtime": r.runtime,
                 "threads": r.threads, "published_ms": r.latency_ms, "instructions": counts[r.key],
                 "predicted_ms": pred, "ratio": None if pred is None else round(pred / r.latency_ms, 3),
                 "role": "fitted" if r.key in INSN_FITTED_ROWS else "held out",
                 "cycles_per_instruction": getattr(targets[r.target].cpu_cost, f"{kind}_cycles_per_instruction"),
+                "cycles_per_instruction_from": guess["cycles_per_instruction_from"],
             }
         )  # fmt: skip
     return out

@@ -13,7 +13,9 @@ from edgekit.emulate.guest import (
     build_insn_plugin,
     compare_outputs,
     load_arrays,
+    onnx_output_steps,
     profile_emulated,
+    resolve_artifact,
     resolve_tflite,
 )
 from edgekit.emulate.qemu import (
@@ -30,6 +32,7 @@ from edgekit.emulate.qemu import (
     write_cpuinfo,
 )
 from edgekit.emulate.userland import (
+    GUEST_FORMATS,
     RUNTIME_MODULES,
     RUNTIME_REQUIREMENTS,
     SITE_PACKAGES,
@@ -44,6 +47,7 @@ from edgekit.emulate.userland import (
 
 __all__ = [
     "CPUINFO",
+    "GUEST_FORMATS",
     "INSN_NOTE",
     "INSTALL_LINE",
     "RUNTIME_MODULES",
@@ -63,9 +67,11 @@ __all__ = [
     "guest_prefix",
     "is_current",
     "load_arrays",
+    "onnx_output_steps",
     "profile_emulated",
     "read_stamp",
     "recipe_digest",
+    "resolve_artifact",
     "resolve_tflite",
     "setup_emulator",
     "staged_device_package",

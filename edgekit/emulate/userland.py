@@ -52,12 +52,18 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 # Debian's name for each emulated architecture.
 DEBIAN_ARCHES = {"aarch64": "arm64"}
 
-# The wheels each runtime needs in the guest; tflite-runtime 2.14 (the last release) fails with numpy 2.
+# The wheels each runtime needs in the guest; tflite-runtime 2.14 (the last release) fails with numpy 2. The litert
+# userland also holds ONNX Runtime (the device-onnx extra's pin), so .onnx artifacts run in the default guest.
 RUNTIME_REQUIREMENTS = {
-    "litert": ["ai-edge-litert==2.3.0", "numpy<2.5"],
+    "litert": ["ai-edge-litert==2.3.0", "onnxruntime==1.32.0", "numpy<2.5"],
     "tflite-runtime": ["tflite-runtime==2.14.0", "numpy<2"],
 }
 RUNTIME_MODULES = {"litert": "ai_edge_litert", "tflite-runtime": "tflite_runtime"}
+# The artifact formats each userland runs, and the device runner's --runtime for each.
+GUEST_FORMATS = {
+    "litert": {".tflite": "litert", ".onnx": "onnxruntime"},
+    "tflite-runtime": {".tflite": "tflite-runtime"},
+}
 
 Progress = Callable[[str], None]
 
@@ -290,8 +296,12 @@ import json, platform, numpy, importlib, sys
 module = importlib.import_module({module!r})
 importlib.import_module({module!r} + '.interpreter')
 import edgekit.device.runner  # compile and cache what every run imports
+others = {{name: importlib.import_module(name).__version__ for name in {others!r}}}
+if others:
+    import edgekit.device.onnx_backend
 print(json.dumps({{'machine': platform.machine(), 'python': platform.python_version(), 'numpy': numpy.__version__,
-                  'runtime_version': getattr(module, '__version__', None)}}))
+                  'runtime_version': getattr(module, '__version__', None),
+                  **{{name + '_version': version for name, version in others.items()}}}}))
 """
 
 
@@ -300,13 +310,15 @@ def _smoke_test(rootfs: Path, site: Path, arch: str, runtime: str, log: Path) ->
     with staged_device_package() as staged, guest_prefix(rootfs, "cortex-a72") as prefix:
         env = guest_env("cortex-a72", [staged, site])
         env.pop("PYTHONDONTWRITEBYTECODE")
-        code = _SMOKE.format(module=RUNTIME_MODULES[runtime])
+        others = sorted(r for suffix, r in GUEST_FORMATS[runtime].items() if suffix != ".tflite")
+        code = _SMOKE.format(module=RUNTIME_MODULES[runtime], others=others)
         cmd = [*guest_command(rootfs, prefix, find_qemu(arch)), "-c", code]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=staged, timeout=900)
     with open(log, "a") as f:
         f.write(f"$ guest python smoke test\n{proc.stdout}{proc.stderr}")
     if proc.returncode != 0:
-        raise EdgekitError(f"the guest python cannot import {RUNTIME_MODULES[runtime]}: {last_line(proc.stderr)}")
+        wanted = ", ".join([RUNTIME_MODULES[runtime], *others])
+        raise EdgekitError(f"the guest python cannot import {wanted}: {last_line(proc.stderr)}")
     versions = json.loads(proc.stdout.strip().splitlines()[-1])
     versions["qemu"] = qemu_version(arch)
     return versions

@@ -209,16 +209,17 @@ def emulate_one(art: Artifact, req: ProfileRequest, target) -> dict[str, Any]:
     cpu = TARGET_CPUS.get(target.id)
     if cpu is None:
         raise UsageError(f"--emulate runs the ARM CPUs of {', '.join(TARGET_CPUS)}, not {target.id}")
-    if get_format(art.format).timing != "litert":  # the guest userland runs LiteRT only
-        raise UsageError(f"--emulate runs TFLite artifacts; {art.path.name} is {art.format}")
+    if get_format(art.format).timing not in ("litert", "onnxruntime"):  # the guest runs LiteRT and ONNX Runtime
+        raise UsageError(f"--emulate runs TFLite and ONNX artifacts; {art.path.name} is {art.format}")
 
     result = profile_emulated(art.path, target.id, cpu, runtime=req.guest_runtime, timeout=req.timeout)
     if result.get("guest_instructions"):
         from edgekit.costmodel.predict import predict_from_instructions
 
         result["predicted_from_instructions"] = predict_from_instructions(
-            result["guest_instructions"], result.get("precision") or "fp32", target, req.threads
-        )
+            result["guest_instructions"], result.get("precision") or "fp32", target, req.threads,
+            runtime=result["runtime"]["name"], runtime_version=result["runtime"]["version"],
+        )  # fmt: skip
     return result
 
 
