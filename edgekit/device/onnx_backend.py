@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .runner import RunnerError, RunnerUsageError, _one_line, timed_call
+from .runner import RunnerError, RunnerUsageError, _one_line, array_infos, timed_call
 
 ORT_PIN = "onnxruntime==1.32.0"  # the version the device-onnx extra pins (pyproject.toml)
 PROVIDER = "CPUExecutionProvider"
@@ -114,11 +114,7 @@ class OnnxBackend:
         return list(self.last)
 
     def output_infos(self) -> list[dict[str, Any]]:
-        """From the arrays of the last run: their shapes are concrete even where the graph's are symbolic."""
-        return [
-            {"name": name, "shape": [int(d) for d in value.shape], "dtype": value.dtype.name, "quantization": None}
-            for name, value in zip(self.output_names, self.outputs())  # noqa: B905 (same length; strict= needs 3.10)
-        ]
+        return array_infos(self.output_names, self.outputs())
 
     def profile_ops(self, model: Path, inputs: list[Any], threads: int) -> list[dict[str, Any]]:
         raise RunnerError("--profile-ops times TFLite operators only (each as a one-op model); not ONNX models")

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .runner import RunnerError, RunnerUsageError, _one_line, timed_call
+from .runner import RunnerError, RunnerUsageError, _one_line, array_infos, timed_call
 
 OPENVINO_PIN = "openvino==2026.4.1"  # the version the device-openvino extra pins (pyproject.toml)
 NPU_DRIVER_HINT = "install the Intel NPU driver (github.com/intel/linux-npu-driver) and check /dev/accel/accel0"
@@ -154,10 +154,7 @@ class OpenVinoBackend:
         return [np.array(self.request.get_output_tensor(i).data) for i in range(len(self.output_names))]
 
     def output_infos(self) -> list[dict[str, Any]]:
-        return [
-            {"name": name, "shape": [int(d) for d in value.shape], "dtype": value.dtype.name, "quantization": None}
-            for name, value in zip(self.output_names, self.outputs())  # noqa: B905 (same length; strict= needs 3.10)
-        ]
+        return array_infos(self.output_names, self.outputs())
 
     def profile_ops(self, model: Path, inputs: list[Any], threads: int) -> list[dict[str, Any]]:
         raise RunnerError("--profile-ops times TFLite operators only (each as a one-op model); not OpenVINO models")

@@ -235,6 +235,14 @@ def insn_marker(magic: int) -> None:
         pass
 
 
+def array_infos(names: list[str], arrays: list[Any]) -> list[dict[str, Any]]:
+    """Tensor info from the arrays of the last run: their shapes are concrete even where the graph's are symbolic."""
+    return [
+        {"name": name, "shape": [int(d) for d in value.shape], "dtype": value.dtype.name, "quantization": None}
+        for name, value in zip(names, arrays)  # noqa: B905 (same length; strict= needs 3.10)
+    ]
+
+
 def _sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

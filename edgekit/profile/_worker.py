@@ -198,18 +198,9 @@ class OnnxBackend:
 
 
 def _ort_dtype(type_string: str) -> str:
-    mapping = {
-        "tensor(float)": "float32",
-        "tensor(float16)": "float16",
-        "tensor(double)": "float64",
-        "tensor(int8)": "int8",
-        "tensor(uint8)": "uint8",
-        "tensor(int16)": "int16",
-        "tensor(int32)": "int32",
-        "tensor(int64)": "int64",
-        "tensor(bool)": "bool",
-    }
-    return mapping.get(type_string, "float32")
+    from edgekit.device.onnx_backend import DTYPES  # one table for the host worker and the device runner
+
+    return DTYPES.get(type_string, "float32")
 
 
 # ---------------------------------------------------------------------------------------------------------- OpenVINO
