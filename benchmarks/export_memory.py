@@ -26,6 +26,7 @@ is shared); --min-free waits (up to 10 min) for that much available memory befor
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -437,11 +438,10 @@ def main(argv: list[str] | None = None) -> int:
     else:  # the two budgets first, then smallest first: a run cut short still covers most of the zoo
         models.sort(key=lambda m: (m[0] not in BUDGETS, m[0] != "vgg19", m[2]))
     doc = {**provenance(), "command": " ".join(["python", *sys.argv]), "load_before": os.getloadavg(), "models": {}}
-    if args.resume and args.out.exists():  # keep what an earlier run (cut short) measured; measure the rest
-        earlier = json.loads(args.out.read_text())
-        doc["models"], doc["earlier_runs"] = earlier["models"], [*earlier.get("earlier_runs", []), earlier["date"]]
+    earlier = json.loads(args.out.read_text()) if args.resume and args.out.exists() else None
+    if earlier:  # keep what earlier runs measured (each model keeps its run's provenance); measure the rest
         redo = set(args.models.split(",")) if args.models else set()
-        models = [m for m in models if m[0] not in doc["models"] or m[0] in redo]
+        models = [m for m in models if m[0] not in earlier["models"] or m[0] in redo]
     doc["not_measured"] = [m[0] for m in models]
     queue, deferred = list(models), set()
     while queue:
@@ -467,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
         doc["models"][name] = entry
         doc["not_measured"].remove(name)
         doc["load_after"] = entry["load_after"]
-        write_json(args.out, doc)
+        write_json(args.out, merge(copy.deepcopy(earlier), doc) if earlier else doc)
         e = entry["export"]
         print(
             f"{name}: exit {e['exit_code']}, {e['wall_s']:.0f} s, peak {e['peak_tree_gb']:.2f} GB "
@@ -475,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
             flush=True,
         )
-    print(readme_table(doc))
+    print(readme_table(merge(copy.deepcopy(earlier), doc) if earlier else doc))
     return 0
 
 
