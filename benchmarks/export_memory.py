@@ -352,15 +352,42 @@ def readme_table(doc: dict[str, Any]) -> str:
         stopped = " (stopped)" if run.get("stopped_above_gb") else ""
         if not stopped and run.get("exit_code"):
             stopped = f" (exit {run['exit_code']})"
+        cpu = f", {run['cpu_s']:.0f} CPU-s" if run.get("cpu_s") is not None else ""
         lines.append(
-            f"| {name} | {r['params'] / 1e6:.1f} M | {run['wall_s']:.0f} s{stopped} | {run['peak_tree_gb']:.1f} GB | "
-            + " | ".join(cells)
-            + " |"
+            f"| {name} | {r['params'] / 1e6:.1f} M | {run['wall_s']:.0f} s{cpu}{stopped} | "
+            f"{run['peak_tree_gb']:.1f} GB | " + " | ".join(cells) + " |"
         )
+    lines += budget_lines(doc)
     missing = doc.get("not_measured") or []
     if missing:
         lines += ["", f"Not measured (the run was cut short): {', '.join(missing)}."]
     return "\n".join(lines)
+
+
+def budget_lines(doc: dict[str, Any]) -> list[str]:
+    """Issue 16's budgets, each judged on its own: memory does not depend on the load, wall time does."""
+    out = []
+    for name, r in doc["models"].items():
+        b, run = r.get("budget"), r["export"]
+        if not b:
+            continue
+        mem_ok = run["exit_code"] == 0 and run["peak_tree_gb"] <= b["peak_gb"]
+        time_ok = run["exit_code"] == 0 and run["wall_s"] <= b["wall_s"]
+        bare_cpu = sum(x.get("cpu_s") or 0 for x in (r.get("bare") or {}).values())
+        load = (r.get("load_after") or [None])[0]
+        out.append(
+            f"- {name}: peak {run['peak_tree_gb']:.1f} GB against {b['peak_gb']:.0f} GB: "
+            f"{'met' if mem_ok else 'not met'}; wall {run['wall_s']:.0f} s against {b['wall_s']:.0f} s: "
+            f"{'met' if time_ok else 'not met'}"
+            + (f" (1-minute load {load:.1f} after the run)" if load is not None else "")
+            + (
+                f"; the three bare converters alone took {bare_cpu:.0f} CPU-s, the export {run['cpu_s']:.0f}"
+                if bare_cpu and run.get("cpu_s")
+                else ""
+            )
+            + "."
+        )
+    return ["", "Budgets (issue 16):", *out] if out else []
 
 
 RUN_KEYS = ("date", "git_commit", "edgekit_tree_dirty", "versions", "machine", "command", "load_before", "load_after")
