@@ -2,7 +2,7 @@
 
     python benchmarks/accuracy.py [--models mobilenetv2,squeezenet,efficientnetlite0,efficientnetb0] [--size 32]
                                   [--epochs 30] [--alpha 0.35] [--calib-size 200] [--work /tmp/edgekit-accuracy]
-                                  [--patience 6] [--jobs 4] [--resume] [--update-readme]
+                                  [--patience 6] [--jobs 4] [--resume] [--reuse-trained] [--update-readme]
 
 Each model is trained by `edgekit train` on builtin:digits (scikit-learn's 1797 handwritten digits, 8x8 upscaled to
 --size; stratified 80/20 split) and exported by `edgekit export --int8` with no data options: the training images
@@ -50,7 +50,7 @@ PUBLISHED = [
         "model": "efficientnetb0",
         "fp32": 67.12,
         "int8": 38.92,
-        "method": "a naive quantizer (swish and squeeze-excite collapse)",
+        "method": "a naive quantizer, where swish and squeeze-excite collapse",
         "source": "sophgo/tpu_compiler regression net_accuracy.md",
     },
 ]
@@ -73,8 +73,13 @@ def train_and_export(model: str, args: argparse.Namespace) -> dict[str, Any]:
     opts = TrainOptions(model, "builtin:digits", epochs=args.epochs, input_size=args.size, alpha=alpha, out=args.work)
     opts.patience = args.patience
     opts.resume = resume
-    trained = train(opts, say=say)
-    train_s = time.perf_counter() - t0
+    trained = trained_before(model, args) if args.reuse_trained else None
+    if trained is None:
+        trained = train(opts, say=say)
+        train_s = round(time.perf_counter() - t0, 1)
+    else:
+        say(f"reusing {trained['model_path']} (trained earlier: val accuracy {trained['val_accuracy']:.3f})")
+        train_s = trained["train_s"]
     t0 = time.perf_counter()
     export_opts = ExportOptions(
         trained["model_path"], "int8", FORMATS, calib_size=args.calib_size, out=args.work / "exports", layer_report=None
@@ -97,7 +102,8 @@ def train_and_export(model: str, args: argparse.Namespace) -> dict[str, Any]:
         "val_images": trained["val_images"],
         "fp32_val_accuracy": trained["val_accuracy"],
         "batchnorm": trained["batchnorm"],
-        "train_s": round(train_s, 1),
+        "train_s": train_s,
+        "reused_trained_model": "train_s" in trained,
         "export_s": round(time.perf_counter() - t0, 1),
         "epochs_asked": args.epochs,
         "patience": args.patience,
@@ -107,6 +113,33 @@ def train_and_export(model: str, args: argparse.Namespace) -> dict[str, Any]:
     if fix:
         row["keep_float_fix"] = fix
     return row
+
+
+def trained_before(model: str, args: argparse.Namespace) -> dict[str, Any] | None:
+    """What `edgekit train` returned for a model already trained in --work (from its manifest), or None. The
+    training time comes from the earlier results row of the same model, if that row measured this model."""
+    manifest_path = args.work / f"{model}-digits" / "keras" / "manifest.json"
+    try:
+        m = json.loads(manifest_path.read_text())
+    except (OSError, ValueError):
+        return None
+    t = m["training"]
+    if m.get("architecture") != model or m["build"]["input_size"] != args.size:
+        return None
+    earlier = next((r for r in earlier_rows([]) if r["model"] == model), {})
+    same = earlier.get("fp32_val_accuracy") == t["val_accuracy"] and earlier.get("epochs_run") == t["epochs_run"]
+    return {
+        "model_path": m["path"],
+        "strategy": t["strategy"],
+        "strategy_reason": t["strategy_reason"],
+        "weights": m["weights"]["used"],
+        "epochs_run": t["epochs_run"],
+        "train_images": len(t["split"]["train"]),
+        "val_images": len(t["split"]["val"]),
+        "val_accuracy": t["val_accuracy"],
+        "batchnorm": t["batchnorm"],
+        "train_s": earlier.get("train_s") if same else None,
+    }
 
 
 def int8_entries(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -178,6 +211,7 @@ def run_models(models: list[str], args: argparse.Namespace):
             cmd += ["--size", str(args.size), "--epochs", str(args.epochs), "--alpha", str(args.alpha)]
             cmd += ["--calib-size", str(args.calib_size), "--work", str(args.work), "--patience", str(args.patience)]
             cmd += ["--resume"] if args.resume else []
+            cmd += ["--reuse-trained"] if args.reuse_trained else []
             print(f"{model}: training on builtin:digits at {args.size} px, then INT8 export", flush=True)
             running[model] = (subprocess.Popen(cmd), row_out)
         time.sleep(5)
@@ -232,9 +266,9 @@ def markdown_table(report: dict[str, Any]) -> str:
                 + " | ".join(accuracy_cells(fix["int8"]))
                 + f" | {'meets the bar' if ok else f'still loses more than {DROP_BAR_PP} pp'} |"
             )
-        worst = row["int8"].get("tflite", {}).get("worst_layers")
+        worst = next((e["worst_layers"] for e in row["int8"].values() if e.get("worst_layers")), None)
         if row.get("keep_float_fix") and worst:
-            steps = ", ".join(f"`{'/'.join(w['tensor'].split('/')[-2:])}` {w['rmse_in_steps']:.1f}" for w in worst[:5])
+            steps = ", ".join(f"`{'/'.join(w['tensor'].split('/')[-2:])}` {w['rmse_in_steps']:.2f}" for w in worst[:5])
             kept = row["keep_float_fix"][-1]["keep_float"]
             notes.append(
                 f"{row['model']}: largest per-op INT8 error (TFLite quantization debugger, RMSE in quantization "
@@ -342,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--update-readme", action="store_true", help="Only regenerate README's table from the JSON.")
     ap.add_argument("--jobs", type=int, default=1, help="Models trained at once, each in its own process.")
     ap.add_argument("--resume", action="store_true", help="Continue interrupted trainings from their checkpoints.")
+    ap.add_argument("--reuse-trained", action="store_true", help="Export models already trained in --work again.")
     ap.add_argument("--row-out", type=Path, help=argparse.SUPPRESS)  # a child: write this model's row here
     args = ap.parse_args(argv)
     models = [m.strip() for m in args.models.split(",") if m.strip()]

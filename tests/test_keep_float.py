@@ -256,3 +256,18 @@ def test_scopes_follow_keras_uniquified_names():
     assert parse_keep_float(" a,b ,a") == ("a", "b")
     with pytest.raises(UsageError):
         parse_keep_float(" , ")
+
+
+def test_suggestion_covers_half_the_error():
+    """One dominating op: its layers alone; error spread evenly: several layers; kept and folded layers skipped."""
+    from edgekit.export.keepfloat import suggest_layers
+
+    scopes = {f"l{i}": [f"l{i}_1"] for i in range(12)} | {"bn": ["bn_1"], "out": ["out_1"]}
+    flat = [{"tensor": f"m/l{i}_1/op", "rmse_in_steps": 0.39 - 0.005 * i} for i in range(10)]
+    assert suggest_layers(flat, scopes, []) == ["l0", "l1", "l2", "l3", "l4"]
+    peak = [{"tensor": "m/l3_1/Relu", "names": "m/l3_1/Relu;m/bn_1/add;m/l2_1/conv", "rmse_in_steps": 5.0}]
+    peak += [{"tensor": f"m/l{i}_1/op", "rmse_in_steps": 0.3} for i in range(4, 12)]
+    assert suggest_layers(peak, scopes, ["bn"]) == ["l2", "l3"]  # both layers fused into the op, not the BatchNorm
+    assert suggest_layers(peak, scopes, ["bn", "l2", "l3"])[:1] == ["l4"]
+    output = [{"tensor": "StatefulPartitionedCall_1:0", "rmse_in_steps": 2.0}]
+    assert suggest_layers(output, scopes, [], output_layer="out") == ["out"]

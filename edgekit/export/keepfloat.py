@@ -22,7 +22,7 @@ from edgekit.errors import UsageError
 
 _SPLIT = re.compile(r"[;/:]")
 SUGGEST_MAX = 5  # layers named in a suggestion
-SUGGEST_MIN_STEPS = 1.0  # a layer whose int8 RMSE exceeds one quantization step is worth keeping float
+SUGGEST_SHARE = 0.5  # a suggestion covers half of the squared per-op error in the debugger's report
 
 
 def parse_keep_float(value: str | None) -> tuple[str, ...]:
@@ -211,20 +211,31 @@ def weighted_ops_from_onnx(ov_model, onnx_path) -> dict[str, list[str]]:
 def suggest_layers(
     layer_errors: list[dict[str, Any]], scopes: dict[str, list[str]], kept: Iterable[str], output_layer: str = ""
 ) -> list[str]:
-    """Layers to keep float, worst INT8 error first: the layers of every op above one quantization step of RMSE
-    (all layers fused into that op: a convolution and its activation), at least the worst op's, about
-    SUGGEST_MAX in all; layers in `kept` (already float, or folded away like BatchNorm) are skipped. TFLite
-    names the output op after no layer (StatefulPartitionedCall:0): it is the Keras output layer's."""
+    """Layers to keep float, worst INT8 error first, enough of them: the ops that together carry half of the
+    squared error in the report (one op when it dominates, several when the error is spread), each with every
+    layer fused into it (a convolution and its activation), at most about SUGGEST_MAX layers. Layers in `kept`
+    (already float, or folded away like BatchNorm) are skipped. TFLite names the output op after no layer
+    (StatefulPartitionedCall:0): it is the Keras output layer's."""
     kept = set(kept)
+    rows = [(row, layers_for_row(row, scopes, output_layer)) for row in layer_errors]
+    rows = [(row, [x for x in layers if x not in kept]) for row, layers in rows]
+    rows = [(row, layers) for row, layers in rows if layers]
+    total = sum(row["rmse_in_steps"] ** 2 for row, _ in rows)
     chosen: list[str] = []
-    for rank, row in enumerate(layer_errors):
-        if len(chosen) >= SUGGEST_MAX or (rank and chosen and row["rmse_in_steps"] <= SUGGEST_MIN_STEPS):
+    covered = 0.0
+    for row, layers in rows:
+        if chosen and (len(chosen) >= SUGGEST_MAX or covered >= SUGGEST_SHARE * total):
             break
-        layers = layers_of_name(row.get("names", row["tensor"]), scopes)  # every layer fused into the op
-        if not layers and output_layer and row["tensor"].startswith("StatefulPartitionedCall"):
-            layers = [output_layer]
-        chosen += [layer for layer in layers if layer not in kept | set(chosen)]
+        chosen += [x for x in layers if x not in chosen]
+        covered += row["rmse_in_steps"] ** 2
     return chosen
+
+
+def layers_for_row(row: dict[str, Any], scopes: dict[str, list[str]], output_layer: str) -> list[str]:
+    layers = layers_of_name(row.get("names", row["tensor"]), scopes)  # every layer fused into the op
+    if not layers and output_layer and row["tensor"].startswith("StatefulPartitionedCall"):
+        layers = [output_layer]
+    return layers
 
 
 def rerun_command(opts, layers: list[str]) -> str:
