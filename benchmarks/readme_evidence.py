@@ -186,6 +186,24 @@ def render_fit_instructions(d: dict[str, Any]) -> str:
     return out + "\n" + provenance_line(d, "fit-instructions.json")
 
 
+@block("ort-instructions", "ort-instructions.json")
+def render_ort_instructions(d: dict[str, Any]) -> str:
+    """benchmarks/ort_instructions.py: ONNX Runtime's and LiteRT's emulated instructions per inference, same model."""
+    rows = [
+        [e["target"], e["onnxruntime"]["emulation"]["cpu"], model_name(e["model"]), str(e["input"]),
+         e["precision"].upper(), f"{e['onnxruntime']['guest_instructions'] / 1e6:.1f}",
+         f"{e['litert']['guest_instructions'] / 1e6:.1f}", f"{e['ratio']:.2f}"]
+        for e in d["entries"]
+    ]  # fmt: skip
+    head = ["target", "emulated CPU", "model", "input", "precision", "ONNX Runtime instructions (M)",
+            "LiteRT instructions (M)", "ratio"]  # fmt: skip
+    # Counts, not timings: the machine's load does not change them (no load warning).
+    machine = {k: v for k, v in (d.get("machine") or {}).items() if k != "loadavg"}
+    quiet = {**d, "machine": machine, "load_before": None}
+    note = "\nInstruction counts of one inference at one thread: the host's load does not change them.\n"
+    return table(head, rows) + note + provenance_line(quiet, "ort-instructions.json")
+
+
 @block("predict-vs-measure", "predict-vs-measure.json")
 def render_predict_vs_measure(d: dict[str, Any]) -> str:
     """benchmarks/predict_vs_measure.py: the host's prediction against LiteRT measured here (median and minimum)."""

@@ -8,6 +8,10 @@ What is fitted, per target (see fitted_target):
 - CPU targets: one efficiency scale per (runtime, precision) multiplying the per-op-class priors (CPU_REL); a cell
   with no row of its own is carried over (same runtime other precision x the precision ratio seen elsewhere, then
   another runtime on the same board, then another board), and says so.
+- ONNX Runtime on a CPU target: never fitted on a published ONNX Runtime row (there is one). Its cell is the board's
+  LiteRT cell divided by the ONNX Runtime / LiteRT ratio of instructions per inference, both counted under QEMU as
+  that board's CPU on the same reference models (benchmarks/results/ort-instructions.json, made by
+  benchmarks/ort_instructions.py): kernels of equal instructions per cycle assumed, and said in carried_over_from.
 - Edge TPU (every Coral target shares the chip): invoke overhead, array efficiency scale and link efficiency,
   least squares on the log ratios.
 - NPU: the per-inference overhead.
@@ -25,10 +29,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from edgekit.costmodel.instructions import ORT_INSTRUCTIONS_JSON
 from edgekit.costmodel.reference import REPO
 from edgekit.errors import EdgekitError
 
 PUBLISHED_CSV = REPO / "benchmarks" / "published-device-latency.csv"
+ORT, LITERT = "onnxruntime", "litert-xnnpack"
 FITTED_JSON = Path(__file__).resolve().parent / "fitted.json"
 
 TARGET_ALIASES = {"intel-npu-mtl": "intel-npu"}
@@ -251,7 +257,8 @@ def fit_cpu_cell(rows: tuple[PublishedRow, ...]) -> tuple[float, float]:
 def _cpu_cells(rows: list[PublishedRow]) -> dict[tuple[str, str, str], tuple[PublishedRow, ...]]:
     cells: dict[tuple[str, str, str], list[PublishedRow]] = {}
     for r in rows:
-        cells.setdefault((r.target, r.family or "", r.graph_precision), []).append(r)
+        if r.family != ORT:  # ONNX Runtime's rows are held out: its cells come from emulated instructions
+            cells.setdefault((r.target, r.family or "", r.graph_precision), []).append(r)
     return {k: tuple(v) for k, v in cells.items()}
 
 
@@ -283,6 +290,8 @@ def cpu_cell(rows: list[PublishedRow], target: str, runtime: str, precision: str
     want = (target, runtime, precision)
     if want in cells:
         return cell(want)
+    if runtime == ORT:
+        return _ort_cell(rows, target, precision)
     ratio = _ratio(cells, want, (target, runtime, other), target)
     if (target, runtime, other) in cells and ratio:
         return cell(
@@ -295,6 +304,56 @@ def cpu_cell(rows: list[PublishedRow], target: str, runtime: str, precision: str
     for key in sorted(k for k in cells if k[1] == runtime and k[2] == precision):  # same runtime, another board
         return cell(key, 1.0, f"{key[0]} {runtime} {precision}")
     return None
+
+
+@cache
+def ort_instruction_ratios() -> dict[tuple[str, str], dict[str, Any]]:
+    """(board, precision) -> the geometric mean over reference models of ONNX Runtime / LiteRT emulated instructions
+    per inference, with the models and CPU it rests on ({} when benchmarks/results/ort-instructions.json is absent)."""
+    import json
+
+    try:
+        entries = json.loads(ORT_INSTRUCTIONS_JSON.read_text())["entries"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for e in entries:
+        grouped.setdefault((e["target"], e["precision"]), []).append(e)
+    return {
+        key: {
+            "ratio": round(_geomean([e["ratio"] for e in es]), 4),
+            "models": sorted(f"{e['model']}@{e['input']}" for e in es),
+            "cpu": es[0]["onnxruntime"]["emulation"]["cpu"],
+            "onnxruntime": es[0]["onnxruntime"]["runtime"]["version"],
+        }
+        for key, es in grouped.items()
+    }
+
+
+def _ort_cell(rows: list[PublishedRow], target: str, precision: str) -> dict[str, Any] | None:
+    """ONNX Runtime's cell: the board's LiteRT cell / its emulated ONNX Runtime / LiteRT instruction ratio (another
+    board's ratio when this one has none, said so); the LiteRT cell alone, said so, when no board has one."""
+    base = cpu_cell(rows, target, LITERT, precision)
+    if base is None:
+        return None
+    ratios = ort_instruction_ratios()
+    measured = ratios.get((target, precision)) or next((ratios[k] for k in sorted(ratios) if k[1] == precision), None)
+    base_from = base["carried_over_from"] or f"{target} {LITERT} {precision}"
+    if measured is None:
+        return {**base, "carried_over_from": f"{base_from} (no emulated ONNX Runtime instruction count)"}
+    ratio = measured["ratio"]
+    where = "" if (target, precision) in ratios else f" (another board's: {target} has no count of its own)"
+    return {
+        **base,
+        "scale": round(min(base["scale"] / ratio, 1 / max(DENSE_REL.values())), 4),
+        "depthwise_scale": round(min(base["depthwise_scale"] / ratio, 1 / CPU_REL["depthwise"]), 4),
+        "carried_over_from": (
+            f"{base_from} / {ratio:g}, ONNX Runtime {measured['onnxruntime']}'s instructions per inference over "
+            f"LiteRT's, emulated as a {measured['cpu']} on {', '.join(measured['models'])}{where} "
+            f"({ORT_INSTRUCTIONS_JSON.relative_to(REPO)}; equal instructions per cycle assumed)"
+        ),
+        "emulated_instruction_ratio": measured,
+    }
 
 
 def _tpu_fit(rows: list[PublishedRow]) -> dict[str, float] | None:

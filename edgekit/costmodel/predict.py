@@ -27,7 +27,7 @@ from edgekit.targets import Target
 
 # CPU targets run .tflite with their file's runtime (LiteRT + XNNPACK) and .onnx with ONNX Runtime (MLAS kernels).
 CPU_RUNTIME_OF_FORMAT = {
-    "onnx": ("onnxruntime", "ONNX Runtime (MLAS kernels), as in the published rows it is fitted on"),
+    "onnx": ("onnxruntime", "1.32.0 (MLAS kernels, as counted under emulation; see fit.carried_over_from)"),
 }
 
 
