@@ -464,7 +464,12 @@ def main(argv: list[str] | None = None) -> int:
         models = [m for name in wanted for m in models if m[0] == name]
     else:  # the two budgets first, then smallest first: a run cut short still covers most of the zoo
         models.sort(key=lambda m: (m[0] not in BUDGETS, m[0] != "vgg19", m[2]))
-    doc = {**provenance(), "command": " ".join(["python", *sys.argv]), "load_before": os.getloadavg(), "models": {}}
+    doc = {
+        **provenance(),
+        "command": " ".join(["python", *sys.argv]),
+        "load_before": list(os.getloadavg()),
+        "models": {},
+    }
     earlier = json.loads(args.out.read_text()) if args.resume and args.out.exists() else None
     if earlier:  # keep what earlier runs measured (each model keeps its run's provenance); measure the rest
         redo = set(args.models.split(",")) if args.models else set()
