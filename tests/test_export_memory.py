@@ -234,6 +234,20 @@ def test_other_side_deaths_fall_back_to_this_process(tmp_path, script):
     assert side.finish(s, shared) == ({}, ["onnx"])
 
 
+def test_side_peak_is_its_own_not_the_forking_parents():
+    """A child forked from a big process reports that process's peak as its own ru_maxrss (Linux folds it in at
+    exec); the out-of-memory message must name the side's own peak, read from its VmHWM while it runs."""
+    ballast = b"\x01" * 600_000_000  # this process now holds 600 MB more: the child's ru_maxrss would include it
+    script = "import time; x = b'\\x01' * 100_000_000; time.sleep(1.0)"
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    watcher = side.PeakWatcher(proc.pid, interval_s=0.05)
+    watcher.start()
+    s = side.SideExport(["onnx"], proc, Path("r"), Path("s"), Path("e"), True, watcher)
+    code, peak = side.wait(s)
+    assert code == 0 and len(ballast) == 600_000_000
+    assert 100e6 < peak < 400e6, f"side peak {peak / 1e6:.0f} MB"
+
+
 def test_readme_table_is_the_one_the_benchmark_generates():
     """README's export-memory table comes from benchmarks/results/export_memory.json, never typed by hand."""
     import importlib.util

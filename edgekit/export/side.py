@@ -17,7 +17,8 @@ import pickle
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,33 @@ class SideExport:
     stage_path: Path
     stderr_path: Path
     overlap: bool
+    peak: PeakWatcher | None = field(default=None)
+
+
+class PeakWatcher(threading.Thread):
+    """The side process's own peak resident memory, read from /proc/PID/status (VmHWM) while it runs.
+
+    wait4's ru_maxrss cannot tell it: Linux folds the memory of the process that forked (here the TensorFlow parent,
+    several GB) into the child's ru_maxrss at exec, so an out-of-memory message would blame the side for the
+    parent's memory. VmHWM belongs to the exec'd program's own address space.
+    """
+
+    def __init__(self, pid: int, interval_s: float = 0.1):
+        super().__init__(daemon=True)
+        self.path, self.interval_s, self.bytes = Path(f"/proc/{pid}/status"), interval_s, 0
+        self.done = threading.Event()
+
+    def read(self) -> None:
+        try:
+            for line in self.path.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    self.bytes = max(self.bytes, int(line.split()[1]) * 1024)
+        except (OSError, ValueError, IndexError):  # exited, or no /proc
+            pass
+
+    def run(self) -> None:
+        while not self.done.wait(self.interval_s):
+            self.read()
 
 
 def start(shared, formats: list[str], overlap: bool) -> SideExport:
@@ -115,17 +143,26 @@ def start(shared, formats: list[str], overlap: bool) -> SideExport:
             start_new_session=True,
             env={**os.environ, STAGE_ENV: str(stage_path)},
         )
-    return SideExport(formats, proc, result, stage_path, stderr_path, overlap)
+    peak = PeakWatcher(proc.pid)
+    peak.start()
+    return SideExport(formats, proc, result, stage_path, stderr_path, overlap, peak)
 
 
 def wait(side: SideExport) -> tuple[int, int]:
-    """(exit code as Popen gives it, peak resident bytes of the child) -- the peak survives a SIGKILL."""
+    """(exit code as Popen gives it, peak resident bytes of the child, as last seen before it ended)."""
     try:
         _, status, usage = os.wait4(side.proc.pid, 0)
     except ChildProcessError:  # already reaped
-        return side.proc.wait(), 0
+        status, usage = None, None
+    if side.peak is not None:
+        side.peak.done.set()
+        side.peak.join()
+    if status is None:
+        return side.proc.wait(), side.peak.bytes if side.peak else 0
     side.proc.returncode = os.waitstatus_to_exitcode(status)
-    return side.proc.returncode, usage.ru_maxrss * 1024
+    # ru_maxrss (inflated by the parent's memory, see PeakWatcher) only where /proc could not be read
+    peak = side.peak.bytes if side.peak is not None and side.peak.bytes else usage.ru_maxrss * 1024
+    return side.proc.returncode, peak
 
 
 def read_records(side: SideExport) -> dict[str, dict[str, Any]]:
