@@ -9,11 +9,10 @@ timed (it takes the input feed and returns new output arrays: ONNX Runtime's own
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
-from .runner import RunnerError, RunnerUsageError, _one_line, array_infos, timed_call
+from .runner import RunnerError, RunnerUsageError, _one_line, array_infos, import_runtime, timed_call
 
 ORT_PIN = "onnxruntime==1.32.0"  # the version the device-onnx extra pins (pyproject.toml)
 PROVIDER = "CPUExecutionProvider"
@@ -33,14 +32,7 @@ DTYPES = {
 
 
 def import_onnxruntime() -> Any:
-    try:
-        import onnxruntime
-    except ImportError as exc:
-        why = _one_line(exc)
-        raise RunnerError(
-            f'onnxruntime is not importable by {sys.executable} ({why}); install it: pip install "{ORT_PIN}"'
-        ) from exc
-    return onnxruntime
+    return import_runtime("onnxruntime", ORT_PIN)
 
 
 def resolved_shape(dims: list[Any]) -> tuple[list[int], list[bool]]:

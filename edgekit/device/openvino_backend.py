@@ -14,25 +14,17 @@ Standard library + numpy + openvino; runner.py imports this module only for an .
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
-from .runner import RunnerError, RunnerUsageError, _one_line, array_infos, timed_call
+from .runner import RunnerError, RunnerUsageError, _one_line, array_infos, import_runtime, timed_call
 
 OPENVINO_PIN = "openvino==2026.4.1"  # the version the device-openvino extra pins (pyproject.toml)
 NPU_DRIVER_HINT = "install the Intel NPU driver (github.com/intel/linux-npu-driver) and check /dev/accel/accel0"
 
 
 def import_openvino() -> Any:
-    try:
-        import openvino
-    except ImportError as exc:
-        why = _one_line(exc)
-        raise RunnerError(
-            f'openvino is not importable by {sys.executable} ({why}); install it: pip install "{OPENVINO_PIN}"'
-        ) from exc
-    return openvino
+    return import_runtime("openvino", OPENVINO_PIN)
 
 
 def is_device(name: str, wanted: str) -> bool:

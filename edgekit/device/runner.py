@@ -56,6 +56,18 @@ def load_runtime(name: str) -> tuple[Any, dict[str, Any]]:
     raise RunnerError(f"no TFLite runtime importable ({'; '.join(errors)}); install {wanted}")
 
 
+def import_runtime(module: str, pin: str) -> Any:
+    """Import a runtime, or fail in one line with the install command for it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise RunnerError(
+            f'{module} is not importable by {sys.executable} ({_one_line(exc)}); install it: pip install "{pin}"'
+        ) from exc
+
+
 def _dist_version(dist: str) -> str | None:
     try:
         from importlib.metadata import version
