@@ -51,6 +51,8 @@ class CalibrationSet:
     skipped: int = 0
     files: list[str] = field(default_factory=list)
     tick: Any = field(default=None, repr=False, compare=False)  # called once per image a toolchain consumes
+    # called when TFLite's calibrator has taken the last image, before it quantizes (edgekit.export.side)
+    on_end: Any = field(default=None, repr=False, compare=False)
 
     def _ticked(self) -> None:
         if self.tick is not None:
@@ -100,6 +102,8 @@ class CalibrationSet:
             for x in self.batches(1):
                 self._ticked()
                 yield [x.astype(np.float32)]
+            if self.on_end is not None:
+                self.on_end()
 
         return gen
 

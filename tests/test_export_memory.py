@@ -99,15 +99,45 @@ def test_memory_error_names_format_stage_peak_and_knobs(tmp_path):
 
 
 def test_side_process_overlaps_only_when_both_fit(monkeypatch):
-    monkeypatch.setattr(side, "available_bytes", lambda: int(20e9))
+    monkeypatch.setattr(side, "available_bytes", lambda: int(23e9))
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     both = ["onnx", "openvino"]
-    assert side.plan_side(both, 3, 14_000_000, True) == (both, True)  # MobileNetV2: beside TensorFlow
-    assert side.plan_side(both, 3, 575_000_000, True) == (both, False)  # VGG19: one after the other
-    assert side.plan_side(both, 2, 14_000_000, True) == (both, False)  # nothing for TensorFlow to do meanwhile
-    assert side.plan_side(both, 3, 14_000_000, False) == ([], False)  # parallel off: all in this process
+    assert side.plan_side(both, 3, 14_000_000, True) == (both, side.ALONGSIDE)  # MobileNetV2: beside TensorFlow
+    assert side.plan_side(both, 3, 575_000_000, True) == (both, side.FIRST)  # VGG19, no quantization: in turn
+    # VGG19 INT8: beside TensorFlow's conversion and LiteRT's calibration, not beside its 8 GB quantization step
+    assert side.plan_side(both, 3, 575_000_000, True, calibrates=True) == (both, side.UNTIL_QUANTIZE)
+    assert side.plan_side(both, 2, 14_000_000, True) == (both, side.FIRST)  # nothing for TensorFlow to do meanwhile
+    assert side.plan_side(both, 3, 14_000_000, False) == ([], side.FIRST)  # parallel off: all in this process
     monkeypatch.setattr(side, "available_bytes", lambda: int(4e9))
-    assert side.plan_side(both, 3, 14_000_000, True) == (both, False)  # a busy machine
+    assert side.plan_side(both, 3, 14_000_000, True) == (both, side.FIRST)  # a busy machine
+    monkeypatch.setattr(side, "available_bytes", lambda: int(16e9))
+    assert side.plan_side(both, 3, 575_000_000, True, calibrates=True) == (both, side.FIRST)  # not even for that
+
+
+def test_tflite_quantizes_only_after_the_side_has_finished(tmp_path, monkeypatch):
+    """UNTIL_QUANTIZE, end to end: when LiteRT's calibrator has taken its last image (TensorFlow's peak comes next,
+    in quantization) the side process has exited with both formats done, and the export is whole."""
+    from edgekit.export.core import ExportOptions, export
+
+    monkeypatch.setattr(side, "plan_side", lambda names, *a, **k: (names, side.UNTIL_QUANTIZE))
+    events, real_wait = [], side.wait_exit
+
+    def spy_wait_exit(s):
+        events.append(("calibrated", s.proc.pid))
+        real_wait(s)
+        alive = Path(f"/proc/{s.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]  # Z: exited, not reaped
+        events.append(("side done", sorted(side.read_records(s)), alive))
+
+    monkeypatch.setattr(side, "wait_exit", spy_wait_exit)
+    opts = ExportOptions(
+        model="mobilenetv2", precision="int8", formats=("tflite", "onnx", "openvino"), alpha=0.35, input_size=32,
+        num_classes=10, calib_size=16, holdout=8, out=tmp_path,
+    )  # fmt: skip
+    records = export(opts, on_step=lambda msg: events.append(("step", msg)))
+    assert [r["status"] for r in records] == ["ok", "ok", "ok"], records
+    waits = [e for e in events if e[0] == "side done"]
+    assert waits and waits[0] == ("side done", ["onnx", "openvino"], "Z"), events
+    assert any("until TFLite quantizes" in e[1] for e in events if e[0] == "step")
 
 
 TF2ONNX_PROBE = textwrap.dedent(
@@ -230,7 +260,7 @@ def test_other_side_deaths_fall_back_to_this_process(tmp_path, script):
     opts = ExportOptions(model="mobilenetv2", precision="int8")
     shared = SharedInputs("mobilenetv2", PREPROCESS_TF, 32, {}, opts, None, None, None, tmp_path, tmp_path, 0)
     proc = subprocess.Popen([sys.executable, "-c", script])
-    s = side.SideExport(["onnx"], proc, tmp_path / "r.pkl", tmp_path / "stage", tmp_path / "err", True)
+    s = side.SideExport(["onnx"], proc, tmp_path / "r.pkl", tmp_path / "stage", tmp_path / "err", side.ALONGSIDE)
     assert side.finish(s, shared) == ({}, ["onnx"])
 
 
@@ -242,7 +272,7 @@ def test_side_peak_is_its_own_not_the_forking_parents():
     proc = subprocess.Popen([sys.executable, "-c", script])
     watcher = side.PeakWatcher(proc.pid, interval_s=0.05)
     watcher.start()
-    s = side.SideExport(["onnx"], proc, Path("r"), Path("s"), Path("e"), True, watcher)
+    s = side.SideExport(["onnx"], proc, Path("r"), Path("s"), Path("e"), side.ALONGSIDE, watcher)
     code, peak = side.wait(s)
     assert code == 0 and len(ballast) == 600_000_000
     assert 100e6 < peak < 400e6, f"side peak {peak / 1e6:.0f} MB"
@@ -261,3 +291,29 @@ def test_readme_table_is_the_one_the_benchmark_generates():
         pytest.skip("no export-memory table in this checkout")
     block = readme.split(bench.README_START, 1)[1].split(bench.README_END, 1)[0].strip()
     assert block == bench.readme_table(json.loads(results.read_text())).strip()
+
+
+def test_an_interrupted_export_stops_its_side_process(tmp_path, monkeypatch):
+    """^C (or any error) in the parent while the side converts: the side is killed, not left running, and leaves no
+    temporary folder behind."""
+    from edgekit.export import core
+
+    monkeypatch.setattr(side, "plan_side", lambda names, *a, **k: (names, side.UNTIL_QUANTIZE))
+    started, real_start, real_export_one = [], side.start, core.export_one
+    monkeypatch.setattr(side, "start", lambda *a: started.append(real_start(*a)) or started[-1])
+
+    def interrupted(fmt, src, shared):
+        if fmt.name == "tflite":
+            raise KeyboardInterrupt
+        return real_export_one(fmt, src, shared)
+
+    monkeypatch.setattr(core, "export_one", interrupted)
+    opts = core.ExportOptions(
+        model="mobilenetv2", precision="int8", formats=("tflite", "onnx", "openvino"), alpha=0.35, input_size=32,
+        num_classes=10, calib_size=16, holdout=8, out=tmp_path,
+    )  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        core.export(opts, on_step=lambda msg: None)
+    assert started and started[0].proc.returncode == -signal.SIGKILL
+    assert not Path(f"/proc/{started[0].proc.pid}").exists()
+    assert not [p for p in tmp_path.rglob("*") if ".tmp" in p.name]

@@ -533,6 +533,66 @@ def test_exporting_twice_gives_byte_identical_tflite_and_onnx(first_export, tmp_
         assert a == b, f"{fmt}: two exports with the same options and seed differ"
 
 
+def test_branching_graphs_get_one_node_order_and_one_set_of_names(tmp_path):
+    """tf2onnx orders the towers of a branching network (InceptionV3) differently from run to run, with different
+    made-up numbers, and merges a different subset of equal nodes: canonicalisation must give the same bytes for the
+    same graph, and keep it valid."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from edgekit.export.canonical import canonicalize_onnx
+
+    def tower(i: int, n: int) -> list:
+        return [
+            helper.make_node("Relu", ["x"], [f"relu__{n}"], name=f"relu__{n}"),
+            helper.make_node("Mul", [f"relu__{n}", f"scale__{n + 1}"], [f"t{i}"], name=f"tower{i}"),
+        ]
+
+    def model(order: list[int], first_number: int) -> onnx.ModelProto:
+        nodes, inits = [], []
+        for k, i in enumerate(order):
+            n = first_number + 10 * k
+            nodes += tower(i, n)
+            inits.append(helper.make_tensor(f"scale__{n + 1}", TensorProto.FLOAT, [1], [float(i + 2)]))
+        nodes.append(helper.make_node("Concat", ["t0", "t1", "t2"], ["y"], name="concat", axis=1))
+        graph = helper.make_graph(
+            nodes,
+            "towers",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 6])],
+            inits,
+        )
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+    files = []
+    for order, first in (([0, 1, 2], 3), ([2, 0, 1], 40), ([1, 2, 0], 7)):
+        path = tmp_path / f"m{first}.onnx"
+        onnx.save(model(order, first), str(path))
+        canonicalize_onnx(path)
+        files.append(path.read_bytes())
+    assert files[0] == files[1] == files[2]
+    assert [n.op_type for n in onnx.load(str(tmp_path / "m3.onnx")).graph.node].count("Relu") == 1  # equal nodes merged
+    x = np.array([[1.0, -1.0]], np.float32)
+    y = ort.InferenceSession(str(tmp_path / "m3.onnx")).run(None, {"x": x})[0]
+    assert y.tolist() == [[2.0, 0.0, 3.0, 0.0, 4.0, 0.0]]
+
+
+def test_inceptionv3_converts_to_the_same_onnx_bytes_twice(tmp_path):
+    """The real case behind the test above: two Keras -> ONNX conversions of one InceptionV3 (75 px, seeded) in one
+    process differed in node order and node count before canonicalisation merged equal nodes."""
+    import keras
+
+    from edgekit.export.onnx import keras2onnx
+    from edgekit.models.registry import create_model
+
+    keras.utils.set_random_seed(0)
+    model = create_model("inceptionv3", input_size=75, num_classes=10)
+    a, b = keras2onnx(model, tmp_path / "a.onnx"), keras2onnx(model, tmp_path / "b.onnx")
+    assert a.read_bytes() == b.read_bytes()
+
+
 def _sigkill_export_trials(first_export: Path, tmp_path: Path, trials: int) -> None:
     """Replace an earlier export (seed 0) with a different one (seed 1), SIGKILLed at a seeded random moment."""
     rng = random.Random(SEED + 2)

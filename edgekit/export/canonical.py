@@ -3,9 +3,11 @@
 tf2onnx numbers the names it makes up (`mul_1__6`, `new_shape__303`) from a process-wide counter, and its optimizer
 visits nodes in an order that depends on object identity, so two conversions of one model differ in those numbers and
 in the order of the initializers, while the operators, weights and results are the same; its constant folding also
-keeps one of several equal constants under whichever name it met first. Renumbering the made-up names in graph order,
-naming shared and made-up constants by their first use and sorting the initializers removes exactly that difference
-(names Keras gave to nodes and to weights used once stay as they are).
+keeps one of several equal constants under whichever name it met first; where the graph branches (InceptionV3's
+towers) the order of the nodes varies, and its merging of equal nodes keeps a different subset. Ordering the nodes by
+the graph's structure alone, merging every set of equal nodes, renaming the made-up names whole in that order, naming
+shared and made-up constants by their first use and sorting the initializers removes exactly that difference (names
+Keras gave to nodes and to weights used once stay as they are).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 from pathlib import Path
 
 _MADE_UP = re.compile(r"__\d+")
+_RANDOM = ("Random", "Bernoulli", "Multinomial", "Dropout")
 
 
 def _renamer():
@@ -24,11 +27,66 @@ def _renamer():
             return mapping[name]
         if not name or not _MADE_UP.search(name):
             return name
-        if name not in mapping:
-            mapping[name] = _MADE_UP.sub(f"__{len(mapping)}", name)
+        if name not in mapping:  # the whole name: tf2onnx prefixes it with whichever of several equal nodes it kept
+            mapping[name] = f"t__{len(mapping)}" + (":0" if name.endswith(":0") else "")
         return mapping[name]
 
     return rename, mapping
+
+
+def structural_order(graph) -> list:
+    """The nodes in a topological order that depends on the graph alone: depth first from the graph's outputs, each
+    node's inputs in their (meaningful) order; nodes no output needs keep their place at the end. A graph with
+    subgraphs (If, Loop: they read outer names that are not among their inputs) keeps its order."""
+    if any(a.type in (a.GRAPH, a.GRAPHS) for node in graph.node for a in node.attribute):
+        return list(graph.node)
+    producer = {out: node for node in graph.node for out in node.output if out}
+    placed: set[int] = set()
+    order = []
+    for root in [producer[o.name] for o in graph.output if o.name in producer]:
+        stack = [(root, False)]
+        while stack:  # iterative: a deep network would exceed Python's recursion limit
+            node, inputs_done = stack.pop()
+            if id(node) in placed:
+                continue
+            if inputs_done:
+                placed.add(id(node))
+                order.append(node)
+                continue
+            stack.append((node, True))
+            for name in reversed(node.input):
+                up = producer.get(name)
+                if up is not None and id(up) not in placed:
+                    stack.append((up, False))
+    return order + [n for n in graph.node if id(n) not in placed]
+
+
+def merge_duplicates(graph) -> None:
+    """Common subexpressions, merged: tf2onnx's own merging pass keeps a different subset of equal nodes from run to
+    run (InceptionV3: 235 or 236 nodes). Nodes are equal when op, inputs and attributes are; in graph order, so each
+    node's inputs are already final when it is compared."""
+    outputs = {o.name for o in graph.output}
+    seen: dict[bytes, list[str]] = {}
+    alias: dict[str, str] = {}
+    kept = []
+    for node in graph.node:
+        node.input[:] = [alias.get(n, n) for n in node.input]
+        key = b"|".join(
+            [node.domain.encode(), node.op_type.encode(), *(n.encode() for n in node.input)]
+            + [a.SerializeToString() for a in node.attribute]
+        )
+        first = seen.get(key)
+        random = node.op_type.startswith(_RANDOM)  # equal inputs, independent draws
+        if first is None or len(first) != len(node.output) or outputs & set(node.output) or not node.input or random:
+            seen.setdefault(key, list(node.output))
+            kept.append(node)
+            continue
+        alias.update(zip(node.output, first, strict=True))
+    copies = [type(n)() for n in kept]
+    for copy, node in zip(copies, kept, strict=True):
+        copy.CopyFrom(node)
+    del graph.node[:]
+    graph.node.extend(copies)
 
 
 def canonicalize_onnx(path: Path) -> None:
@@ -37,6 +95,12 @@ def canonicalize_onnx(path: Path) -> None:
 
     model = onnx.load(str(path))
     graph = model.graph
+    nodes = [onnx.NodeProto() for _ in graph.node]
+    for copy, node in zip(nodes, structural_order(graph), strict=True):
+        copy.CopyFrom(node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    merge_duplicates(graph)
     rename, mapping = _renamer()
     initializers = {t.name for t in graph.initializer}
     uses: dict[str, int] = {}
@@ -47,7 +111,7 @@ def canonicalize_onnx(path: Path) -> None:
         for name in node.input:
             if name in initializers and name not in mapping and (uses[name] > 1 or _MADE_UP.search(name)):
                 mapping[name] = f"const__{len(mapping)}"
-    for node in graph.node:  # graph order is a topological order: deterministic for one model
+    for node in graph.node:  # in structural order now: the same for the same graph
         node.input[:] = [rename(n) for n in node.input]
         node.output[:] = [rename(n) for n in node.output]
         node.name = rename(node.name)

@@ -9,6 +9,7 @@ import platform
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -315,6 +316,7 @@ def export(opts: ExportOptions, on_step=None) -> list[dict[str, Any]]:
     """Export one model to every requested format; returns one record per artifact (the --json output)."""
     from edgekit import console
     from edgekit.export import formats as table
+    from edgekit.export import side as side_mod
 
     console.err_stream()  # keep a handle on the real stderr before converters silence fd 2
     step = on_step or (lambda msg: console.info(msg))
@@ -386,21 +388,33 @@ def export(opts: ExportOptions, on_step=None) -> list[dict[str, Any]]:
             keep,
         )
         side = start_side_export(shared, src.model, names)
-        if side is not None and not side.overlap:  # not enough memory for both at once: the side goes first
-            step(f"exporting {src.name} -> {', '.join(side.formats)} {opts.precision} (one conversion at a time)")
-            records.update(finish_side_export(side, src, shared))
-        for name in names:
-            if side is not None and name in side.formats:
-                continue
-            step(f"exporting {src.name} -> {name} {opts.precision}")
-            total = len(calib) if opts.precision == "int8" else None
-            with console.progress(f"{name} {opts.precision}", total=total) as advance, quiet_tf():
-                calib.tick = advance  # converters print to fd 1 and 2 (silenced); the bar uses its own handle
-                records[name] = export_one(rows[name], src, shared)
-                calib.tick = None
-        if side is not None and side.overlap:
-            step(f"waiting for {', '.join(side.formats)} (exported alongside)")
-            records.update(finish_side_export(side, src, shared))
+        try:
+            if side is not None:
+                side_now = f"{src.name} -> {', '.join(side.formats)} {opts.precision}"
+                if side.mode == side_mod.FIRST:  # not enough memory for both at once: the side goes first
+                    step(f"exporting {side_now} (one conversion at a time)")
+                    records.update(finish_side_export(side, src, shared))
+                elif side.mode == side_mod.UNTIL_QUANTIZE:  # TensorFlow's peak, in quantization, waits for the side
+                    step(f"exporting {side_now} alongside, until TFLite quantizes (memory for both peaks is short)")
+                    calib.on_end = partial(side_mod.wait_exit, side)
+            for name in names:
+                if side is not None and name in side.formats:
+                    continue
+                step(f"exporting {src.name} -> {name} {opts.precision}")
+                total = len(calib) if opts.precision == "int8" else None
+                with console.progress(f"{name} {opts.precision}", total=total) as advance, quiet_tf():
+                    calib.tick = advance  # converters print to fd 1 and 2 (silenced); the bar uses its own handle
+                    records[name] = export_one(rows[name], src, shared)
+                    calib.tick = None
+            if side is not None and side.mode != side_mod.FIRST:
+                step(f"waiting for {', '.join(side.formats)} (exported alongside)")
+                records.update(finish_side_export(side, src, shared))
+        except BaseException:  # an error or ^C here: the side's work is lost with this export, never left running
+            if side is not None and side.proc.returncode is None:
+                side_mod.abandon(side, shared)
+            raise
+        finally:
+            calib.on_end = calib.tick = None
     offer_keep_float(records, src, shared, step)
     step(f"done in {time.perf_counter() - t0:.1f} s")
     return [records[name] for name in names]
@@ -431,8 +445,9 @@ def start_side_export(shared: SharedInputs, model, names: list[str]):
     from edgekit.export import side
 
     rows = table()
-    names_side, overlap = side.plan_side(
-        [n for n in names if rows[n].side], len(names), model.count_params() * 4, shared.opts.parallel
+    calibrates = shared.opts.precision == "int8" and "tflite" in names
+    names_side, mode = side.plan_side(
+        [n for n in names if rows[n].side], len(names), model.count_params() * 4, shared.opts.parallel, calibrates
     )
     if not names_side:
         return None
@@ -440,7 +455,7 @@ def start_side_export(shared: SharedInputs, model, names: list[str]):
 
     keras2onnx(model, shared.work / "model-fp32.onnx")  # TensorFlow work: done here, before the split
     side.release_memory()  # tf2onnx's garbage, before a second process needs the room
-    return side.start(shared, names_side, overlap)
+    return side.start(shared, names_side, mode)
 
 
 def finish_side_export(side_export, src: Source, shared: SharedInputs) -> dict[str, dict[str, Any]]:

@@ -242,12 +242,26 @@ def fresh_node_protos() -> Iterator[None]:
     original = Node.update_proto
 
     def update_proto(self, external_tensor_storage=None):
+        if external_tensor_storage is None and const_unchanged(self):
+            return  # its proto holds this very tensor: another copy per pass cost VGG19 30 s of 56
         old = self._op
         del old.attribute[:]  # update_proto rewrites them all; without this CopyFrom would copy the tensors
         fresh = NodeProto()
         fresh.CopyFrom(old)
         self._op = fresh  # the old message, and its arena with every earlier copy, is freed here
-        return original(self, external_tensor_storage)
+        original(self, external_tensor_storage)
+        # what a Const's proto was written from (with external storage it holds a reference, not the tensor)
+        const = external_tensor_storage is None and self.type == "Const"
+        self._edgekit_synced = (tuple(self.output), dict(self._attr)) if const else None
+
+    def const_unchanged(node) -> bool:
+        """A Const whose output name and attribute objects are those its proto was last written from (tf2onnx
+        replaces a Const's value with a new attribute, set_tensor_value, and never edits one in place)."""
+        synced = node.__dict__.get("_edgekit_synced")
+        if synced is None or node.type != "Const" or synced[0] != tuple(node.output):
+            return False
+        attrs = node._attr  # noqa: SLF001 - what update_proto itself reads
+        return attrs.keys() == synced[1].keys() and all(attrs[k] is v for k, v in synced[1].items())
 
     Node.update_proto = update_proto
     try:

@@ -7,7 +7,9 @@ Why a process: TensorFlow's converter holds the GIL, so only a process can quant
 killed by the kernel's out-of-memory killer without taking the export with it. The parent then names the format,
 the stage it was in (the side writes it to a small file as it goes) and the peak memory (wait4's ru_maxrss, which
 the kernel keeps even for a killed child), keeps the formats that finished and removes what the killed one left.
-Overlapping the two is only done when the memory both need is there (plan_side).
+Overlapping the two is only done when the memory both need is there (plan_side). In between, the side may run
+beside TensorFlow's conversion and LiteRT's calibration but not its quantization: TensorFlow's peak comes there, after
+the calibrator's last image, so the calibrator's last step waits for the side to finish (CalibrationSet.on_end).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ GB = 1e9
 # estimates from single measurements (ResNet50: TFLite INT8 conversion 2.4 GB; ONNX Runtime calibration 1.1 GB), not
 # a fit; benchmarks/export_memory.py records the real peaks per model.
 TF_BASE, TF_PER_WEIGHT_BYTE = 2.0 * GB, 9.0
+# until quantization: VGG19 (575 MB of weights) peaked at 5.7 GB converting, held 4.2 GB for 112 s calibrating,
+# then reached 8.2 GB quantizing
+TF_UNTIL_QUANTIZE_PER_WEIGHT_BYTE = 6.5
 SIDE_BASE, SIDE_PER_WEIGHT_BYTE = 1.0 * GB, 6.0
 OVERLAP_SHARE = 0.5  # overlap only when both fit in half the memory available now (others may need the rest)
 
@@ -65,19 +70,33 @@ def available_bytes() -> int | None:
     return None
 
 
-def plan_side(side: list[str], n_formats: int, weight_bytes: int, parallel: bool) -> tuple[list[str], bool]:
-    """Which of the side formats (ONNX, OpenVINO) go to the side process, and whether it may run while
-    TensorFlow converts.
+FIRST, ALONGSIDE, UNTIL_QUANTIZE = "first", "alongside", "until-quantization"
 
-    All of them do (a kill is then one clean error); overlapping needs two cores, work on both sides and room for
-    both peaks in the memory available now. Otherwise the side runs first and the parent waits for it.
+
+def plan_side(
+    side: list[str], n_formats: int, weight_bytes: int, parallel: bool, calibrates: bool = False
+) -> tuple[list[str], str]:
+    """Which of the side formats (ONNX, OpenVINO) go to the side process, and when it runs (FIRST, ALONGSIDE,
+    UNTIL_QUANTIZE).
+
+    All of them go (a kill is then one clean error). Running beside TensorFlow needs two cores, work on both sides
+    and room for both peaks in the memory available now: for TensorFlow's whole conversion (ALONGSIDE) or, when
+    the parent converts a TFLite INT8 model, for all of it but the quantization, which then waits for the side
+    (UNTIL_QUANTIZE). Otherwise the side runs first and the parent waits for it.
     """
     if not parallel or not side:
-        return [], False
-    both_sides = len(side) < n_formats and (os.cpu_count() or 1) >= 2
-    need = TF_BASE + SIDE_BASE + (TF_PER_WEIGHT_BYTE + SIDE_PER_WEIGHT_BYTE) * weight_bytes
+        return [], FIRST
+    if len(side) == n_formats or (os.cpu_count() or 1) < 2:
+        return side, FIRST
     avail = available_bytes()
-    return side, both_sides and (avail is None or need <= OVERLAP_SHARE * avail)
+
+    def fits(tf_per_weight_byte: float) -> bool:
+        need = TF_BASE + SIDE_BASE + (tf_per_weight_byte + SIDE_PER_WEIGHT_BYTE) * weight_bytes
+        return avail is None or need <= OVERLAP_SHARE * avail
+
+    if fits(TF_PER_WEIGHT_BYTE):
+        return side, ALONGSIDE
+    return side, UNTIL_QUANTIZE if calibrates and fits(TF_UNTIL_QUANTIZE_PER_WEIGHT_BYTE) else FIRST
 
 
 def release_memory() -> None:
@@ -99,7 +118,7 @@ class SideExport:
     result_path: Path
     stage_path: Path
     stderr_path: Path
-    overlap: bool
+    mode: str  # FIRST, ALONGSIDE or UNTIL_QUANTIZE
     peak: PeakWatcher | None = field(default=None)
 
 
@@ -129,7 +148,7 @@ class PeakWatcher(threading.Thread):
             self.read()
 
 
-def start(shared, formats: list[str], overlap: bool) -> SideExport:
+def start(shared, formats: list[str], mode: str) -> SideExport:
     work = Path(shared.work)
     spec, result = work / "side-export.pkl", work / "side-export-result.pkl"
     stage_path, stderr_path = work / "side-export.stage", work / "side-export.stderr"
@@ -138,6 +157,7 @@ def start(shared, formats: list[str], overlap: bool) -> SideExport:
     with open(stderr_path, "wb") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "edgekit.export.side", str(spec)],
+            stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=err,
             start_new_session=True,
@@ -145,7 +165,15 @@ def start(shared, formats: list[str], overlap: bool) -> SideExport:
         )
     peak = PeakWatcher(proc.pid)
     peak.start()
-    return SideExport(formats, proc, result, stage_path, stderr_path, overlap, peak)
+    return SideExport(formats, proc, result, stage_path, stderr_path, mode, peak)
+
+
+def wait_exit(side: SideExport) -> None:
+    """Block until the side has exited, without reaping it (wait4 in wait() still reads its status)."""
+    try:
+        os.waitid(os.P_PID, side.proc.pid, os.WEXITED | os.WNOWAIT)
+    except ChildProcessError:  # reaped already
+        pass
 
 
 def wait(side: SideExport) -> tuple[int, int]:
@@ -237,6 +265,12 @@ def finish(side: SideExport, shared) -> tuple[dict[str, dict[str, Any]], list[st
             error = f"not exported: the converter process was killed before it ({stage_text or 'at start'})"
         records[fmt] = failed_record(shared, fmt, error)
     return records, []
+
+
+def abandon(side: SideExport, shared) -> None:
+    """Stop a side whose export is given up (an error or ^C in the parent) and remove what it left."""
+    side.proc.kill()
+    finish(side, shared)
 
 
 def read_stage(side: SideExport) -> str:
