@@ -579,20 +579,6 @@ def test_branching_graphs_get_one_node_order_and_one_set_of_names(tmp_path):
     assert y.tolist() == [[2.0, 0.0, 3.0, 0.0, 4.0, 0.0]]
 
 
-def test_inceptionv3_converts_to_the_same_onnx_bytes_twice(tmp_path):
-    """The real case behind the test above: two Keras -> ONNX conversions of one InceptionV3 (75 px, seeded) in one
-    process differed in node order and node count before canonicalisation merged equal nodes."""
-    import keras
-
-    from edgekit.export.onnx import keras2onnx
-    from edgekit.models.registry import create_model
-
-    keras.utils.set_random_seed(0)
-    model = create_model("inceptionv3", input_size=75, num_classes=10)
-    a, b = keras2onnx(model, tmp_path / "a.onnx"), keras2onnx(model, tmp_path / "b.onnx")
-    assert a.read_bytes() == b.read_bytes()
-
-
 def _sigkill_export_trials(first_export: Path, tmp_path: Path, trials: int) -> None:
     """Replace an earlier export (seed 0) with a different one (seed 1), SIGKILLed at a seeded random moment."""
     rng = random.Random(SEED + 2)

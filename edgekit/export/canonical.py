@@ -71,22 +71,23 @@ def merge_duplicates(graph) -> None:
     kept = []
     for node in graph.node:
         node.input[:] = [alias.get(n, n) for n in node.input]
-        key = b"|".join(
-            [node.domain.encode(), node.op_type.encode(), *(n.encode() for n in node.input)]
-            + [a.SerializeToString() for a in node.attribute]
-        )
+        key = repr((node.domain, node.op_type, list(node.input))).encode()  # repr: no two lists read alike
+        key += b"".join(a.SerializeToString() for a in node.attribute)
         first = seen.get(key)
         random = node.op_type.startswith(_RANDOM)  # equal inputs, independent draws
         if first is None or len(first) != len(node.output) or outputs & set(node.output) or not node.input or random:
             seen.setdefault(key, list(node.output))
             kept.append(node)
             continue
-        alias.update(zip(node.output, first, strict=True))
+        alias.update((out, to) for out, to in zip(node.output, first, strict=True) if out)  # "": an absent output
     copies = [type(n)() for n in kept]
     for copy, node in zip(copies, kept, strict=True):
         copy.CopyFrom(node)
     del graph.node[:]
     graph.node.extend(copies)
+    infos = [i for i in graph.value_info if i.name not in alias]  # shapes of merged-away tensors
+    del graph.value_info[:]
+    graph.value_info.extend(infos)
 
 
 def canonicalize_onnx(path: Path) -> None:
