@@ -34,6 +34,15 @@ def _renamer():
     return rename, mapping
 
 
+def _refill(field, items) -> None:
+    """Replace a repeated message field's contents with items, copied first: clearing the field frees them."""
+    copies = [type(item)() for item in items]
+    for copy, item in zip(copies, items, strict=True):
+        copy.CopyFrom(item)
+    del field[:]
+    field.extend(copies)
+
+
 def structural_order(graph) -> list:
     """The nodes in a topological order that depends on the graph alone: depth first from the graph's outputs, each
     node's inputs in their (meaningful) order; nodes no output needs keep their place at the end. A graph with
@@ -80,27 +89,18 @@ def merge_duplicates(graph) -> None:
             kept.append(node)
             continue
         alias.update((out, to) for out, to in zip(node.output, first, strict=True) if out)  # "": an absent output
-    copies = [type(n)() for n in kept]
-    for copy, node in zip(copies, kept, strict=True):
-        copy.CopyFrom(node)
-    del graph.node[:]
-    graph.node.extend(copies)
-    infos = [i for i in graph.value_info if i.name not in alias]  # shapes of merged-away tensors
-    del graph.value_info[:]
-    graph.value_info.extend(infos)
+    _refill(graph.node, kept)
+    _refill(graph.value_info, [i for i in graph.value_info if i.name not in alias])  # less merged-away tensors
 
 
 def canonicalize_onnx(path: Path) -> None:
-    """Rewrite path in place with tf2onnx's made-up names renumbered in graph order and initializers sorted."""
+    """Rewrite path in place: nodes in structural order, equal nodes merged, made-up names renumbered in that order,
+    initializers sorted."""
     import onnx
 
     model = onnx.load(str(path))
     graph = model.graph
-    nodes = [onnx.NodeProto() for _ in graph.node]
-    for copy, node in zip(nodes, structural_order(graph), strict=True):
-        copy.CopyFrom(node)
-    del graph.node[:]
-    graph.node.extend(nodes)
+    _refill(graph.node, structural_order(graph))
     merge_duplicates(graph)
     rename, mapping = _renamer()
     initializers = {t.name for t in graph.initializer}
@@ -120,10 +120,5 @@ def canonicalize_onnx(path: Path) -> None:
         tensor.name = rename(tensor.name)
     for info in (*graph.input, *graph.output, *graph.value_info):
         info.name = rename(info.name)
-    ordered = sorted(graph.initializer, key=lambda t: t.name)
-    copies = [onnx.TensorProto() for _ in ordered]
-    for copy, tensor in zip(copies, ordered, strict=True):
-        copy.CopyFrom(tensor)
-    del graph.initializer[:]
-    graph.initializer.extend(copies)
+    _refill(graph.initializer, sorted(graph.initializer, key=lambda t: t.name))
     onnx.save(model, str(path))

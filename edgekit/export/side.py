@@ -5,8 +5,8 @@ private temporary folder, never taken from users). It imports no TensorFlow.
 
 Why a process: TensorFlow's converter holds the GIL, so only a process can quantize beside it; and a process can be
 killed by the kernel's out-of-memory killer without taking the export with it. The parent then names the format,
-the stage it was in (the side writes it to a small file as it goes) and the peak memory (wait4's ru_maxrss, which
-the kernel keeps even for a killed child), keeps the formats that finished and removes what the killed one left.
+the stage it was in (the side writes it to a small file as it goes) and the side's own peak memory (its VmHWM,
+watched while it runs: PeakWatcher), keeps the formats that finished and removes what the killed one left.
 Overlapping the two is only done when the memory both need is there (plan_side). In between, the side may run
 beside TensorFlow's conversion and LiteRT's calibration but not its quantization: TensorFlow's peak comes there, after
 the calibrator's last image, so the calibrator's last step waits for the side to finish (CalibrationSet.on_end).
