@@ -311,5 +311,6 @@ def power_block(method: str | None, idle_w: float | None, active_w: float | None
         "scope": scope,
         "idle_w": idle_w,
         "active_w": active_w,
-        "energy_mj_per_inference": None if energy is None else round(energy, 4),
+        # significant figures, not decimals: a fast model on a low rail is a few hundredths of a millijoule
+        "energy_mj_per_inference": None if energy is None else float(f"{energy:.4g}"),
     }
