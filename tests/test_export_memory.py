@@ -129,6 +129,8 @@ def test_tflite_quantizes_only_after_the_side_has_finished(tmp_path, monkeypatch
         events.append(("side done", sorted(side.read_records(s)), alive))
 
     monkeypatch.setattr(side, "wait_exit", spy_wait_exit)
+    log = tmp_path / "stages.tsv"
+    monkeypatch.setenv(side.STAGE_LOG_ENV, str(log))  # both processes append their stages (benchmarks read it)
     opts = ExportOptions(
         model="mobilenetv2", precision="int8", formats=("tflite", "onnx", "openvino"), alpha=0.35, input_size=32,
         num_classes=10, calib_size=16, holdout=8, out=tmp_path,
@@ -138,6 +140,11 @@ def test_tflite_quantizes_only_after_the_side_has_finished(tmp_path, monkeypatch
     waits = [e for e in events if e[0] == "side done"]
     assert waits and waits[0] == ("side done", ["onnx", "openvino"], "Z"), events
     assert any("until TFLite quantizes" in e[1] for e in events if e[0] == "step")
+    lines = [line.split("\t") for line in log.read_text().splitlines()]
+    order = [(int(pid), text) for _, pid, _, text in lines]
+    side_pid = waits and events[[e[0] for e in events].index("calibrated")][1]
+    assert {pid for pid, _ in order} == {os.getpid(), side_pid}, order
+    assert order.index((side_pid, "side process: exit")) < order.index((os.getpid(), "tflite int8: quantization"))
 
 
 TF2ONNX_PROBE = textwrap.dedent(
@@ -278,14 +285,36 @@ def test_side_peak_is_its_own_not_the_forking_parents():
     assert 100e6 < peak < 400e6, f"side peak {peak / 1e6:.0f} MB"
 
 
-def test_readme_table_is_the_one_the_benchmark_generates():
-    """README's export-memory table comes from benchmarks/results/export_memory.json, never typed by hand."""
+def _bench():
     import importlib.util
 
     repo = Path(__file__).resolve().parents[1]
     spec = importlib.util.spec_from_file_location("export_memory", repo / "benchmarks" / "export_memory.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    return bench, repo
+
+
+def test_stage_seconds_are_spans_between_a_process_own_stages():
+    """The README's "where the wall time went": each stage lasts until that same process's next one."""
+    stages = [
+        [0.0, "cli", 0.1, "building vgg19"],
+        [4.0, "cli", 4.0, "tflite int8: conversion"],
+        [4.2, "side", 0.1, "onnx int8: quantize_static (calibration on 200 images)"],
+        [30.0, "cli", 29.0, "tflite int8: quantization"],
+        [40.0, "side", 35.0, "side process: exit"],
+        [50.4, "cli", 49.0, "done in 50.4 s"],
+    ]
+    line = _bench()[0].stage_line(stages)
+    assert line == (
+        "CLI: building vgg19 4, tflite int8: conversion 26, tflite int8: quantization 20; "
+        "side process: onnx int8: quantize_static 36"
+    )
+
+
+def test_readme_table_is_the_one_the_benchmark_generates():
+    """README's export-memory table comes from benchmarks/results/export_memory.json, never typed by hand."""
+    bench, repo = _bench()
     readme, results = (repo / "README.md").read_text(), repo / "benchmarks" / "results" / "export_memory.json"
     if bench.README_START not in readme or not results.exists():
         pytest.skip("no export-memory table in this checkout")

@@ -319,7 +319,12 @@ def export(opts: ExportOptions, on_step=None) -> list[dict[str, Any]]:
     from edgekit.export import side as side_mod
 
     console.err_stream()  # keep a handle on the real stderr before converters silence fd 2
-    step = on_step or (lambda msg: console.info(msg))
+    show = on_step or console.info
+
+    def step(msg: str) -> None:
+        side_mod.stage(msg)
+        show(msg)
+
     if opts.io not in ("int8", "float"):
         raise UsageError("--io must be int8 or float")
     if opts.holdout < 1:
@@ -364,6 +369,7 @@ def export(opts: ExportOptions, on_step=None) -> list[dict[str, Any]]:
 
         keep = plan(src.model, opts.keep_float)  # unknown names fail here, before any conversion
         step(f"keeping {len(opts.keep_float)} layer(s) float: {', '.join(opts.keep_float)}")
+    side_mod.stage("keras reference outputs on the held-out images")
     reference = predict_in_chunks(src.model, holdout.images)  # one eager call would hold every activation
     if not untrained:  # a random network scores chance by design; a trained one near chance is fed the wrong inputs
         from edgekit.datasets import one_line, warn_if_near_chance
@@ -453,6 +459,7 @@ def start_side_export(shared: SharedInputs, model, names: list[str]):
         return None
     from edgekit.export.onnx import keras2onnx
 
+    side.stage("onnx fp32: keras2onnx (TensorFlow graph, before the side process starts)")
     keras2onnx(model, shared.work / "model-fp32.onnx")  # TensorFlow work: done here, before the split
     side.release_memory()  # tf2onnx's garbage, before a second process needs the room
     return side.start(shared, names_side, mode)

@@ -20,11 +20,14 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 STAGE_ENV = "EDGEKIT_STAGE_FILE"
+# where each process of an export appends "wall time, pid, CPU seconds, stage" at every stage (benchmarks read it)
+STAGE_LOG_ENV = "EDGEKIT_STAGE_LOG"
 GB = 1e9
 # Peak resident memory of each side of a default int8 export, as base + factor x float32 weight bytes: rough
 # estimates from single measurements (ResNet50: TFLite INT8 conversion 2.4 GB; ONNX Runtime calibration 1.1 GB), not
@@ -45,12 +48,15 @@ def stage(text: str) -> None:
     the kernel kills this process (then written to the file the parent named)."""
     global _stage
     _stage = text
-    path = os.environ.get(STAGE_ENV)
-    if path:
-        try:
+    path, log = os.environ.get(STAGE_ENV), os.environ.get(STAGE_LOG_ENV)
+    try:
+        if path:
             Path(path).write_text(text)
-        except OSError:
-            pass
+        if log:  # one short O_APPEND write per line: the two processes' lines do not interleave
+            with open(log, "a") as f:
+                f.write(f"{time.time():.2f}\t{os.getpid()}\t{time.process_time():.1f}\t{text}\n")
+    except OSError:
+        pass
 
 
 def peak_rss_self() -> int:
@@ -170,6 +176,7 @@ def start(shared, formats: list[str], mode: str) -> SideExport:
 
 def wait_exit(side: SideExport) -> None:
     """Block until the side has exited, without reaping it (wait4 in wait() still reads its status)."""
+    stage("waiting for the side process to exit")
     try:
         os.waitid(os.P_PID, side.proc.pid, os.WEXITED | os.WNOWAIT)
     except ChildProcessError:  # reaped already
@@ -295,6 +302,7 @@ def main(spec_path: str) -> int:
         records[name] = record
         save_records(records, Path(spec["result"]))  # after each format: a later kill keeps the earlier ones
         release_memory()
+    stage("side process: exit")
     return 0
 
 

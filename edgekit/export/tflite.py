@@ -25,12 +25,24 @@ def make_converter(model, precision: str, calib=None, io: str = "int8"):
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
     elif precision == "int8":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = calib.representative_dataset()
+        conv.representative_dataset = staged(calib.representative_dataset())
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         if io == "int8":
             conv.inference_input_type = tf.int8
             conv.inference_output_type = tf.int8
     return conv
+
+
+def staged(dataset):
+    """The calibration images, marking where LiteRT's calibrator starts and where its quantization starts."""
+    from edgekit.export.side import stage
+
+    def gen():
+        stage("tflite int8: calibration")
+        yield from dataset()
+        stage("tflite int8: quantization")
+
+    return gen
 
 
 def with_batch_one(model):
