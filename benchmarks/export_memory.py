@@ -418,11 +418,52 @@ def readme_table(doc: dict[str, Any]) -> str:
             f"| {name} | {r['params'] / 1e6:.1f} M | {run['wall_s']:.0f} s{cpu}{stopped} | "
             f"{run['peak_tree_gb']:.1f} GB | " + " | ".join(cells) + " |"
         )
+    lines += growth_lines(doc)
     lines += budget_lines(doc)
     missing = doc.get("not_measured") or []
     if missing:
         lines += ["", f"Not measured (the run was cut short): {', '.join(missing)}."]
     return "\n".join(lines)
+
+
+def growth_lines(doc: dict[str, Any]) -> list[str]:
+    """How peak memory grows with the model, the export's against its largest bare converter's (a least-squares line
+    in the float32 weight bytes), and the export's CPU seconds against the three bare converters' together."""
+    import numpy as np
+
+    rows = [
+        (r["params"] * 4 / GB, r["export"], [b for b in r["bare"].values() if not b.get("error")])
+        for r in doc["models"].values()
+        if r.get("bare") and r["export"].get("exit_code") == 0
+    ]
+    rows = [(w, e, b) for w, e, b in rows if len(b) == len(FORMATS)]
+    if len(rows) < 3:
+        return []
+    weights = np.array([w for w, _, _ in rows])
+    design = np.vstack([np.ones_like(weights), weights]).T
+
+    def fit(peaks: list[float]) -> tuple[float, float]:
+        base, slope = np.linalg.lstsq(design, np.array(peaks), rcond=None)[0]
+        return float(base), float(slope)
+
+    export = fit([e["peak_tree_gb"] for _, e, _ in rows])
+    bare = fit([max(x["peak_gb"] for x in b) for _, _, b in rows])
+    ratios = [e["cpu_s"] / sum(x["cpu_s"] for x in b) for _, e, b in rows if e.get("cpu_s")]
+    verdict = "no faster than" if export[1] <= bare[1] else "FASTER than"
+    out = [
+        "",
+        f"Growth over the {len(rows)} models with both: peak memory of the export = {export[0]:.1f} GB + "
+        f"{export[1]:.1f} x the float32 weights; of the largest bare converter = {bare[0]:.1f} GB + {bare[1]:.1f} x "
+        f"(least squares). Per weight byte the export grows {verdict} a converter alone; its base is "
+        f"{export[0] - bare[0]:+.1f} GB (two processes, each with its runtimes loaded).",
+    ]
+    if ratios:
+        out[-1] += (
+            f" CPU seconds of the export / of the three bare converters together: median {np.median(ratios):.2f}, "
+            f"{min(ratios):.2f}-{max(ratios):.2f} over {len(ratios)} models (the export also builds the float "
+            "reference, checks fidelity in each runtime and, for a damaged INT8 model, runs the layer report)."
+        )
+    return out
 
 
 def budget_lines(doc: dict[str, Any]) -> list[str]:
@@ -448,7 +489,9 @@ def budget_lines(doc: dict[str, Any]) -> list[str]:
             else ""
         )
         speed = (
-            f"; one core did {min(speeds):.0f}-{max(speeds):.0f} GFLOP/s (float32 matmul) before them" if speeds else ""
+            f"; one core did {min(speeds):.0f}-{max(speeds):.0f} GFLOP/s (float32 matmul) before each run"
+            if speeds
+            else ""
         )
         out.append(
             f"- {name}: peak {run['peak_tree_gb']:.1f} GB against {b['peak_gb']:.0f} GB: "

@@ -312,6 +312,24 @@ def test_stage_seconds_are_spans_between_a_process_own_stages():
     )
 
 
+def test_growth_line_compares_the_exports_slope_with_the_converters():
+    """Peak memory against float32 weight bytes: the verdict follows the fitted slopes, it is not typed."""
+    bench = _bench()[0]
+
+    def doc(export_slope: float) -> dict:
+        models = {}
+        for i, gb in enumerate((0.1, 0.5, 1.0)):  # float32 weight GB
+            bare = {f: {"peak_gb": 1.0 + 10 * gb, "cpu_s": 10.0} for f in bench.FORMATS}
+            export = {"exit_code": 0, "peak_tree_gb": 3.0 + export_slope * gb, "cpu_s": 36.0}
+            models[f"m{i}"] = {"params": gb * bench.GB / 4, "export": export, "bare": bare}
+        return {"models": models}
+
+    slower = " ".join(bench.growth_lines(doc(8.0)))
+    assert "3.0 GB + 8.0 x" in slower and "1.0 GB + 10.0 x" in slower and "grows no faster than" in slower
+    assert "median 1.20" in slower
+    assert "grows FASTER than" in " ".join(bench.growth_lines(doc(14.0)))
+
+
 def test_readme_table_is_the_one_the_benchmark_generates():
     """README's export-memory table comes from benchmarks/results/export_memory.json, never typed by hand."""
     bench, repo = _bench()
