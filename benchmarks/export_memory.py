@@ -615,7 +615,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--bare-only", action="store_true", help="add the bare conversions to the models of --out that lack them"
     )
-    ap.add_argument("--stop-after", type=float, help="start no new model after this many minutes")
+    ap.add_argument(
+        "--stop-after", type=float, help="start no new model after this many minutes (exports or --bare-only)"
+    )
     args = ap.parse_args(argv)
     global CODE
     CODE = (args.code or REPO).resolve()
@@ -652,8 +654,11 @@ def main(argv: list[str] | None = None) -> int:
         redo = set(args.models.split(",")) if args.models else set()
         models = [m for m in models if m[0] not in earlier["models"] or m[0] in redo]
     doc["not_measured"] = [m[0] for m in models]
-    queue, deferred = list(models), set()
+    queue, deferred, t0 = list(models), set(), time.time()
     while queue:
+        if args.stop_after is not None and time.time() - t0 > args.stop_after * 60:
+            print(f"stopping: {args.stop_after} min passed; not run: {', '.join(q[0] for q in queue)}", file=sys.stderr)
+            break
         name, size, params = queue.pop(0)
         if params > 50e6 and available_gb() < args.min_free:
             print(f"{name}: waiting for {args.min_free} GB available ({available_gb():.1f} now)", file=sys.stderr)

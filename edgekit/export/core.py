@@ -506,6 +506,7 @@ def export_one(fmt, src: Source | None, shared: SharedInputs) -> dict[str, Any]:
             manifest["timings_s"] = {"convert": round(convert_s, 2), "total": round(time.perf_counter() - t0, 2)}
             manifest["gate"] = {"passed": reason is None, "reason": reason}
             if wants_layer_report(opts, job, fidelity):
+                stage(f"{fmt.name} {opts.precision}: layer report (converts and calibrates again)")
                 t_report = time.perf_counter()
                 manifest["layer_errors"] = layer_report_safe(model, calib, holdout, job.io)
                 manifest["timings_s"]["layer_report"] = round(time.perf_counter() - t_report, 2)
