@@ -243,8 +243,9 @@ print(best / 1e9)
 
 
 def cpu_speed_gflops() -> float | None:
-    """One core's float32 matmul speed just before a run: on a shared VM the same export's CPU seconds move with
-    it (the budget runs differed by 20 % in CPU-s for identical work), so each run says how fast the CPU was."""
+    """One core's float32 matmul speed just before a run: on a shared VM an export's CPU seconds move with it
+    (VGG19's took 17 % more CPU-s in one hour than in another, for nearly the same code), so each run says how fast
+    the CPU was."""
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     res = subprocess.run([sys.executable, "-c", SPEED_PROBE], capture_output=True, text=True, env=env)
     try:
@@ -536,12 +537,19 @@ def stage_line(stages: list[list[Any]]) -> str:
 RUN_KEYS = ("date", "git_commit", "edgekit_tree_dirty", "versions", "machine", "command", "load_before", "load_after")
 
 
-def merge(doc: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
-    """Add the models of another run (e.g. two runs side by side on a busy machine); each model keeps its run's
-    provenance under "runs" (an index into it)."""
+def run_list(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """doc's "runs" (provenance per run; each model's "run" indexes it), made from its top-level keys if a single
+    run wrote it."""
     runs = doc.setdefault("runs", [{k: doc.get(k) for k in RUN_KEYS}])
     for entry in doc["models"].values():
         entry.setdefault("run", 0)
+    return runs
+
+
+def merge(doc: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """Add the models of another run (e.g. two runs side by side on a busy machine); each model keeps its run's
+    provenance under "runs" (an index into it)."""
+    runs = run_list(doc)
     runs.append({k: other.get(k) for k in RUN_KEYS})
     for name, entry in other["models"].items():
         old = doc["models"].get(name, {})
@@ -558,9 +566,7 @@ def merge(doc: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
 def add_bare(path: Path, names: list[str] | None, stop_after_min: float | None) -> int:
     """Bare conversions for models already exported (smallest first), filed with this run's own provenance."""
     doc = json.loads(path.read_text())
-    runs = doc.setdefault("runs", [{k: doc.get(k) for k in RUN_KEYS}])
-    for entry in doc["models"].values():
-        entry.setdefault("run", 0)
+    runs = run_list(doc)
     run = {**provenance(), "command": " ".join(["python", *sys.argv]), "load_before": list(os.getloadavg())}
     runs.append({k: run.get(k) for k in RUN_KEYS})
     todo = names or sorted(
