@@ -1,5 +1,8 @@
 """One way for every benchmark to file its figures: benchmarks/results/<name>.json, written atomically, with provenance.
 
+Scripts that keep their own JSON layout (accuracy.py, export_memory.py) take its pieces instead: versions,
+git_commit, cpu_model, memory_gb, load_now, write_json and replace_readme_block for README.md's block.
+
 The provenance (UTC date, git commit, tool versions) is edgekit's own, the one `edgekit fit` records
 (edgekit.costmodel.evidence.provenance); here it gains what a timing needs besides: the CPU model and core count,
 the load average while it ran, and the versions of every runtime a benchmark may time.
@@ -9,8 +12,10 @@ README.md's evidence blocks are generated from these files by benchmarks/readme_
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,17 +34,52 @@ def _version(package: str) -> str:
         return "absent"
 
 
+def versions(packages: tuple[str, ...] = TOOLS) -> dict[str, str]:
+    """Python's version and each installed package's (absent ones are left out)."""
+    found = {"python": platform.python_version()}
+    found.update({p: v for p in packages if (v := _version(p)) != "absent"})
+    return found
+
+
+def git_commit(code: Path = REPO, paths: tuple[str, ...] = ("edgekit",)) -> tuple[str | None, bool]:
+    """(commit, whether `paths` differ from it) of the code measured. `code` may be a `git archive` copy with a
+    .commit file (made with: git archive COMMIT | tar -x -C DIR && echo COMMIT > DIR/.commit): never dirty."""
+    if (code / ".commit").exists():
+        return (code / ".commit").read_text().strip(), False
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=code, capture_output=True, text=True)
+    if head.returncode != 0:
+        return None, False
+    status = subprocess.run(["git", "status", "--porcelain", "--", *paths], cwd=code, capture_output=True, text=True)
+    return head.stdout.strip(), bool(status.stdout.strip())
+
+
+def cpu_model() -> str:
+    from edgekit.hardware.host import cpuinfo, cpuinfo_field
+
+    return cpuinfo_field(cpuinfo(), "model name", "Model", "Hardware") or platform.processor() or "unknown"
+
+
+def memory_gb() -> float | None:
+    """Total RAM in GB (10^9 bytes, as the benchmarks count memory), from /proc/meminfo; None where there is none."""
+    try:
+        line = next(ln for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal"))
+    except (OSError, StopIteration):
+        return None
+    return round(int(line.split()[1]) * 1024 / 1e9, 1)
+
+
+def cores() -> int | None:
+    return os.cpu_count()
+
+
 def machine() -> dict[str, Any]:
     """CPU model, cores and the load average now (timings on a shared machine need the last one to be read)."""
-    from edgekit.hostinfo import cpuinfo, cpuinfo_field
-
-    text = cpuinfo()
     return {
-        "cpu": cpuinfo_field(text, "model name", "Model", "Hardware") or platform.processor() or "unknown",
-        "cores": os.cpu_count(),
+        "cpu": cpu_model(),
+        "cores": cores(),
         "arch": platform.machine(),
         "os": f"{platform.system()} {platform.release()}",
-        "loadavg": [round(x, 2) for x in os.getloadavg()],
+        "loadavg": load_now(),
     }
 
 
@@ -73,4 +113,25 @@ def write_result(name: str, figures: dict[str, Any], results_dir: Path | None = 
 
 
 def load_now() -> list[float]:
+    """The 1, 5 and 15 minute load averages now."""
     return [round(x, 2) for x in os.getloadavg()]
+
+
+def write_json(path: Path, doc: dict[str, Any], indent: int = 2) -> None:
+    """Write a results file atomically (a reader never sees half a file); values JSON lacks become strings."""
+    from edgekit.ioutil import write_bytes_atomic
+
+    write_bytes_atomic(Path(path), (json.dumps(doc, indent=indent, default=str) + "\n").encode())
+
+
+def replace_readme_block(readme: Path, begin: str, end: str, body: str) -> bool:
+    """Put `body` between the `begin` and `end` markers of README.md, atomically; False when a marker is absent."""
+    from edgekit.ioutil import write_bytes_atomic
+
+    text = readme.read_text()
+    if begin not in text or end not in text:
+        return False
+    head, rest = text.split(begin, 1)
+    tail = rest.split(end, 1)[1]
+    write_bytes_atomic(readme, f"{head}{begin}\n{body}\n{end}{tail}".encode())
+    return True

@@ -24,13 +24,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared writer beside this script
+import _results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "accuracy.json"
@@ -60,9 +62,10 @@ README_BEGIN, README_END = "<!-- evidence:accuracy -->", "<!-- /evidence:accurac
 
 def train_and_export(model: str, args: argparse.Namespace) -> dict[str, Any]:
     """One model: train on the digits, export INT8 to the three runtimes, collect the labelled accuracies."""
-    from edgekit.datasets import one_line
-    from edgekit.export.core import ExportOptions, export
-    from edgekit.train import TrainOptions, train
+    from edgekit.data.labelled import one_line
+    from edgekit.exporting.options import ExportOptions
+    from edgekit.exporting.pipeline import export
+    from edgekit.training.loop import TrainOptions, train
 
     def say(msg: str) -> None:
         one_line(f"  [{model}] {msg}")  # stderr's own handle: TensorFlow's logs are silenced on fd 1 and 2
@@ -169,7 +172,7 @@ def keep_float_fix(records: list[dict[str, Any]], export_opts, args: argparse.Na
     """Where INT8 lost more than the bar: export again keeping the suggested layers float, up to FIX_ROUNDS times."""
     from dataclasses import replace
 
-    from edgekit.export.core import export
+    from edgekit.exporting.pipeline import export
 
     rounds: list[dict[str, Any]] = []
     for n in range(FIX_ROUNDS):
@@ -307,15 +310,9 @@ def loads(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     return f"{max(values):.1f}" if values else "?"
 
 
-def update_readme(report: dict[str, Any]) -> None:
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    if README_BEGIN not in text or README_END not in text:
+def update_readme(report: dict[str, Any], readme: Path = ROOT / "README.md") -> None:
+    if not _results.replace_readme_block(readme, README_BEGIN, README_END, markdown_table(report)):
         print(f"README.md has no {README_BEGIN} ... {README_END} markers: table not written", file=sys.stderr)
-        return
-    head, rest = text.split(README_BEGIN, 1)
-    _, tail = rest.split(README_END, 1)
-    readme.write_text(f"{head}{README_BEGIN}\n{markdown_table(report)}\n{README_END}{tail}")
 
 
 def earlier_rows(models: list[str]) -> list[dict[str, Any]]:
@@ -332,22 +329,22 @@ def earlier_rows(models: list[str]) -> list[dict[str, Any]]:
     return [r for r in rows if r["model"] not in models]
 
 
-def versions() -> dict[str, str]:
-    from edgekit.export.core import tool_versions
-
-    return tool_versions()
+# The exporter's runtimes and converters: the versions an INT8 accuracy depends on.
+TOOLS = ("tensorflow-cpu", "tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "openvino", "nncf",
+         "ai-edge-litert", "numpy")  # fmt: skip
 
 
 def git_commit() -> str | None:
-    proc = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "edgekit"], cwd=ROOT, capture_output=True, text=True)
-    return proc.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "") if proc.returncode == 0 else None
+    """This file's layout of the shared provenance: the commit, "+dirty" when edgekit's tree differs from it."""
+    commit, dirty = _results.git_commit(ROOT)
+    return commit + ("+dirty" if dirty else "") if commit else None
 
 
 def machine() -> dict[str, Any]:
-    info: dict[str, Any] = {"machine": platform.machine(), "system": platform.system(), "cpus": os.cpu_count()}
+    """This file's layout of the shared machine facts (accuracy.json's "machine" keys)."""
+    info: dict[str, Any] = {"machine": platform.machine(), "system": platform.system(), "cpus": _results.cores()}
     try:
-        info["loadavg_1min"] = os.getloadavg()[0]
+        info["loadavg_1min"] = _results.load_now()[0]
     except OSError:
         pass
     return info
@@ -392,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "accuracy",
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "git_commit": git_commit(),
-        "versions": versions(),
+        "versions": _results.versions(TOOLS),
         "machine": machine(),
         "data": "builtin:digits",
         "bar": {"fp32_val_accuracy": FP32_BAR, "int8_drop_pp": DROP_BAR_PP},
@@ -402,8 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     for row in run_models(models, args):
         report["rows"] = [r for r in report["rows"] if r["model"] != row["model"]] + [row]
         report["rows"].sort(key=lambda r: MODELS.index(r["model"]) if r["model"] in MODELS else len(MODELS))
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(report, indent=2, default=str) + "\n")  # each model kept as soon as it is done
+        _results.write_json(RESULTS, report)  # each model kept as soon as it is done
     print_rows(report)
     print(f"wrote {RESULTS.relative_to(ROOT)}")
     return 0

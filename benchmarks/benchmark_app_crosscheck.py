@@ -45,7 +45,7 @@ ov.save_model(ir, {str(xml)!r}, compress_to_fp16=False)  # keep FP32 weights
 
 def edgekit_latency(xml: Path, threads: int, runs: int) -> tuple[float, float, dict]:
     """(median, min) in ms, and the whole result."""
-    from edgekit.profile import measure_artifact
+    from edgekit.measure.host import measure_artifact
 
     result = measure_artifact(xml, threads=threads, runs=runs, min_seconds=1.0, warmup=5, profile_layers=False)
     return result["latency_ms"]["median"], result["latency_ms"]["min"], result

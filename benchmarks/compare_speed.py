@@ -46,13 +46,13 @@ def run_compare(target: str, cache: Path, profiles: Path) -> tuple[float, float,
 def derived_vs_real(model: str, targets: list[str]) -> dict[str, Any]:
     """Predicted INT8 median from the derived graph vs from a real INT8 conversion (200-image builtin calibration is
     not needed for the graph's shape: 16 images), and what each conversion cost."""
-    from edgekit import data
     from edgekit.analyze.graph import load_graph
-    from edgekit.compare import derive_int8
+    from edgekit.choose.compare import derive_int8
     from edgekit.costmodel.predict import predict_graph
-    from edgekit.export.tflite import keras2tflite
+    from edgekit.data import calibration as data
+    from edgekit.exporting.formats.tflite import keras2tflite
+    from edgekit.hardware.targets import get_target
     from edgekit.models.registry import create_model, get_spec
-    from edgekit.targets import get_target
 
     spec = get_spec(model)
     size = spec.default_input_size

@@ -41,6 +41,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared writer beside this script
+import _results  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "export_memory.json"
 FORMATS = ("tflite", "onnx", "openvino")
@@ -49,10 +52,10 @@ GB = 1e9
 
 BARE = r"""
 import json, resource, sys, time
-from edgekit.export.quiet import quiet_env, quiet_tf
+from edgekit.exporting.quiet import quiet_env, quiet_tf
 quiet_env()
 from pathlib import Path
-from edgekit import data
+from edgekit.data import calibration as data
 from edgekit.models.registry import create_model, get_spec
 name, fmt, work = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 spec = get_spec(name)
@@ -64,15 +67,15 @@ setup_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 t0 = time.perf_counter()
 with quiet_tf():
     if fmt == "tflite":
-        from edgekit.export.tflite import keras2tflite
+        from edgekit.exporting.formats.tflite import keras2tflite
         keras2tflite(model, "int8", calib, "int8")
     elif fmt == "onnx":
-        from edgekit.export.onnx import int8_settings, keras2onnx, quantize_onnx
+        from edgekit.exporting.formats.onnx import int8_settings, keras2onnx, quantize_onnx
         keras2onnx(model, work / "m.onnx")
         quantize_onnx(work / "m.onnx", work / "q.onnx", calib, work, int8_settings())
     else:
         import openvino as ov
-        from edgekit.export.openvino import nncf_quantize
+        from edgekit.exporting.formats.openvino import nncf_quantize
         ov_model = ov.convert_model(model, input=[[1, size, size, 3]])
         nncf_quantize(ov_model, calib, spec.name)
 print(json.dumps({"convert_s": time.perf_counter() - t0, "setup_peak_bytes": setup_peak,
@@ -178,7 +181,7 @@ def child_env() -> dict[str, str]:
 
 
 def run_export(model: str, out: Path, kill_above: float) -> dict[str, Any]:
-    cli = "import sys; from edgekit.cli import main; main(sys.argv[1:])"
+    cli = "import sys; from edgekit.cli.app import main; main(sys.argv[1:])"
     cmd = [sys.executable, "-c", cli, "export", model, "--int8", "--out", str(out), "--json"]
     stage_log = out / "stages.tsv"  # out is the run's own temporary folder
     env = dict(child_env(), EDGEKIT_STAGE_LOG=str(stage_log))
@@ -256,7 +259,7 @@ def cpu_speed_gflops() -> float | None:
 
 def read_stages(path: Path, wall0: float, cli_pid: int) -> list[list[Any]]:
     """[seconds since start, "cli" or "side", that process's CPU seconds so far, stage] at every stage change
-    (edgekit.export.side.stage writes them when EDGEKIT_STAGE_LOG is set): where the wall time went."""
+    (edgekit.exporting.stagelog.stage writes them when EDGEKIT_STAGE_LOG is set): where the wall time went."""
     rows = []
     try:
         lines = path.read_text().splitlines()
@@ -311,46 +314,26 @@ def run_bare(model: str, fmt: str) -> dict[str, Any]:
 
 
 # --- provenance and results ---------------------------------------------------------------------------------------
-def provenance() -> dict[str, Any]:
-    from importlib.metadata import PackageNotFoundError, version
+# Converters and runtimes whose versions an export's memory depends on.
+TOOLS = ("edgekit", "tensorflow-cpu", "keras", "tf2onnx", "onnx", "onnxruntime", "openvino", "nncf", "numpy")
 
-    versions = {"python": platform.python_version()}
-    for pkg in ("edgekit", "tensorflow-cpu", "keras", "tf2onnx", "onnx", "onnxruntime", "openvino", "nncf", "numpy"):
-        try:
-            versions[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
-    if (CODE / ".commit").exists():  # made with: git archive COMMIT | tar -x -C DIR && echo COMMIT > DIR/.commit
-        commit, dirty = (CODE / ".commit").read_text().strip(), ""
-    else:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "edgekit"], cwd=REPO, capture_output=True, text=True
-        ).stdout.strip()
-    cpu = next(
-        (ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in ln),
-        platform.processor(),
-    )
-    mem = next(ln for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal"))
+
+def provenance() -> dict[str, Any]:
+    """The shared provenance (benchmarks/_results.py) in this file's layout: the commit of the code run (--code's
+    copy when given), whether edgekit's tree differs from it, versions and the machine."""
+    commit, dirty = _results.git_commit(CODE)
     return {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "git_commit": commit,
-        "edgekit_tree_dirty": bool(dirty),
-        "versions": versions,
+        "edgekit_tree_dirty": dirty,
+        "versions": _results.versions(TOOLS),
         "machine": {
-            "cpu": cpu,
-            "cores": os.cpu_count(),
-            "memory_gb": round(int(mem.split()[1]) * 1024 / GB, 1),
+            "cpu": _results.cpu_model(),
+            "cores": _results.cores(),
+            "memory_gb": _results.memory_gb(),
             "os": f"{platform.system()} {platform.release()}",
         },
     }
-
-
-def write_json(path: Path, doc: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=1) + "\n")
-    os.replace(tmp, path)
 
 
 def available_gb() -> float:
@@ -580,7 +563,7 @@ def add_bare(path: Path, names: list[str] | None, stop_after_min: float | None) 
         print(f"{name}: bare conversions", file=sys.stderr, flush=True)
         doc["models"][name].update(bare={fmt: run_bare(name, fmt) for fmt in FORMATS}, bare_run=len(runs) - 1)
         runs[-1]["load_after"] = [round(x, 2) for x in os.getloadavg()]
-        write_json(path, doc)
+        _results.write_json(path, doc, indent=1)
     return 0
 
 
@@ -589,15 +572,7 @@ README_START, README_END = "<!-- evidence:export-memory -->", "<!-- /evidence:ex
 
 def update_readme(doc: dict[str, Any], readme: Path) -> bool:
     """Replace the block between the markers in README.md with the table; False when the markers are absent."""
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        return False
-    head, rest = text.split(README_START, 1)
-    tail = rest.split(README_END, 1)[1]
-    tmp = readme.with_name(f".{readme.name}.tmp-{os.getpid()}")
-    tmp.write_text(f"{head}{README_START}\n{readme_table(doc)}\n{README_END}{tail}")
-    os.replace(tmp, readme)
-    return True
+    return _results.replace_readme_block(readme, README_START, README_END, readme_table(doc))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -629,7 +604,7 @@ def main(argv: list[str] | None = None) -> int:
         return add_bare(args.out, args.models.split(",") if args.models else None, args.stop_after)
     if args.merge:
         doc = merge(json.loads(args.out.read_text()), json.loads(args.merge.read_text()))
-        write_json(args.out, doc)
+        _results.write_json(args.out, doc, indent=1)
         print(readme_table(doc))
         return 0
     if args.readme or args.update_readme:
@@ -686,7 +661,7 @@ def main(argv: list[str] | None = None) -> int:
         doc["models"][name] = entry
         doc["not_measured"].remove(name)
         doc["load_after"] = entry["load_after"]
-        write_json(args.out, merge(copy.deepcopy(earlier), doc) if earlier else doc)
+        _results.write_json(args.out, merge(copy.deepcopy(earlier), doc) if earlier else doc, indent=1)
         e = entry["export"]
         print(
             f"{name}: exit {e['exit_code']}, {e['wall_s']:.0f} s, peak {e['peak_tree_gb']:.2f} GB "

@@ -14,7 +14,8 @@ so it shows only in the stderr split).
 
 The baseline, timed in the same run and interleaved with the CLI (ABBA...), is what any tool has to pay at least:
 a fresh Python that builds the Keras model, makes the same calibration images and runs one TFLite full-integer
-conversion (edgekit.export.tflite.keras2tflite). Timings on this shared machine swing (2x under other agents' load);
+conversion (edgekit.exporting.formats.tflite.keras2tflite). Timings on this shared machine swing (2x under other
+agents' load);
 the ratio CLI / baseline measured side by side is the stable number.
 
 --sequential adds, in every round, a CLI run with EDGEKIT_EXPORT_SEQUENTIAL=1: ONNX and OpenVINO are then exported
@@ -50,10 +51,10 @@ REPO = Path(__file__).resolve().parents[1]
 BASELINE = r"""
 import json, sys, time
 t0 = time.perf_counter()
-from edgekit.export.quiet import quiet_env, quiet_tf
+from edgekit.exporting.quiet import quiet_env, quiet_tf
 quiet_env()
-from edgekit import data
-from edgekit.export.tflite import keras2tflite
+from edgekit.data import calibration as data
+from edgekit.exporting.formats.tflite import keras2tflite
 from edgekit.models.registry import create_model, get_spec
 name, size, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 spec = get_spec(name)
@@ -70,21 +71,21 @@ print(json.dumps({"setup_s": t1 - t0, "convert_s": t2 - t1, "bytes": len(blob)})
 # (module, attribute, label) in pipeline order; "Class.method" patches a method. Third-party entry points are
 # patched on their module before edgekit imports them (edgekit imports lazily, inside functions).
 TIMED = [
-    ("edgekit.export.core", "load_source", "build the Keras model"),
-    ("edgekit.export.core", "calibration_and_holdout", "calibration + holdout images"),
-    ("edgekit.export.core", "reestimate_batchnorm", "BatchNorm re-estimation (Keras, training mode)"),
-    ("edgekit.export.tflite", "keras2tflite", "TFLite: INT8 conversion, total"),
+    ("edgekit.exporting.pipeline", "load_source", "build the Keras model"),
+    ("edgekit.exporting.pipeline", "calibration_and_holdout", "calibration + holdout images"),
+    ("edgekit.exporting.pipeline", "reestimate_batchnorm", "BatchNorm re-estimation (Keras, training mode)"),
+    ("edgekit.exporting.formats.tflite", "keras2tflite", "TFLite: INT8 conversion, total"),
     ("tensorflow.lite.python.lite", "TFLiteConverterBase._quantize", "  of which calibration + quantization"),
-    ("edgekit.export.onnx", "keras2onnx", "ONNX: Keras -> ONNX (TF trace + tf2onnx)"),
-    ("edgekit.export.onnx", "quantize_onnx", "ONNX: INT8, total"),
+    ("edgekit.exporting.formats.onnx", "keras2onnx", "ONNX: Keras -> ONNX (TF trace + tf2onnx)"),
+    ("edgekit.exporting.formats.onnx", "quantize_onnx", "ONNX: INT8, total"),
     ("onnxruntime.quantization.shape_inference", "quant_pre_process", "  of which quant_pre_process"),
     ("onnxruntime.quantization", "quantize_static", "  of which quantize_static (calibration)"),
-    ("edgekit.export.openvino", "ov_from_keras", "OpenVINO: convert_model (from the ONNX file)"),
-    ("edgekit.export.openvino", "nncf_quantize", "OpenVINO: NNCF quantize"),
+    ("edgekit.exporting.formats.openvino", "ov_from_keras", "OpenVINO: convert_model (from the ONNX file)"),
+    ("edgekit.exporting.formats.openvino", "nncf_quantize", "OpenVINO: NNCF quantize"),
     ("openvino", "save_model", "OpenVINO: save_model"),
-    ("edgekit.export.base", "Runner.run", "fidelity: holdout inference (all formats)"),
-    ("edgekit.export.core", "build_manifest", "manifests (hashes, I/O details, versions)"),
-    ("edgekit.export.core", "layer_report_safe", "TFLite quantization debugger (layer report)"),
+    ("edgekit.exporting.base", "Runner.run", "fidelity: holdout inference (all formats)"),
+    ("edgekit.exporting.pipeline", "build_manifest", "manifests (hashes, I/O details, versions)"),
+    ("edgekit.exporting.pipeline", "layer_report_safe", "TFLite quantization debugger (layer report)"),
 ]
 
 WRAPPED_CLI = r"""
@@ -123,7 +124,7 @@ def dump():
     json.dump({"imports_s": t_patched - t_start, "total_s": time.perf_counter() - t_start, "functions": totals},
               open(out_path, "w"))
 
-from edgekit.cli import main
+from edgekit.cli.app import main
 main()
 """
 

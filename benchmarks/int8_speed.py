@@ -16,10 +16,10 @@ What it proves, per model (random weights: speed does not depend on trained valu
      (edgekit's settings quantized a second time) gives the noise floor of the comparison;
   3. where INT8 misses the target: which ops hold it back, per op type and per layer (FP32 vs INT8), from ONNX Runtime's
      profiler, OpenVINO's performance counters and LiteRT per-op timing (edgekit.device.runner.profile_ops), plus the
-     top layers from edgekit.profile.measure.measure_artifact.
+     top layers from edgekit.measure.host.measure_artifact.
 
 How: artifacts are made once (cached under --cache) in a child process with edgekit's export API
-(edgekit.export.core.export, --calib-size builtin images), plus the alternative quantizations of the same FP32
+(edgekit.exporting.pipeline.export, --calib-size builtin images), plus the alternative quantizations of the same FP32
 ONNX / OpenVINO files. Timing then runs in this process without TensorFlow loaded: every artifact is loaded once, and
 the rounds interleave all of them (the order rotates each round), each turn timing a short batch of single-threaded
 inferences and keeping its median. A variant's latency is the best of those per-round medians; ratios are also given
@@ -76,7 +76,8 @@ def build(model: str, size: int, calib_size: int, root: Path, rebuild: bool) -> 
     benchmark then makes the FP32 graph itself (edgekit's keras2onnx, stray graph inputs folded back into constants)
     and derives the ONNX and OpenVINO artifacts from that, so the runtime can still be timed. Such rows are flagged.
     """
-    from edgekit.export.core import ExportOptions, export
+    from edgekit.exporting.options import ExportOptions
+    from edgekit.exporting.pipeline import export
 
     base = root / f"{model}-{size}"
     done = base / "built.json"
@@ -137,9 +138,9 @@ def usable(path: Path) -> bool:
         inits = {i.name for i in graph.initializer}
         return len([i for i in graph.input if i.name not in inits]) == 1
     if path.suffix == ".xml":
-        import openvino as ov
+        from edgekit.device import read_openvino_model
 
-        return len(ov.Core().read_model(str(path)).inputs) == 1
+        return len(read_openvino_model(path).inputs) == 1
     return True
 
 
@@ -156,9 +157,9 @@ def repaired_onnx(model: str, size: int, calib_size: int, out: Path) -> Path:
     from onnx import numpy_helper
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    from edgekit.export.core import reestimate_batchnorm
-    from edgekit.export.onnx import keras2onnx
-    from edgekit.export.quiet import quiet_tf
+    from edgekit.exporting.formats.onnx import keras2onnx
+    from edgekit.exporting.pipeline import reestimate_batchnorm
+    from edgekit.exporting.quiet import quiet_tf
     from edgekit.models.registry import create_model
 
     out.mkdir(parents=True, exist_ok=True)
@@ -191,17 +192,17 @@ def repaired_onnx(model: str, size: int, calib_size: int, out: Path) -> Path:
 
 
 def holdout_images(model: str, size: int, n: int) -> np.ndarray:
-    from edgekit import data
+    from edgekit.data import calibration as data
     from edgekit.models.registry import get_spec
 
     return data.builtin(max(n, 1), size, get_spec(model).preprocess, 1).images  # seed 1: not the calibration images
 
 
 def check_repair(path: Path, keras_model, images: np.ndarray) -> None:
-    import onnxruntime as ort
+    from edgekit.device import open_model
 
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = np.concatenate([sess.run(None, {sess.get_inputs()[0].name: images[i : i + 1]})[0] for i in range(2)])
+    sess = open_model(path, runtime="onnxruntime")
+    got = np.concatenate([sess.run([np.ascontiguousarray(images[i : i + 1])])[0] for i in range(2)])
     want = np.asarray(keras_model(images[:2], training=False))
     diff = float(np.abs(got - want).max())
     print(f"repaired ONNX vs Keras: max abs diff {diff:.2e}", file=sys.stderr)
@@ -211,7 +212,7 @@ def check_repair(path: Path, keras_model, images: np.ndarray) -> None:
 
 def calibration(model: str, size: int, calib_size: int):
     """The same images export() calibrates on (builtin, seed 0)."""
-    from edgekit import data
+    from edgekit.data import calibration as data
     from edgekit.models.registry import get_spec
 
     return data.builtin(calib_size, size, get_spec(model).preprocess, 0)
@@ -222,7 +223,7 @@ def onnx_variants(model: str, size: int, calib_size: int, base: Path, src: Path)
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from edgekit.export.onnx import _input_name, int8_settings, quantize_onnx
+    from edgekit.exporting.formats.onnx import _input_name, int8_settings, quantize_onnx
 
     out = base / "onnx"
     out.mkdir(parents=True, exist_ok=True)
@@ -256,12 +257,12 @@ def openvino_variants(model: str, size: int, calib_size: int, base: Path, src: P
     import nncf
     import openvino as ov
 
-    from edgekit.export.openvino import nncf_quantize
+    from edgekit.device import read_openvino_model
+    from edgekit.exporting.formats.openvino import nncf_quantize
 
     out = base / "openvino"
     out.mkdir(parents=True, exist_ok=True)
     calib = calibration(model, size, calib_size)
-    core = ov.Core()
     captured: dict[str, Any] = {}
     original = nncf.quantize
 
@@ -271,7 +272,7 @@ def openvino_variants(model: str, size: int, calib_size: int, base: Path, src: P
 
     nncf.quantize = capture
     try:
-        quantized, meta = nncf_quantize(core.read_model(str(src)), calib, model)
+        quantized, meta = nncf_quantize(read_openvino_model(src), calib, model)
     finally:
         nncf.quantize = original
     ov.save_model(quantized, str(out / "edgekit.xml"), compress_to_fp16=False)
@@ -280,7 +281,7 @@ def openvino_variants(model: str, size: int, calib_size: int, base: Path, src: P
     nncf.set_log_level(40)
     for preset in (nncf.QuantizationPreset.PERFORMANCE, nncf.QuantizationPreset.MIXED):
         kwargs = {**captured, "preset": preset}
-        q = nncf.quantize(core.read_model(str(src)), calib.nncf_dataset(), **kwargs)
+        q = nncf.quantize(read_openvino_model(src), calib.nncf_dataset(), **kwargs)
         ov.save_model(q, str(out / f"preset-{preset.value}.xml"), compress_to_fp16=False)
 
 
@@ -348,60 +349,30 @@ def random_input(shape, dtype) -> np.ndarray:
     return rng.random(size=shape).astype(dtype)
 
 
-def ort_session(path: Path, profile_prefix: str | None = None):
-    from edgekit.export.onnx import ort_session as edgekit_session  # the same session edgekit measures with
+def open_variant(v: Variant) -> Any:
+    """The artifact in edgekit.device's backend for its runtime, one thread: the session, OpenVINO configuration
+    (f32 inference for an FP32 IR unless the row overrides the hint) and interpreter edgekit measures with."""
+    from edgekit.device import open_model
 
-    return edgekit_session(path, 1, profile_prefix)
-
-
-def ov_config(v: Variant, perf_count: bool = False) -> dict[str, Any]:
-    config: dict[str, Any] = {"INFERENCE_NUM_THREADS": 1, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"}
-    if v.precision == "fp32" and v.hint is None:
-        config["INFERENCE_PRECISION_HINT"] = "f32"  # this CPU has bf16: OpenVINO would silently use it
-    if perf_count:
-        config["PERF_COUNT"] = True
-    return config
+    precision = v.hint or v.precision  # a hint ("bf16") means: not f32, the plugin's default
+    return open_model(v.path, runtime=v.runtime, threads=1, precision=precision)
 
 
 def load(v: Variant) -> Callable[[], Any]:
-    if v.runtime == "onnxruntime":
-        sess = ort_session(v.path)
-        i = sess.get_inputs()[0]
-        feeds = {i.name: random_input([d if isinstance(d, int) else 1 for d in i.shape], np.float32)}
-        return lambda: sess.run(None, feeds)
-    if v.runtime == "openvino":
-        import openvino as ov
-
-        core = ov.Core()
-        compiled = core.compile_model(core.read_model(str(v.path)), "CPU", ov_config(v))
-        req = compiled.create_infer_request()
-        port = compiled.inputs[0]
-        req.set_input_tensor(0, ov.Tensor(random_input(list(port.get_shape()), np.float32)))
-        return req.infer
-    from ai_edge_litert.interpreter import Interpreter
-
-    it = Interpreter(model_path=str(v.path), num_threads=1)
-    it.allocate_tensors()
-    d = it.get_input_details()[0]
-    it.set_tensor(d["index"], random_input(list(d["shape"]), d["dtype"]))
-    return it.invoke
+    """One timed call: only the runtime's own inference call (inputs set once, as the device runner does)."""
+    model = open_variant(v)
+    inputs = [random_input(d["shape"], d["dtype"]) for d in model.input_specs()]
+    return model.inference_call(inputs)
 
 
 def predict(v: Variant, images: np.ndarray) -> np.ndarray:
     """Float logits for each image (int8 I/O quantized and dequantized the way edgekit's runners do)."""
     if v.runtime == "litert":
-        from edgekit.export.tflite import TFLiteRunner
+        from edgekit.exporting.formats.tflite import TFLiteRunner
 
         return TFLiteRunner(v.path, threads=1).run(images)
-    if v.runtime == "onnxruntime":
-        sess = ort_session(v.path)
-        name = sess.get_inputs()[0].name
-        return np.concatenate([sess.run(None, {name: images[i : i + 1]})[0] for i in range(len(images))])
-    import openvino as ov
-
-    core = ov.Core()
-    compiled = core.compile_model(core.read_model(str(v.path)), "CPU", ov_config(v))
-    return np.concatenate([compiled({0: images[i : i + 1]})[compiled.output(0)] for i in range(len(images))])
+    model = open_variant(v)
+    return np.concatenate([model.run([np.ascontiguousarray(images[i : i + 1])])[0] for i in range(len(images))])
 
 
 def fidelity(variants: list[Variant], images: np.ndarray) -> None:
@@ -461,58 +432,26 @@ def paired(a: Variant, b: Variant) -> float:
 # ============================================================================================== per-op breakdowns
 def ort_ops(path: Path, runs: int) -> tuple[dict[str, float], dict[str, int], dict[str, float]]:
     """(ms per op type, node count per op type, ms per node) from ONNX Runtime's profiler, mean over runs."""
-    import tempfile
+    from edgekit.device import open_model
 
-    with tempfile.TemporaryDirectory(prefix="int8-speed-ort-") as tmp:
-        sess = ort_session(path, str(Path(tmp) / "p"))
-        i = sess.get_inputs()[0]
-        feeds = {i.name: random_input([d if isinstance(d, int) else 1 for d in i.shape], np.float32)}
-        sess.run(None, feeds)
-        for _ in range(runs):
-            sess.run(None, feeds)
-        events = json.loads(Path(sess.end_profiling()).read_text())
-    per_node: dict[str, list[float]] = {}
-    node_op: dict[str, str] = {}
-    for e in events:
-        if e.get("cat") == "Node" and str(e.get("name", "")).endswith("_kernel_time"):
-            node = e["name"][: -len("_kernel_time")]
-            per_node.setdefault(node, []).append(e.get("dur", 0) / 1000.0)
-            node_op[node] = (e.get("args") or {}).get("op_name", "?")
-    ms_node = {n: sum(t[1:] or t) / len(t[1:] or t) for n, t in per_node.items()}  # drop the warm-up run
-    return group(ms_node, node_op)
+    model = open_model(path, runtime="onnxruntime", threads=1)
+    rows = model.profile_ops(path, [random_input(d["shape"], d["dtype"]) for d in model.input_specs()], 1, runs)
+    return group({r["name"]: r["time_ms"] for r in rows}, {r["name"]: r["op"] for r in rows})
 
 
 def ov_ops(v: Variant, runs: int) -> tuple[dict[str, float], dict[str, int], dict[str, float]]:
     """Per OpenVINO node type + kernel (exec_type), from PERF_COUNT, mean over runs."""
-    import openvino as ov
-
-    core = ov.Core()
-    compiled = core.compile_model(core.read_model(str(v.path)), "CPU", ov_config(v, perf_count=True))
-    req = compiled.create_infer_request()
-    req.set_input_tensor(0, ov.Tensor(random_input(list(compiled.inputs[0].get_shape()), np.float32)))
-    req.infer()
-    totals: dict[str, float] = {}
-    node_op: dict[str, str] = {}
-    for _ in range(runs):
-        req.infer()
-        for info in req.profiling_info:
-            if info.status != info.Status.EXECUTED:
-                continue
-            totals[info.node_name] = totals.get(info.node_name, 0.0) + info.real_time.total_seconds() * 1e3 / runs
-            node_op[info.node_name] = f"{info.node_type} [{info.exec_type}]"
-    return group(totals, node_op)
+    model = open_variant(v)
+    rows = model.profile_ops(v.path, [random_input(d["shape"], d["dtype"]) for d in model.input_specs()], 1, runs)
+    return group({r["name"]: r["time_ms"] for r in rows}, {r["name"]: f"{r['op']} [{r['exec_type']}]" for r in rows})
 
 
 def litert_ops(path: Path) -> tuple[dict[str, float], dict[str, int], dict[str, float]]:
     """LiteRT has no per-op profiler in Python: edgekit's device runner times each op alone (one-op models)."""
-    from ai_edge_litert.interpreter import Interpreter
+    from edgekit.device import open_model
 
-    from edgekit.device.runner import profile_ops
-
-    it = Interpreter(model_path=str(path), num_threads=1)
-    it.allocate_tensors()
-    d = it.get_input_details()[0]
-    rows = profile_ops(path, Interpreter, [random_input(list(d["shape"]), d["dtype"])], 1)
+    model = open_model(path, runtime="litert", threads=1)
+    rows = model.profile_ops(path, [random_input(d["shape"], d["dtype"]) for d in model.input_specs()], 1)
     ms = {f"{r['index']}:{r['name']}": r["time_ms"] for r in rows}
     ops = {f"{r['index']}:{r['name']}": r["op"] for r in rows}
     return group(ms, ops)
@@ -542,9 +481,9 @@ def print_breakdown(runtime: str, fp32: Variant, int8: Variant, runs: int, top: 
         print(f"    {'op type':<58} {'nodes':>5} {'ms':>8} {'%':>6}")
         for op, ms in sorted(by_op.items(), key=lambda kv: -kv[1])[:top]:
             print(f"    {op[:58]:<58} {count[op]:>5} {ms:>8.3f} {100 * ms / total:>6.1f}")
-    print(f"  top layers of the INT8 artifact (edgekit.profile.measure.measure_artifact, {int8.path.name}):")
+    print(f"  top layers of the INT8 artifact (edgekit.measure.host.measure_artifact, {int8.path.name}):")
     try:
-        from edgekit.profile.measure import measure_artifact
+        from edgekit.measure.host import measure_artifact
 
         res = measure_artifact(int8.path, threads=1, runs=10, min_seconds=0.3, warmup=2, profile_layers=True)
         res_f = measure_artifact(fp32.path, threads=1, runs=10, min_seconds=0.3, warmup=2, profile_layers=True)
@@ -663,7 +602,7 @@ def main(argv: list[str] | None = None) -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()]
 
     if args.phase == "build":
-        from edgekit.export.quiet import quiet_env
+        from edgekit.exporting.quiet import quiet_env
 
         quiet_env()
         for m in models:
@@ -678,7 +617,7 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(cmd, check=True)
         print(f"artifacts for {m} ready in {time.perf_counter() - t0:.0f} s ({args.cache / f'{m}-{args.size}'})")
 
-    from edgekit.export.onnx import int8_settings
+    from edgekit.exporting.formats.onnx import int8_settings
 
     print(f"\nedgekit's ONNX Runtime choice on this CPU: {int8_settings()}")
     load_before = load_now()

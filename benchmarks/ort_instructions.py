@@ -2,7 +2,8 @@
 
     nice -n 10 python benchmarks/ort_instructions.py [--target rpi4,rpi5] [--model inceptionv3@299,mobilenetv2@224]
                                   [--precision int8,fp32] [--timeout 7200]
-    # -> benchmarks/results/ort-instructions.json (one entry per target, model, size and precision)
+    # -> edgekit/costmodel/data/ort-instructions.json (one entry per target, model, size and precision; package data,
+    #    because `edgekit fit` reads it at run time)
 
 The evidence for ONNX Runtime on the Pis without looking at a published ONNX Runtime latency: the reference model
 (random weights; instruction counts do not depend on trained values) exported by edgekit's own ONNX path (keras2onnx;
@@ -27,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _results import RESULTS_DIR, load_now, provenance
+from _results import load_now, provenance
 
 NAME = "ort-instructions"
 
@@ -35,8 +36,8 @@ NAME = "ort-instructions"
 def onnx_export(model: str, size: int, precision: str, cache: Path) -> tuple[Path, dict[str, Any]]:
     """The model exported to ONNX (int8: quantized as edgekit does for ARM), cached beside the reference .tflite."""
     from edgekit.costmodel.reference import definition_hash
-    from edgekit.data import synthetic
-    from edgekit.export.onnx import OPSET, int8_settings, keras2onnx, quantize_onnx
+    from edgekit.data.calibration import synthetic
+    from edgekit.exporting.formats.onnx import OPSET, int8_settings, keras2onnx, quantize_onnx
     from edgekit.models.registry import create_model, get_spec
 
     path = cache / f"{model}-{size}-{precision}-{definition_hash(model, size, precision)}.arm.onnx"
@@ -105,9 +106,9 @@ def main() -> None:
     p.add_argument("--precision", default="int8", help="comma-separated: int8,fp32")
     p.add_argument("--timeout", type=float, default=7200)
     args = p.parse_args()
+    from edgekit.costmodel.constants import ORT_INSTRUCTIONS_JSON as path
     from edgekit.ioutil import write_json_atomic
 
-    path = RESULTS_DIR / f"{NAME}.json"
     load_before = load_now()
     for target in args.target.split(","):
         for item in args.model.split(","):

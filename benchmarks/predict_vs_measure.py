@@ -1,7 +1,7 @@
 """The cost model applied to this machine (`--target host --predict`) against real measurements on it.
 
 For each model (224 px, random weights; edgekit.costmodel.reference.reference_tflite's cached .tflite) and
-precision (FP32, INT8 .tflite) at one thread: measured median latency (edgekit.profile.measure.measure_artifact, or
+precision (FP32, INT8 .tflite) at one thread: measured median latency (edgekit.measure.host.measure_artifact, or
 ai_edge_litert directly if that is missing) next to the host target's prediction, and the median error. --fit prints
 the host's fp32/int8 efficiency scales that make the fitted model (mobilenetv2) match; the other models are held out.
 The figures go to benchmarks/results/predict-vs-measure.json (README.md's evidence block is generated from it).
@@ -32,7 +32,7 @@ FIT_MODEL = "mobilenetv2"
 def measure_ms(path: Path, runs: int) -> tuple[float, float]:
     """(median, min) in ms; the min is the figure least inflated by other processes on a shared machine."""
     try:
-        from edgekit.profile.measure import measure_artifact
+        from edgekit.measure.host import measure_artifact
     except ImportError:
         return _measure_direct(path, runs)
     result = measure_artifact(path, threads=1, runs=runs, min_seconds=1.0, warmup=5, profile_layers=False)
@@ -41,19 +41,19 @@ def measure_ms(path: Path, runs: int) -> tuple[float, float]:
 
 def _measure_direct(path: Path, runs: int) -> tuple[float, float]:
     import numpy as np
-    from ai_edge_litert.interpreter import Interpreter
 
-    it = Interpreter(model_path=str(path), num_threads=1)
-    it.allocate_tensors()
-    inp = it.get_input_details()[0]
-    it.set_tensor(inp["index"], np.zeros(inp["shape"], dtype=inp["dtype"]))
+    from edgekit.device import open_model
+
+    model = open_model(path, runtime="litert", threads=1)
+    (spec,) = model.input_specs()
+    call = model.inference_call([np.zeros(spec["shape"], dtype=spec["dtype"])])
     for _ in range(5):
-        it.invoke()
+        call()
     times = []
     start = time.perf_counter()
     while len(times) < runs or time.perf_counter() - start < 1.0:
         t0 = time.perf_counter()
-        it.invoke()
+        call()
         times.append((time.perf_counter() - t0) * 1e3)
     return statistics.median(times), min(times)
 
@@ -75,7 +75,7 @@ def solve(f, lo: float, hi: float, goal: float, iters: int = 40) -> float:
 
 
 def fit_host(measured: dict[tuple[str, str], float], size: int) -> dict[str, Any]:
-    """Efficiency scales (times the shared CPU_REL table, edgekit.costmodel.fit.cpu_efficiency) that make the host
+    """Efficiency scales (times the shared CPU_REL table, edgekit.costmodel.cpu.cpu_efficiency) that make the host
     predict FIT_MODEL as measured.
 
     A VM without cpufreq reports its base clock; when even 100% efficiency at that clock is too slow for the FP32
@@ -83,9 +83,9 @@ def fit_host(measured: dict[tuple[str, str], float], size: int) -> dict[str, Any
     """
     from dataclasses import replace
 
-    from edgekit.costmodel.fit import CPU_REL, cpu_efficiency
+    from edgekit.costmodel.cpu import CPU_REL, cpu_efficiency
     from edgekit.costmodel.reference import reference_tflite
-    from edgekit.targets import get_target
+    from edgekit.hardware.targets import get_target
 
     host = get_target("host")
     host = replace(host, cpu_cost=replace(host.cpu_cost, clock_scale=1.0))
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from edgekit.costmodel.reference import reference_tflite
-    from edgekit.targets import get_target
+    from edgekit.hardware.targets import get_target
 
     load_before = load_now()
     host = get_target("host")

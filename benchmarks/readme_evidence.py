@@ -9,7 +9,8 @@ A block is the text between `<!-- evidence:NAME -->` and `<!-- /evidence:NAME --
 in BLOCKS (name -> results file + render function). Adding a block: write `@block("name", "file.json")` above a
 function that takes the parsed JSON and returns the block's markdown, then put the two markers in README.md and run
 this script. Every block ends with a line naming its file, command, date, commit, machine and load, so a reader sees
-what produced the figures. Nothing here imports edgekit: the check runs in well under a second.
+what produced the figures. Of edgekit, only the model registry is imported (for display names; no TensorFlow): the
+check runs in well under a second.
 """
 
 from __future__ import annotations
@@ -25,9 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgekit.errors import UsageError
+from edgekit.models.registry import get_spec
+
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
 RESULTS_DIR = REPO / "benchmarks" / "results"
+ORT_INSTRUCTIONS = "edgekit/costmodel/data/ort-instructions.json"  # package data: edgekit fit reads it
 BLOCK_RE = re.compile(r"<!-- evidence:([\w.-]+) -->\n(.*?)<!-- /evidence:\1 -->", re.S)
 OPEN_RE = re.compile(r"<!-- evidence:([\w.-]+) -->")
 
@@ -57,17 +62,15 @@ def block(name: str, results: str) -> Callable[[Callable[[dict[str, Any]], str]]
 
 
 # --------------------------------------------------------------------------------------------------------- helpers
-MODEL_NAMES = {
-    "mobilenetv1": "MobileNetV1", "mobilenetv2": "MobileNetV2", "squeezenet": "SqueezeNet 1.0",
-    "squeezenet11": "SqueezeNet 1.1", "efficientnetb0": "EfficientNet-B0", "efficientnetlite0": "EfficientNet-Lite0",
-    "resnet50": "ResNet50", "densenet121": "DenseNet-121", "inceptionv1": "InceptionV1", "inceptionv3": "InceptionV3",
-    "vgg16": "VGG16", "alexnet": "AlexNet", "vitb32": "ViT-B/32", "vitb16": "ViT-B/16",
-}  # fmt: skip
 RUNTIME_NAMES = {"onnxruntime": "ONNX Runtime", "openvino": "OpenVINO", "litert": "LiteRT"}
 
 
 def model_name(model: str) -> str:
-    return MODEL_NAMES.get(model, model)
+    """The model's display name from its registration; a name the registry does not know is shown as it is."""
+    try:
+        return get_spec(model).display_name
+    except UsageError:
+        return model
 
 
 def pct(x: float | None) -> str:
@@ -95,7 +98,8 @@ def provenance_line(data: dict[str, Any], results: str) -> str:
     if isinstance(load, list):
         load = load[0]
     commit = (data.get("commit") or data.get("git_commit") or "?")[:10]
-    parts = [f"`benchmarks/results/{results}`", str(data.get("date", "?")), f"commit {commit}", where]
+    shown = results if "/" in results else f"benchmarks/results/{results}"
+    parts = [f"`{shown}`", str(data.get("date", "?")), f"commit {commit}", where]
     if load is not None:
         parts.append(f"load average {load:.1f}")
     command = data.get("command")
@@ -186,7 +190,7 @@ def render_fit_instructions(d: dict[str, Any]) -> str:
     return out + "\n" + provenance_line(d, "fit-instructions.json")
 
 
-@block("ort-instructions", "ort-instructions.json")
+@block("ort-instructions", ORT_INSTRUCTIONS)
 def render_ort_instructions(d: dict[str, Any]) -> str:
     """benchmarks/ort_instructions.py: ONNX Runtime's and LiteRT's emulated instructions per inference, same model."""
     rows = [
@@ -201,7 +205,7 @@ def render_ort_instructions(d: dict[str, Any]) -> str:
     machine = {k: v for k, v in (d.get("machine") or {}).items() if k != "loadavg"}
     quiet = {**d, "machine": machine, "load_before": None}
     note = "\nInstruction counts of one inference at one thread: the host's load does not change them.\n"
-    return table(head, rows) + note + provenance_line(quiet, "ort-instructions.json")
+    return table(head, rows) + note + provenance_line(quiet, ORT_INSTRUCTIONS)
 
 
 @block("predict-vs-measure", "predict-vs-measure.json")
@@ -376,8 +380,14 @@ def render_export_memory(d: dict[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------------------------------------------ the engine
+def results_path(name: str, results_dir: Path = RESULTS_DIR) -> Path:
+    """A results file: a bare name lives in results_dir; a path with a folder is relative to the repository (data
+    that edgekit itself reads at run time ships in the package, e.g. edgekit/costmodel/data/ort-instructions.json)."""
+    return REPO / name if "/" in name else results_dir / name
+
+
 def load_results(name: str, results_dir: Path) -> dict[str, Any]:
-    path = results_dir / name
+    path = results_path(name, results_dir)
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:

@@ -30,6 +30,6 @@ def main() -> None:
     if cli_modules_missing():
         sys.stderr.write(MISSING_LINE + "\n")
         sys.exit(1)
-    from edgekit.cli import main as cli_main
+    from edgekit.cli.app import main as cli_main
 
     cli_main()

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgekit.export import onnx
-from edgekit.export.base import ExportFormat, ExportJob
+from edgekit.exporting.base import ExportFormat, ExportJob
+from edgekit.exporting.formats import onnx
 
 NAME = "dummyonnx"
 SUFFIX = ".dnx"
@@ -31,6 +31,7 @@ FORMAT = ExportFormat(
     load=onnx.FORMAT.load,
     io_details=onnx.io_details,
     read_graph=onnx.FORMAT.read_graph,
+    precision_of=onnx.FORMAT.precision_of,
     timing="onnxruntime",
     default=False,  # `edgekit export` without --format keeps making the usual three
 )

@@ -39,7 +39,7 @@ def labelled_folder(tmp_path_factory) -> Path:
     """Real photographs as a labelled image folder: one class per builtin photograph, 6 JPEG crops each."""
     from PIL import Image
 
-    from edgekit import data
+    from edgekit.data import calibration as data
     from edgekit.models.registry import Preprocess
 
     root = tmp_path_factory.mktemp("labelled")
@@ -61,8 +61,8 @@ def trained_keras(tmp_path_factory, labelled_folder) -> Path:
     """
     import keras
 
-    from edgekit import data
-    from edgekit.export.core import reestimate_batchnorm
+    from edgekit.data import calibration as data
+    from edgekit.exporting.pipeline import reestimate_batchnorm
     from edgekit.models.registry import PREPROCESS_TF, create_model
 
     keras.utils.set_random_seed(0)
@@ -78,7 +78,8 @@ def trained_keras(tmp_path_factory, labelled_folder) -> Path:
 
 
 def _export(root: Path, source: str, precision: str, formats: tuple[str, ...], **kw) -> list[dict]:
-    from edgekit.export.core import ExportOptions, export
+    from edgekit.exporting.options import ExportOptions
+    from edgekit.exporting.pipeline import export
 
     opts = ExportOptions(model=source, precision=precision, formats=formats, out=root, threads=1, **kw)
     return export(opts, on_step=lambda msg: None)
@@ -114,7 +115,7 @@ def tiny_int8(export_root, trained_keras, labelled_folder) -> dict[str, dict]:
 
 def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
     """Run edgekit's real entry point in-process; returns (exit code, stdout, stderr)."""
-    from edgekit.cli import main
+    from edgekit.cli.app import main
 
     code = 0
     try:

@@ -10,7 +10,7 @@ from conftest import HEAVY, imported_after, run_cli
 
 
 def test_help_imports_no_heavy_library_and_is_fast():
-    mods = imported_after("from edgekit.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass")
+    mods = imported_after("from edgekit.cli.app import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass")
     assert not (set(HEAVY) & mods), set(HEAVY) & mods
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "edgekit", "--help"], capture_output=True, check=True)
@@ -19,7 +19,7 @@ def test_help_imports_no_heavy_library_and_is_fast():
 
 def test_models_listing_imports_no_tensorflow():
     mods = imported_after(
-        "from edgekit.cli import main\ntry:\n    main(['models', '--json'])\nexcept SystemExit:\n    pass"
+        "from edgekit.cli.app import main\ntry:\n    main(['models', '--json'])\nexcept SystemExit:\n    pass"
     )
     assert not (set(HEAVY) & mods)
 
@@ -77,7 +77,7 @@ def _options(*path: str) -> dict[str, object]:
     """The click options of a command (by name path), keyed by each of their flags."""
     import typer
 
-    from edgekit.cli import app
+    from edgekit.cli.app import app
 
     command = typer.main.get_command(app)
     for name in path:

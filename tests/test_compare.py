@@ -54,7 +54,8 @@ def test_rows_carry_sources_and_a_repeat_comes_from_the_cache(env, capsys):
 
 
 def test_a_saved_measured_profile_is_preferred(env, capsys):
-    from edgekit.results import base_result, save_result
+    from edgekit.results.record import base_result
+    from edgekit.results.store import save_result
 
     result = base_result("host", "mobilenetv2", "tflite", "int8", "measured")
     result.update(
@@ -78,13 +79,13 @@ def test_a_saved_measured_profile_is_preferred(env, capsys):
 
 def test_derived_int8_graph_predicts_like_a_real_int8_conversion(tmp_path):
     """compare skips the calibrated INT8 conversion: its INT8 graph must cost what the real one costs."""
-    from edgekit import data
     from edgekit.analyze.graph import load_graph
-    from edgekit.compare import derive_int8
+    from edgekit.choose.compare import derive_int8
     from edgekit.costmodel.predict import predict_graph
-    from edgekit.export.tflite import keras2tflite
+    from edgekit.data import calibration as data
+    from edgekit.exporting.formats.tflite import keras2tflite
+    from edgekit.hardware.targets import get_target
     from edgekit.models.registry import PREPROCESS_TF, create_model
-    from edgekit.targets import get_target
 
     model = create_model("mobilenetv2", SIZE, 10, 0.35, "none")
     (tmp_path / "fp32.tflite").write_bytes(keras2tflite(model, "fp32"))
@@ -116,7 +117,7 @@ def test_html_report_is_self_contained_with_plots(env, capsys):
 
 
 def test_pareto_front():
-    from edgekit.report_html import pareto_front
+    from edgekit.choose.report import pareto_front
 
     pts = [
         {"label": "a", "median": 10.0, "size_mb": 1.0},
@@ -148,7 +149,8 @@ def test_bad_input_is_one_line_exit_2_and_builds_nothing(env, cache, capsys, arg
 
 
 def test_report_html_from_saved_profiles(env, capsys):
-    from edgekit.results import base_result, save_result
+    from edgekit.results.record import base_result
+    from edgekit.results.store import save_result
 
     for prec, ms in (("fp32", 9.0), ("int8", 3.0)):
         r = base_result("rpi4", "mobilenetv2", "tflite", prec, "predicted")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgekit import data
+from edgekit.data import calibration as data
 from edgekit.errors import EdgekitError, UsageError
 from edgekit.models.registry import PREPROCESS_TF, PREPROCESS_TORCH
 

@@ -22,6 +22,11 @@ CONTRACT_KEYS = {
     "inputs", "outputs", "input_source", "load_ms", "first_inference_ms", "warmup", "latency_ms",
     "peak_memory_bytes", "output_sha256", "outputs_saved", "inputs_saved", "layers",
 }  # fmt: skip
+# What every run imports of edgekit/device, whatever the format (each backend module adds itself).
+DEVICE_CORE = [
+    "edgekit.device", "edgekit.device.api", "edgekit.device.base", "edgekit.device.io", "edgekit.device.runner",
+    "edgekit.device.runtimes", "edgekit.device.system",
+]  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -188,7 +193,7 @@ def test_runs_alone_without_the_rest_of_edgekit(tiny_models, tmp_path):
     rc, modules, init_file = json.loads(proc.stderr.strip().splitlines()[-1])
     assert rc == 0 and json.loads(proc.stdout)["status"] == "ok"
     assert init_file.startswith(str(staged))
-    assert modules == ["edgekit", "edgekit.device", "edgekit.device.runner", "edgekit.device.system"]
+    assert modules == sorted(["edgekit", *DEVICE_CORE, "edgekit.device.litert_backend"])
 
 
 def test_unavailable_runtime_is_one_line(tiny_models):
@@ -257,8 +262,6 @@ def test_onnx_failures_are_one_line(tiny_onnx, tiny_models, tmp_path):
     bad.write_bytes(tiny_onnx.read_bytes()[:200])
     code, data, stdout, stderr = run_device(str(bad), "--json")
     _assert_one_line_failure(code, data, stdout, stderr, "cannot load")
-    code, data, _, stderr = run_device(str(tiny_onnx), "--json", "--runs", "1", "--profile-ops")
-    assert code == 0 and data["layers"] is None and "TFLite operators only" in data["layers_error"]
     for args, needle in (
         (["--delegate", "edgetpu"], "--delegate edgetpu runs .tflite models"),
         (["--runtime", "litert"], "--runtime litert does not run .onnx files"),
@@ -269,6 +272,44 @@ def test_onnx_failures_are_one_line(tiny_onnx, tiny_models, tmp_path):
         assert "Traceback" not in stderr and stdout.count("\n") == 1
     code, data, _, _ = run_device(str(tiny_models["int8"]), "--json", "--runtime", "onnxruntime")
     assert code == 2 and "--runtime onnxruntime does not run .tflite files" in data["error"]
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "openvino"])
+def test_profile_ops_onnx_and_openvino(tiny_onnx, tiny_openvino, fmt):
+    """--profile-ops on ONNX Runtime (its profiler) and OpenVINO (its performance counters): per-node rows."""
+    model = tiny_onnx if fmt == "onnx" else tiny_openvino
+    code, data, stdout, stderr = run_device(str(model), "--json", "--runs", "3", "--profile-ops")
+    assert code == 0 and stdout.count("\n") == 1, stderr
+    layers = data["layers"]
+    assert layers and "layers_error" not in data and "over" in data["layers_note"]
+    assert layers == sorted(layers, key=lambda r: r["time_ms"], reverse=True)
+    assert abs(sum(row["percent"] for row in layers) - 100.0) < 0.1
+    assert all({"index", "name", "op", "time_ms", "percent"} <= set(row) for row in layers)
+    ops = {row["op"] for row in layers}
+    if fmt == "onnx":
+        assert ops & {"Conv", "FusedConv"} and data["precision_detected"] is None
+    else:
+        assert all(row["exec_type"] and "bf16" not in row["exec_type"] for row in layers)
+        assert data["precision_detected"] == "fp32" and data["runtime"]["inference_precision_requested"] == "f32"
+
+
+def test_open_model_in_process(tiny_onnx, tiny_openvino, tiny_models):
+    """edgekit.device.open_model: the runner's backends in this process, with their tensor specs and run()."""
+    from edgekit.device import RunnerError, open_model
+
+    outputs = {}
+    for key, path in (("onnx", tiny_onnx), ("openvino", tiny_openvino)):
+        model = open_model(path, threads=1)
+        (spec,) = model.input_specs()
+        assert spec == {"name": "image", "shape": [1, 3, 32, 32], "dtype": "float32", "quantization": None}
+        assert model.output_specs()[0]["shape"] == [1, 5]
+        x = np.random.default_rng(0).uniform(-1, 1, (1, 3, 32, 32)).astype(np.float32)
+        outputs[key] = model.run([x])[0]
+    np.testing.assert_allclose(outputs["openvino"], outputs["onnx"], rtol=1e-4, atol=1e-5)
+    int8 = open_model(tiny_models["int8"], runtime="litert")
+    assert int8.input_specs()[0]["quantization"] and int8.output_specs()[0]["dtype"] == "int8"
+    with pytest.raises(RunnerError, match="does not run .onnx"):
+        open_model(tiny_onnx, runtime="openvino")
 
 
 def test_missing_onnxruntime_names_the_install_line(tiny_onnx):
@@ -307,10 +348,10 @@ def test_each_format_runs_alone_importing_only_its_runtime(tiny_onnx, tiny_openv
                 capture_output=True, text=True, env=env, cwd=staged, timeout=120,
             )  # fmt: skip
             seen[name] = json.loads(proc.stderr.strip().splitlines()[-1])
-    base = ["edgekit", "edgekit.device", "edgekit.device.runner", "edgekit.device.system"]
+    base = ["edgekit", *DEVICE_CORE]
     assert seen["onnx"] == [0, ["onnxruntime"], sorted([*base, "edgekit.device.onnx_backend"])]
     assert seen["openvino"] == [0, ["openvino"], sorted([*base, "edgekit.device.openvino_backend"])]
-    assert seen["tflite"] == [0, ["ai_edge_litert"], base]
+    assert seen["tflite"] == [0, ["ai_edge_litert"], sorted([*base, "edgekit.device.litert_backend"])]
 
 
 # ---------------------------------------------------------------- OpenVINO (.xml + .bin)
@@ -577,7 +618,7 @@ def test_wheel_requirements_keep_boards_lean(tmp_path_factory):
 
     from edgekit.device.onnx_backend import ORT_PIN
     from edgekit.device.openvino_backend import OPENVINO_PIN
-    from edgekit.profile.remote import LITERT_PIN
+    from edgekit.measure.remote import LITERT_PIN
 
     assert ORT_PIN in reqs["device-onnx"] and OPENVINO_PIN in reqs["device-openvino"]
     assert LITERT_PIN in {r.split(";")[0] for r in reqs["device"]}

@@ -228,6 +228,10 @@ def test_names_and_defaults(monkeypatch, tmp_path):
     assert emulate.cpu_for_target("rpi4") == "cortex-a72" and emulate.cpu_for_target("rpi5") == "cortex-a76"
     with pytest.raises(EdgekitError, match="did you mean rpi"):
         emulate.cpu_for_target("rpi3")
+    # the emulated CPU is the target file's [emulate] qemu_cpu; a target without one is not emulated
+    assert emulate.emulated_targets() == {"rpi4": "cortex-a72", "rpi5": "cortex-a76", "coral-devboard": "cortex-a53"}
+    with pytest.raises(EdgekitError, match="--emulate runs the ARM CPUs of .*rpi4.*, not host"):
+        emulate.cpu_for_target("host")
     with pytest.raises(EdgekitError, match="did you mean litert"):
         emulate.setup_emulator(runtime="litrt")
     monkeypatch.setenv("EDGEKIT_CACHE", str(tmp_path))

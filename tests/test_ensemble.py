@@ -16,7 +16,7 @@ from conftest import run_cli
 def members(tmp_path_factory) -> dict[str, Path]:
     """Tiny real members as `edgekit build` writes them: MobileNetV2 ([-1, 1] input, 32 px) and SqueezeNet 1.1
     (Torch mean/std, 40 px), 10 classes; and one SqueezeNet with 5 classes."""
-    from edgekit.build import build_to_dir
+    from edgekit.models.build import build_to_dir
 
     root = tmp_path_factory.mktemp("members")
     specs = {
@@ -32,9 +32,9 @@ def members(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.mark.parametrize("preset", ["PREPROCESS_CAFFE", "PREPROCESS_TORCH", "PREPROCESS_RAW", "PREPROCESS_TF"])
 def test_adapter_maps_tf_input_to_the_members_preprocessing(preset):
-    from edgekit import data
-    from edgekit.ensemble import adapter_weights
+    from edgekit.data import images as data
     from edgekit.models import registry
+    from edgekit.models.ensemble import adapter_weights
 
     pre = getattr(registry, preset)
     pixels = np.random.default_rng(0).integers(0, 256, (4, 5, 5, 3)).astype(np.uint8)

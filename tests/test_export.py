@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import run_cli
 
-from edgekit.export import DEFAULT_FORMATS, formats
+from edgekit.exporting.formats import DEFAULT_FORMATS, formats
 from edgekit.ioutil import sha256_file
 
 REQUIRED = {"model", "format", "precision", "path", "size_bytes", "sha256", "status", "fidelity"}
@@ -85,7 +85,7 @@ def _modules_with_a_format_row(package) -> set[str]:
     import importlib
     import pkgutil
 
-    from edgekit.export.base import ExportFormat
+    from edgekit.exporting.base import ExportFormat
 
     found = set()
     for info in pkgutil.iter_modules(package.__path__):
@@ -96,14 +96,14 @@ def _modules_with_a_format_row(package) -> set[str]:
 
 
 def test_format_table_covers_every_module(tmp_path, monkeypatch):
-    """Every module of edgekit/export/ defining a FORMAT is in the table, and the table holds nothing else."""
+    """Every module of edgekit/exporting/formats/ defining a FORMAT is in the table, and nothing else is."""
     import importlib
 
-    import edgekit.export
-    from edgekit.export import FORMAT_MODULES
+    import edgekit.exporting.formats
+    from edgekit.exporting.formats import FORMAT_MODULES
 
     table = formats()
-    assert _modules_with_a_format_row(edgekit.export) == set(FORMAT_MODULES)
+    assert _modules_with_a_format_row(edgekit.exporting.formats) == set(FORMAT_MODULES)
     rows = [importlib.import_module(m).FORMAT for m in FORMAT_MODULES]
     assert table == {row.name: row for row in rows}
     assert set(DEFAULT_FORMATS) <= set(table)
@@ -113,7 +113,7 @@ def test_format_table_covers_every_module(tmp_path, monkeypatch):
     package = tmp_path / "morefmts"
     package.mkdir()
     (package / "__init__.py").write_text("")
-    (package / "extra.py").write_text("from edgekit.export.onnx import FORMAT  # noqa: F401\n")
+    (package / "extra.py").write_text("from edgekit.exporting.formats.onnx import FORMAT  # noqa: F401\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     assert _modules_with_a_format_row(importlib.import_module("morefmts")) == {"morefmts.extra"}
 
@@ -186,7 +186,7 @@ def test_unsafe_keras_file_is_refused(tmp_path, capsys):
 
 
 def _same_options(rec: dict, **kw):
-    from edgekit.export.core import ExportOptions
+    from edgekit.exporting.options import ExportOptions
 
     m = json.loads(Path(rec["manifest"]).read_text())
     return ExportOptions(
@@ -204,7 +204,7 @@ def _same_options(rec: dict, **kw):
 
 def test_failed_export_never_damages_the_earlier_artifact(tiny_fp32, monkeypatch):
     """A converter crash mid-export leaves the previous artifact and manifest byte-for-byte intact."""
-    from edgekit.export.core import export
+    from edgekit.exporting.pipeline import export
 
     rec = tiny_fp32["tflite"]
     before = Path(rec["path"]).read_bytes(), Path(rec["manifest"]).read_bytes()
@@ -215,7 +215,7 @@ def test_failed_export_never_damages_the_earlier_artifact(tiny_fp32, monkeypatch
 
     table = formats()
     broken = dataclasses.replace(table["tflite"], convert=boom)
-    monkeypatch.setattr("edgekit.export.formats", lambda: {**table, "tflite": broken})
+    monkeypatch.setattr("edgekit.exporting.formats.formats", lambda: {**table, "tflite": broken})
     records = export(_same_options(rec), on_step=lambda m: None)
     assert records[0]["status"] == "failed" and "converter died" in records[0]["error"]
     assert (Path(rec["path"]).read_bytes(), Path(rec["manifest"]).read_bytes()) == before
@@ -224,7 +224,7 @@ def test_failed_export_never_damages_the_earlier_artifact(tiny_fp32, monkeypatch
 
 
 def test_reuse_skips_an_identical_export(tiny_fp32):
-    from edgekit.export.core import export
+    from edgekit.exporting.pipeline import export
 
     rec = tiny_fp32["onnx"]
     mtime = Path(rec["path"]).stat().st_mtime_ns
@@ -233,7 +233,7 @@ def test_reuse_skips_an_identical_export(tiny_fp32):
 
 
 def test_runner_hides_int8_scaling(tiny_int8):
-    from edgekit.export.tflite import TFLiteRunner
+    from edgekit.exporting.formats.tflite import TFLiteRunner
 
     runner = TFLiteRunner(Path(tiny_int8["tflite"]["path"]))
     y = runner.run(np.zeros((2, 32, 32, 3), np.float32))
@@ -246,7 +246,8 @@ EDGE_MODELS = [s.name for s in __import__("edgekit.models.registry", fromlist=["
 @pytest.mark.parametrize("name", EDGE_MODELS)
 def test_every_edge_model_exports_fp32_everywhere(name, tmp_path):
     """Each edge model of the registry converts to every default format and runs there like Keras."""
-    from edgekit.export.core import ExportOptions, export
+    from edgekit.exporting.options import ExportOptions
+    from edgekit.exporting.pipeline import export
     from edgekit.models.registry import get_spec
 
     size = max(32, get_spec(name).min_input_size)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgekit.export import side
+from edgekit.exporting import offload as side
 
 TINY_ARGS = ["--alpha", "0.35", "--input-size", "32", "--num-classes", "10", "--calib-size", "16", "--holdout", "8"]
 
@@ -47,7 +47,7 @@ def test_killed_converter_is_one_line_and_keeps_the_formats_that_finished(tmp_pa
     """The kernel's OOM killer sends SIGKILL; so does this test, to the real side process once it is converting
     OpenVINO. TFLite and ONNX must be kept, OpenVINO reported in one line with stage, peak and knobs, and the
     killed writer's temporary folder removed."""
-    cmd = [sys.executable, "-c", "import sys; from edgekit.cli import main; main(sys.argv[1:])"]
+    cmd = [sys.executable, "-c", "import sys; from edgekit.cli.app import main; main(sys.argv[1:])"]
     cmd += ["export", "mobilenetv2", "--int8", "--format", "tflite,onnx,openvino", "--out", str(tmp_path), *TINY_ARGS]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     killed_at, deadline = "", time.time() + 600
@@ -78,8 +78,9 @@ def test_memory_error_names_format_stage_peak_and_knobs(tmp_path):
     """A converter raising MemoryError (stood in for here: a real one would need the machine's memory exhausted)."""
     import numpy as np
 
-    from edgekit.export import formats
-    from edgekit.export.core import ExportOptions, SharedInputs, export_one
+    from edgekit.exporting.formats import formats
+    from edgekit.exporting.options import ExportOptions
+    from edgekit.exporting.pipeline import SharedInputs, export_one
     from edgekit.models.registry import PREPROCESS_TF
 
     def exhausted(job):
@@ -117,7 +118,8 @@ def test_side_process_overlaps_only_when_both_fit(monkeypatch):
 def test_tflite_quantizes_only_after_the_side_has_finished(tmp_path, monkeypatch):
     """UNTIL_QUANTIZE, end to end: when LiteRT's calibrator has taken its last image (TensorFlow's peak comes next,
     in quantization) the side process has exited with both formats done, and the export is whole."""
-    from edgekit.export.core import ExportOptions, export
+    from edgekit.exporting.options import ExportOptions
+    from edgekit.exporting.pipeline import export
 
     monkeypatch.setattr(side, "plan_side", lambda names, *a, **k: (names, side.UNTIL_QUANTIZE))
     events, real_wait = [], side.wait_exit
@@ -152,7 +154,7 @@ TF2ONNX_PROBE = textwrap.dedent(
     import re, sys
     from pathlib import Path
     import keras, numpy as np, tf2onnx, tf2onnx.utils
-    from edgekit.export.onnx import OPSET, keras2onnx
+    from edgekit.exporting.formats.onnx import OPSET, keras2onnx
     out, lean = Path(sys.argv[1]), sys.argv[2] == "lean"
     inp = keras.Input((8, 8, 64), batch_size=1)
     x = keras.layers.Flatten()(inp)
@@ -212,7 +214,7 @@ def test_lean_tf2onnx_matches_keras_with_batchnorm_and_depthwise(tmp_path):
     in the lean path, it would see zero-filled weights): outputs match Keras and the default path."""
     import keras
 
-    from edgekit.export.onnx import keras2onnx
+    from edgekit.exporting.formats.onnx import keras2onnx
 
     keras.utils.set_random_seed(3)
     inp = keras.Input((16, 16, 3), batch_size=1)
@@ -261,7 +263,8 @@ def run_tf2onnx_probe(tmp_path: Path, mode: str) -> tuple[int, int]:
 @pytest.mark.parametrize("script", ["import os, signal; os.kill(os.getpid(), signal.SIGSEGV)", "raise SystemExit(1)"])
 def test_other_side_deaths_fall_back_to_this_process(tmp_path, script):
     """Only a kill reads as out of memory; a crash or an error exit leaves its formats to be exported in-process."""
-    from edgekit.export.core import ExportOptions, SharedInputs
+    from edgekit.exporting.options import ExportOptions
+    from edgekit.exporting.pipeline import SharedInputs
     from edgekit.models.registry import PREPROCESS_TF
 
     opts = ExportOptions(model="mobilenetv2", precision="int8")
@@ -343,7 +346,7 @@ def test_readme_table_is_the_one_the_benchmark_generates():
 def test_an_interrupted_export_stops_its_side_process(tmp_path, monkeypatch):
     """^C (or any error) in the parent while the side converts: the side is killed, not left running, and leaves no
     temporary folder behind."""
-    from edgekit.export import core
+    from edgekit.exporting import pipeline as core
 
     monkeypatch.setattr(side, "plan_side", lambda names, *a, **k: (names, side.UNTIL_QUANTIZE))
     started, real_start, real_export_one = [], side.start, core.export_one

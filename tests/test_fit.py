@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
-from edgekit.costmodel import evidence, fit
+from edgekit.costmodel import cpu, evidence, fit
 from edgekit.costmodel.reference import graph_from_json, graph_to_json, summary_path
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS_JSON = REPO / evidence.RESULTS_JSON  # where `edgekit fit` run in the checkout writes its evidence
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +32,7 @@ def test_every_published_row_has_a_current_reference_graph():
 def test_leave_one_out_evidence_matches_the_committed_results(cv):
     """Pins the held-out errors the README quotes: a change to the cost model or its fit shows up here."""
     _, records = cv
-    committed = json.loads(evidence.RESULTS_JSON.read_text())
+    committed = json.loads(RESULTS_JSON.read_text())
     assert evidence.summarize(records) == committed["summary"]
     got = {(r["target"], r["model"], r["input"], r["precision"], r["runtime"]): r["predicted_ms"] for r in records}
     want = {(r["target"], r["model"], r["input"], r["precision"], r["runtime"]): r["predicted_ms"]
@@ -69,15 +73,15 @@ def test_fitted_constants_file_is_what_the_fit_produces(cv):
 def test_cells_without_rows_say_where_they_come_from():
     rows = fit.published_rows()
     # ONNX Runtime on the Pi 4: no published row of its own
-    cell = fit.cpu_cell(rows, "rpi4", "onnxruntime", "int8")
+    cell = cpu.cpu_cell(rows, "rpi4", "onnxruntime", "int8")
     assert cell is not None and cell["carried_over_from"], cell
-    assert fit.cpu_cell(rows, "rpi4", "litert-xnnpack", "int8")["carried_over_from"] is None
+    assert cpu.cpu_cell(rows, "rpi4", "litert-xnnpack", "int8")["carried_over_from"] is None
 
 
 def test_prediction_names_its_runtime_and_fit(tmp_path):
     """A predicted result carries the runtime it is for and the rows its constants rest on."""
     from edgekit.costmodel.predict import predict_graph
-    from edgekit.targets import get_target
+    from edgekit.hardware.targets import get_target
 
     row = next(r for r in fit.published_rows() if r.target == "rpi4" and r.model == "mobilenetv2")
     res = predict_graph(fit.row_graph(row), get_target("rpi4"), threads=4, allow_any_format=True)
@@ -105,28 +109,28 @@ def test_fitted_scales_stay_where_they_act():
     for board in ("rpi4", "rpi5"):
         for runtime in ("litert-xnnpack", "onnxruntime"):
             for precision in ("int8", "fp32"):
-                cell = fit.cpu_cell(rows, board, runtime, precision)
-                assert cell["scale"] <= 1 / max(fit.DENSE_REL.values()) + 1e-3, (board, runtime, precision, cell)
-                assert cell["depthwise_scale"] <= 1 / fit.CPU_REL["depthwise"] + 1e-3, cell
+                cell = cpu.cpu_cell(rows, board, runtime, precision)
+                assert cell["scale"] <= 1 / max(cpu.DENSE_REL.values()) + 1e-3, (board, runtime, precision, cell)
+                assert cell["depthwise_scale"] <= 1 / cpu.CPU_REL["depthwise"] + 1e-3, cell
 
 
 def test_onnx_runtime_rests_on_emulated_instructions_never_on_its_published_row():
     """ONNX Runtime's cell on a Pi is the board's LiteRT cell over the ONNX Runtime / LiteRT instruction ratio counted
-    under QEMU as that board's CPU (benchmarks/results/ort-instructions.json); the one published ONNX Runtime row
+    under QEMU as that board's CPU (edgekit/costmodel/data/ort-instructions.json); the one published ONNX Runtime row
     fits nothing, so its leave-one-out prediction is blind and the JSON says where the figure comes from."""
     rows = fit.published_rows()
-    ratios = fit.ort_instruction_ratios()
+    ratios = cpu.ort_instruction_ratios()
     for board in ("rpi4", "rpi5"):
         measured = ratios[(board, "int8")]
         assert measured["cpu"] == {"rpi4": "cortex-a72", "rpi5": "cortex-a76"}[board]
         assert measured["ratio"] > 1 and "inceptionv3@299" in measured["models"]
-        ort, litert = (fit.cpu_cell(rows, board, rt, "int8") for rt in ("onnxruntime", "litert-xnnpack"))
+        ort, litert = (cpu.cpu_cell(rows, board, rt, "int8") for rt in ("onnxruntime", "litert-xnnpack"))
         assert ort["scale"] == pytest.approx(litert["scale"] / measured["ratio"], rel=1e-3)
         assert ort["rows"] == litert["rows"] and not [label for label in ort["rows"] if "onnxruntime" in label]
         assert "ort-instructions.json" in ort["carried_over_from"] and "instructions" in ort["carried_over_from"]
     without = [r for r in rows if r.family != "onnxruntime"]
     assert fit.fit(without, "rpi5") == fit.fit(rows, "rpi5")
-    committed = json.loads(evidence.RESULTS_JSON.read_text())
+    committed = json.loads(RESULTS_JSON.read_text())
     (row,) = [r for r in committed["rows"] if r["runtime"] == "onnxruntime"]
     assert row["held_out"] and "ort-instructions.json" in row["carried_over_from"]
 
@@ -134,9 +138,23 @@ def test_onnx_runtime_rests_on_emulated_instructions_never_on_its_published_row(
 def test_onnx_runtime_row_is_held_out_in_the_instruction_evidence():
     """fit-instructions.json predicts the ONNX Runtime row from ONNX Runtime's own emulated count (committed in
     ort-instructions.json, never recounted here) x the cycles per instruction fitted on LiteRT rows."""
-    from edgekit.costmodel.evidence import INSTRUCTIONS_JSON
     from edgekit.costmodel.instructions import ort_counts
 
-    (row,) = [r for r in json.loads(INSTRUCTIONS_JSON.read_text())["rows"] if r["runtime"] == "onnxruntime"]
+    rows = json.loads((REPO / evidence.INSTRUCTIONS_JSON).read_text())["rows"]
+    (row,) = [r for r in rows if r["runtime"] == "onnxruntime"]
     assert row["role"] == "held out" and "carried over to onnxruntime" in row["cycles_per_instruction_from"]
     assert row["instructions"] == ort_counts()[(row["target"], row["model"], row["input"], row["precision"])]
+
+
+def test_fit_reads_package_data_and_writes_only_where_told(tmp_path, monkeypatch):
+    """`edgekit fit` reads what it needs from the package (a wheel fits as a checkout does) and writes evidence only
+    to the path it is given: nothing under benchmarks/ is read, nothing is written by default."""
+    from edgekit.costmodel import constants, reference
+
+    for path in (constants.PUBLISHED_CSV, constants.ORT_INSTRUCTIONS_JSON, reference.GRAPHS_DIR):
+        assert path.exists() and constants.PACKAGE_DIR in path.parents, path
+    monkeypatch.chdir(tmp_path)
+    rows = fit.published_rows()
+    assert rows and all(r.source for r in rows)
+    assert evidence.run_fit.__defaults__ == (False, False, None)  # write=False, build=False, results=None
+    assert not list(tmp_path.iterdir())

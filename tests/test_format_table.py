@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-import edgekit.export
-from edgekit.cli import main
-from edgekit.export import FORMAT_MODULES, format_of_suffix, formats
-from edgekit.export.base import TIMING_BACKENDS
+import edgekit.exporting.formats
+from edgekit.cli.app import main
+from edgekit.exporting.base import TIMING_BACKENDS
+from edgekit.exporting.formats import format_modules, format_of_suffix, formats, package_format_modules
 
 DUMMY = "dummyonnx"
 TINY_FP32 = "export mobilenetv2 --input-size 32 --alpha 0.35 --num-classes 10 --calib-size 8 --holdout 4 --fp32"
@@ -27,8 +27,8 @@ TINY_FP32 = "export mobilenetv2 --input-size 32 --alpha 0.35 --num-classes 10 --
 
 @pytest.fixture
 def dummy_format(monkeypatch):
-    """The formats table with tests/_dummy_format.py added, as a new module of edgekit/export/ would be."""
-    monkeypatch.setattr(edgekit.export, "FORMAT_MODULES", (*FORMAT_MODULES, "_dummy_format"))
+    """The formats table with tests/_dummy_format.py added, as a new module of edgekit/exporting/formats/ would be."""
+    monkeypatch.setattr(edgekit.exporting.formats, "EXTRA_FORMAT_MODULES", ("_dummy_format",))
     return formats()[DUMMY]
 
 
@@ -39,7 +39,7 @@ def dummy_export(tmp_path_factory) -> dict:
     args = [*TINY_FP32.split(), "--format", DUMMY, "--out", str(out), "--json"]
     stdout, stderr = io.StringIO(), io.StringIO()
     with pytest.MonkeyPatch.context() as mp, redirect_stdout(stdout), redirect_stderr(stderr):
-        mp.setattr(edgekit.export, "FORMAT_MODULES", (*FORMAT_MODULES, "_dummy_format"))
+        mp.setattr(edgekit.exporting.formats, "EXTRA_FORMAT_MODULES", ("_dummy_format",))
         code = _exit_code(main, args)
     assert code == 0, stderr.getvalue()
     (record,) = json.loads(stdout.getvalue())
@@ -55,21 +55,36 @@ def _exit_code(main, args: list[str]) -> int:
 
 
 def test_every_format_module_is_in_the_table():
-    """A module of edgekit/export/ with a FORMAT row that FORMAT_MODULES forgot would be invisible: fail instead."""
+    """Every module of edgekit/exporting/formats/ with a FORMAT row is in the table, and nothing else is."""
     with_rows = set()
-    for info in pkgutil.iter_modules(edgekit.export.__path__):
-        module = importlib.import_module(f"edgekit.export.{info.name}")
+    for info in pkgutil.iter_modules(edgekit.exporting.formats.__path__):
+        module = importlib.import_module(f"edgekit.exporting.formats.{info.name}")
         if hasattr(module, "FORMAT"):
             with_rows.add(module.__name__)
-    assert with_rows == set(FORMAT_MODULES)
+    assert with_rows == set(format_modules())
     rows = formats()
-    assert len(rows) == len(FORMAT_MODULES)  # no two modules share a name
-    from edgekit.profile._worker import BACKENDS
+    assert len(rows) == len(format_modules())  # no two modules share a name
+    from edgekit.device import runtimes
 
-    assert set(BACKENDS) == set(TIMING_BACKENDS)  # every backend a row may name, the worker can run
+    assert set(runtimes.default_runtimes()) == set(TIMING_BACKENDS)  # every runtime a row may name, the device runs
     for row in rows.values():
         assert row.timing in TIMING_BACKENDS and row.precisions and row.file_endings
         assert all(format_of_suffix(f"model{e}") == row.name for e in row.file_endings)
+
+
+def test_a_module_dropped_into_the_package_is_a_format(tmp_path, monkeypatch):
+    """Adding a format is one file: the dummy's module copied into the package's folder needs no other edit."""
+    source = Path(__file__).with_name("_dummy_format.py").read_text()
+    (tmp_path / "dnx.py").write_text(source)
+    monkeypatch.setattr(edgekit.exporting.formats, "__path__", [*edgekit.exporting.formats.__path__, str(tmp_path)])
+    package_format_modules.cache_clear()
+    try:
+        assert "edgekit.exporting.formats.dnx" in format_modules()
+        assert DUMMY in formats() and format_of_suffix("model.dnx") == DUMMY
+    finally:
+        monkeypatch.undo()
+        package_format_modules.cache_clear()
+    assert DUMMY not in formats()  # the control: gone with its folder
 
 
 def test_the_dummy_is_unknown_without_its_module(capsys, tmp_path):
@@ -86,7 +101,8 @@ def test_listed(dummy_format, capsys):
     assert list(listed) == list(formats()) and DUMMY in listed
     assert listed[DUMMY]["suffixes"] == [".dnx"] and listed[DUMMY]["timing"] == "onnxruntime"
     assert listed[DUMMY]["module"] == "_dummy_format"
-    from edgekit.export.core import ExportOptions, resolve_formats
+    from edgekit.exporting.options import ExportOptions
+    from edgekit.exporting.source import resolve_formats
 
     assert DUMMY in resolve_formats(ExportOptions(model="mobilenetv2", formats=("all",)))
     assert DUMMY not in resolve_formats(ExportOptions(model="mobilenetv2"))  # default=False is honoured
@@ -116,8 +132,8 @@ def test_profiled_on_the_host(dummy_format, dummy_export, capsys):
 
 def test_analysed_and_accepted_by_the_target_schema(dummy_format, dummy_export):
     from edgekit.analyze import load_graph
-    from edgekit.profile.measure import find_model_file
-    from edgekit.targets import parse_target, read_toml, targets_dir
+    from edgekit.hardware.targets import parse_target, read_toml, targets_dir
+    from edgekit.measure.host import find_model_file
 
     path = Path(dummy_export["path"])
     graph = load_graph(path)

@@ -309,7 +309,7 @@ def test_fuzz_target_files(seeds, tmp_path, capsys, monkeypatch):
 
 
 def test_fuzz_profile_results(tmp_path, capsys):
-    from edgekit.results import base_result
+    from edgekit.results.record import base_result
 
     result = base_result("host", "m", "onnx", "fp32", "measured")
     result.update(latency_ms={"median": 1.0, "p90": 1.1}, runtime={"name": "onnxruntime", "threads": 1})
@@ -325,7 +325,7 @@ def test_fuzz_profile_results(tmp_path, capsys):
 
 
 def test_fuzz_hosts_files(tmp_path):
-    ssh = pytest.importorskip("edgekit.profile.ssh")
+    ssh = pytest.importorskip("edgekit.measure.ssh")
     from edgekit.errors import EdgekitError
 
     base = '[[host]]\nname = "pi"\naddress = "pi@192.0.2.1:22"\ntarget = "rpi4"\n'
@@ -347,7 +347,7 @@ def test_fuzz_hosts_files(tmp_path):
 
 
 def test_fuzz_images(seeds, tmp_path):
-    from edgekit.data import from_folder
+    from edgekit.data.calibration import from_folder
     from edgekit.errors import EdgekitError
     from edgekit.models.registry import Preprocess
 

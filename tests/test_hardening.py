@@ -28,7 +28,8 @@ import tomllib
 from conftest import run_cli
 
 from edgekit.errors import EdgekitError, UsageError
-from edgekit.results import base_result, load_results_with_problems, save_result
+from edgekit.results.record import base_result
+from edgekit.results.store import load_results_with_problems, save_result
 from edgekit.safety import SECURITY_FLOORS, check_floor, check_keras_file, check_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,7 +134,8 @@ def test_hostile_configs_are_refused_before_keras_reads_them(kind, clean_keras, 
         raise AssertionError("Keras was asked to load a refused file")
 
     monkeypatch.setattr(keras.models, "load_model", never)
-    from edgekit.export.core import ExportOptions, load_keras_file
+    from edgekit.exporting.options import ExportOptions
+    from edgekit.exporting.source import load_keras_file
 
     with pytest.raises(UsageError, match="refusing to load") as refused:
         load_keras_file(evil, ExportOptions(model=str(evil)))
@@ -268,7 +270,7 @@ def _wait_for_runtime(pid: int, timeout: float) -> int:
             except OSError:
                 continue
             args = cmdline.split(b"\0")
-            if b"python" in args[0] and (b"edgekit.device" in args or b"edgekit.profile._worker" in args):
+            if b"python" in args[0] and (b"edgekit.device" in args or b"edgekit.measure._worker" in args):
                 return child
             todo += _children(child)
         time.sleep(0.1)
@@ -280,7 +282,7 @@ def _wait_for_runtime(pid: int, timeout: float) -> int:
 def test_hostile_names_never_become_paths(name, tmp_path, capsys):
     with pytest.raises(UsageError):
         check_name(name)
-    from edgekit.export.core import artifact_dir
+    from edgekit.exporting.options import artifact_dir
 
     with pytest.raises(UsageError):
         artifact_dir(tmp_path, name, "tflite", "fp32")  # a name from a foreign manifest cannot climb out
@@ -310,7 +312,7 @@ def test_folders_with_control_characters_are_refused(command, tmp_path, capsys):
 
 @pytest.mark.parametrize("host", ["-oProxyCommand=touch x", "a;b", "a\nb", "../x", "$(id)@h", "h/../x"])
 def test_hostile_ssh_hosts_are_refused(host):
-    ssh = pytest.importorskip("edgekit.profile.ssh")
+    ssh = pytest.importorskip("edgekit.measure.ssh")
     with pytest.raises(UsageError):
         ssh.parse_host(host)
 
@@ -386,7 +388,8 @@ def test_sigkill_while_replacing_artifacts_never_leaves_a_partial_one(tmp_path):
 RESULT_WRITER = """
 import sys
 from pathlib import Path
-from edgekit.results import base_result, save_result
+from edgekit.results.store import save_result
+from edgekit.results.record import base_result
 root, n, tag = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 for i in range(n):
     r = base_result("host", "m%d" % (i % 5), "onnx", "fp32", "measured")
@@ -477,7 +480,8 @@ def test_full_disk_is_a_clean_error_and_loses_nothing(small_disk, tmp_path):
     import sys
     from pathlib import Path
     from edgekit.errors import EdgekitError
-    from edgekit.results import base_result, save_result
+    from edgekit.results.store import save_result
+    from edgekit.results.record import base_result
     root = Path(sys.argv[1])
     first = save_result(base_result("host", "m", "onnx", "fp32", "measured"), root)
     r = base_result("host", "m", "onnx", "fp32", "measured")
@@ -516,7 +520,7 @@ EXPORT_ARGS += ["--format", "tflite,onnx", "--calib", "synthetic", "--calib-size
 @pytest.fixture(scope="module")
 def first_export(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("export-a")
-    from edgekit.cli import main
+    from edgekit.cli.app import main
 
     with pytest.raises(SystemExit) as done:
         main(["export", *EXPORT_ARGS, "--out", str(root)])
@@ -542,7 +546,7 @@ def test_branching_graphs_get_one_node_order_and_one_set_of_names(tmp_path):
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
-    from edgekit.export.canonical import canonicalize_onnx
+    from edgekit.exporting.canonical import canonicalize_onnx
 
     def tower(i: int, n: int) -> list:
         return [

@@ -29,8 +29,8 @@ def named_net(tmp_path_factory, labelled_folder) -> Path:
     trained for a few seconds."""
     import keras
 
-    from edgekit import data
-    from edgekit.export.core import reestimate_batchnorm
+    from edgekit.data import calibration as data
+    from edgekit.exporting.pipeline import reestimate_batchnorm
     from edgekit.models.registry import PREPROCESS_TF
 
     keras.utils.set_random_seed(0)
@@ -147,7 +147,7 @@ def tflite_ops(path: Path) -> list[tuple[str, str, list[str]]]:
 
 
 def test_tflite_keeps_the_named_layers_float(rerun):
-    from edgekit.export.keepfloat import layers_of_name
+    from edgekit.exporting.keepfloat import layers_of_name
 
     layers, records = rerun
     path = Path(records["tflite"]["path"])
@@ -242,7 +242,7 @@ def test_scopes_follow_keras_uniquified_names():
     """Layer conv2d runs under scope conv2d_1 and layer conv2d_1 under conv2d_1_2: names alone would mix them up."""
     import keras
 
-    from edgekit.export.keepfloat import layer_scopes, layers_of_name, parse_keep_float
+    from edgekit.exporting.keepfloat import layer_scopes, layers_of_name, parse_keep_float
 
     inputs = keras.Input((8, 8, 3))
     x = keras.layers.Conv2D(4, 3)(inputs)
@@ -260,7 +260,7 @@ def test_scopes_follow_keras_uniquified_names():
 
 def test_suggestion_covers_half_the_error():
     """One dominating op: its layers alone; error spread evenly: several layers; kept and folded layers skipped."""
-    from edgekit.export.keepfloat import suggest_layers
+    from edgekit.exporting.keepfloat import suggest_layers
 
     scopes = {f"l{i}": [f"l{i}_1"] for i in range(12)} | {"bn": ["bn_1"], "out": ["out_1"]}
     flat = [{"tensor": f"m/l{i}_1/op", "rmse_in_steps": 0.39 - 0.005 * i} for i in range(10)]

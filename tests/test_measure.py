@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 
 from edgekit.errors import EdgekitError, UsageError
-from edgekit.profile import MeasureError, find_model_file, measure_artifact
-from edgekit.profile.energy import RaplMeter, energy_fields, find_zones
-from edgekit.profile.measure import parse_json_output, tflite_precision
-from edgekit.results import REQUIRED_KEYS, validate_result
+from edgekit.measure.energy import RaplMeter, energy_fields, find_zones
+from edgekit.measure.host import MeasureError, find_model_file, measure_artifact, parse_json_output, tflite_precision
+from edgekit.results.record import REQUIRED_KEYS, validate_result
 
 FAST = {"runs": 5, "min_seconds": 0.1, "warmup": 1}
 
@@ -117,13 +116,19 @@ def test_tflite(models):
         assert result["layers_note"]
 
 
-def test_tflite_worker_fallback(models, monkeypatch):
-    """The worker's own LiteRT path (used when the device runner is absent) follows the same contract."""
-    monkeypatch.setenv("EDGEKIT_TFLITE_RUNNER", "worker")
+def test_every_format_runs_in_the_device_runner(models):
+    """One runtime layer: every host measurement is `python -m edgekit.device run`, the runtime from its table."""
+    from edgekit.device import runtimes
+    from edgekit.measure.host import runner_command
+
+    for key in ("onnx", "openvino", "tflite"):
+        cmd = runner_command(models[key], 1, 5, 1, 0.1, True, "fp32")
+        assert cmd[1:5] == ["-m", "edgekit.device", "run", str(models[key])] and "--profile-ops" in cmd
+        assert cmd[cmd.index("--runtime") + 1] == runtimes.for_suffix(models[key]).name
+        assert cmd[cmd.index("--precision") + 1] == "fp32"
     result = measure_artifact(models["tflite"], **FAST)
-    _check_ok(result, "tflite")
-    assert result["settings"]["runner"] == "worker"
-    assert result["layers"] == [] and "profiler" in result["layers_note"]
+    assert result["settings"]["runner"] == "device runner"
+    assert not (Path(__file__).resolve().parents[1] / "edgekit" / "measure" / "_worker.py").exists()
 
 
 def test_tflite_precision_from_flatbuffer(models, tmp_path):
@@ -236,5 +241,5 @@ def test_rapl_unreadable_is_null_with_reason(tmp_path):
 def test_import_is_light():
     from conftest import HEAVY, imported_after
 
-    loaded = imported_after("import edgekit.profile, edgekit.results, edgekit.profile.energy")
+    loaded = imported_after("import edgekit.measure, edgekit.results.store, edgekit.measure.energy")
     assert not loaded & {*HEAVY, "numpy"}, loaded & {*HEAVY, "numpy"}

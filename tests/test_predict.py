@@ -7,9 +7,11 @@ import json
 import pytest
 from _predict_models import build_predict_models
 
-from edgekit.costmodel.predict import amdahl_speedup, edgetpu_fallback_lines, predict_artifact
+from edgekit.costmodel.common import amdahl_speedup
+from edgekit.costmodel.edgetpu import edgetpu_fallback_lines
+from edgekit.costmodel.predict import predict_artifact
 from edgekit.errors import UsageError
-from edgekit.targets import get_target, load_targets
+from edgekit.hardware.targets import get_target, load_targets
 
 TARGETS = sorted(load_targets())
 CONTRACT_KEYS = {
@@ -71,7 +73,7 @@ def test_power_needs_sourced_figures(models):
 
 
 def test_latency_from_emulated_instructions():
-    from edgekit.costmodel.predict import predict_from_instructions
+    from edgekit.costmodel.instructions import predict_from_instructions
 
     rpi4 = get_target("rpi4")
     one = predict_from_instructions(100_000_000, "int8", rpi4, threads=1)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from edgekit.targets import load_targets
+from edgekit.hardware.targets import load_targets
 
 FAST = ["--runs", "5", "--min-seconds", "0.05", "--warmup", "1"]
 
@@ -176,7 +176,7 @@ def test_npu_memory_traffic_does_not_depend_on_the_file_format(tiny_int8):
     from edgekit.analyze.graph import load_graph
     from edgekit.costmodel.common import executed_act_bytes
     from edgekit.costmodel.predict import predict_graph
-    from edgekit.targets import get_target
+    from edgekit.hardware.targets import get_target
 
     mac_ops = {
         fmt: [op for op in load_graph(tiny_int8[fmt]["path"]).ops if op.macs] for fmt in ("tflite", "onnx", "openvino")

@@ -102,7 +102,7 @@ def test_a_missing_results_file_is_named(tmp_path):
 
 def test_the_sequential_export_switch(monkeypatch):
     """EDGEKIT_EXPORT_SEQUENTIAL=1 (what benchmarks/export_speed.py --sequential sets) turns the side process off."""
-    from edgekit.export.core import ExportOptions
+    from edgekit.exporting.options import ExportOptions
 
     assert ExportOptions(model="mobilenetv2").parallel
     monkeypatch.setenv("EDGEKIT_EXPORT_SEQUENTIAL", "1")

@@ -30,7 +30,7 @@ def env(cache, monkeypatch, tmp_path) -> Path:
      (5001, "from-scratch")],
 )  # fmt: skip
 def test_strategy_follows_the_notes_thresholds(n, strategy):
-    from edgekit.recommend import strategy_for
+    from edgekit.choose.recommend import strategy_for
 
     assert strategy_for(n)[0] == strategy
 

@@ -372,8 +372,9 @@ X86 = {"board": None, "cpu": "Intel(R) Xeon(R)", "machine": "x86_64", "os": "Deb
 
 
 def test_target_detection_from_what_the_remote_reports():
-    from edgekit.profile.remote import choose_target, detect_targets
-    from edgekit.profile.ssh import Host
+    from edgekit.hardware.boards import detect_targets
+    from edgekit.measure.probe import choose_target
+    from edgekit.measure.ssh import Host
 
     assert detect_targets(PI4) == ["rpi4"] and detect_targets(PI5) == ["rpi5"]
     assert detect_targets({**PI4, "edgetpu_usb": True}) == ["rpi4", "coral-usb"]
@@ -387,7 +388,7 @@ def test_target_detection_from_what_the_remote_reports():
 
 
 def test_install_line_fits_the_remote_python():
-    from edgekit.profile.remote import install_line
+    from edgekit.measure.probe import install_line
 
     mendel = {"python": "3.7.3", "executable": "/usr/bin/python3", "modules": {"numpy": True}}
     assert install_line(mendel) == "/usr/bin/python3 -m pip install tflite-runtime"
@@ -397,7 +398,7 @@ def test_install_line_fits_the_remote_python():
 
 
 def test_install_line_names_the_runtime_of_each_format():
-    from edgekit.profile.remote import install_line
+    from edgekit.measure.probe import install_line
 
     pi = {"python": "3.11.2", "executable": "/usr/bin/python3", "modules": {"numpy": True, "ai_edge_litert": True}}
     assert install_line(pi, ("onnx",)) == "/usr/bin/python3 -m pip install onnxruntime==1.32.0"
@@ -415,9 +416,10 @@ def test_onnx_measured_on_a_pi5_is_filed_under_rpi5(other_formats):
     JSON (run on this machine) becomes a measured result filed under rpi5, as a .tflite one is; an x86 remote
     asserted as rpi5 is a usage error (exit 2)."""
     from edgekit.errors import UsageError
-    from edgekit.profile.remote import HostPlan, choose_target, remote_artifacts, to_result
-    from edgekit.profile.run import ProfileRequest
-    from edgekit.profile.ssh import Host
+    from edgekit.measure.probe import choose_target
+    from edgekit.measure.remote import HostPlan, remote_artifacts, to_result
+    from edgekit.measure.ssh import Host
+    from edgekit.stages.profile import ProfileRequest
 
     (art,) = remote_artifacts(ProfileRequest(items=[str(other_formats["onnx"])]))
     assert art.format == "onnx"
@@ -435,7 +437,7 @@ def test_onnx_measured_on_a_pi5_is_filed_under_rpi5(other_formats):
 
 
 def test_measured_sits_beside_the_prediction(models):
-    from edgekit.profile.compare import attach_prediction
+    from edgekit.measure.vs_predicted import attach_prediction
 
     measured = {"target": "rpi4", "source": "measured", "latency_ms": {"median": 2.0}, "runtime": {"threads": 1}}
     attach_prediction(measured, models["int8"])
@@ -472,7 +474,7 @@ def test_remote_whose_python_is_the_emulated_pi(servers, keys, models, tmp_path,
 def test_npu_only_when_listed_and_never_a_fallback(models, tmp_path):
     """No Intel NPU here: device choice and the execution check run on device lists as OpenVINO reports them, and a
     real OpenVINO run on this machine says clearly that there is no NPU."""
-    from edgekit.profile.npu import NpuUnavailable, check_execution, choose_device, measure_npu
+    from edgekit.measure.npu import NpuUnavailable, check_execution, choose_device, measure_npu
 
     assert choose_device(["CPU", "GPU", "NPU"]) == "NPU"
     for available in (["CPU"], ["CPU", "GPU"], []):
@@ -493,7 +495,7 @@ def test_npu_only_when_listed_and_never_a_fallback(models, tmp_path):
 
 
 def test_the_readme_fleet_example_loads(tmp_path):
-    from edgekit.profile.ssh import load_hosts
+    from edgekit.measure.ssh import load_hosts
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     example = readme.split("# fleet.toml", 1)[1].split("\n", 1)[1].split("```", 1)[0]

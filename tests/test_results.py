@@ -10,21 +10,17 @@ from pathlib import Path
 import pytest
 
 from edgekit.errors import EdgekitError
-from edgekit.results import (
-    REPORT_COLUMNS,
-    REQUIRED_KEYS,
-    base_result,
+from edgekit.results.record import REQUIRED_KEYS, base_result, validate_result
+from edgekit.results.store import (
     latest_per_config,
     load_results,
     load_results_with_problems,
     migrate_results,
-    report,
     result_config,
     result_path,
-    result_rows_for_table,
     save_result,
-    validate_result,
 )
+from edgekit.results.table import REPORT_COLUMNS, report, result_rows_for_table
 
 
 def _measured(model: str = "mobilenetv2", fmt: str = "onnx", precision: str = "fp32", median: float = 4.2) -> dict:

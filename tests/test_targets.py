@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from edgekit.errors import UsageError
-from edgekit.export import format_names
-from edgekit.targets import (
+from edgekit.exporting.formats import format_names
+from edgekit.hardware.targets import (
     PRECISIONS,
     get_target,
     load_targets,
@@ -145,7 +145,7 @@ def test_host_facts_are_read_at_run_time():
 
 
 def test_device_tree_detection(monkeypatch):
-    from edgekit import hostinfo as t
+    from edgekit.hardware import host as t
 
     monkeypatch.setattr(t, "device_tree_model", lambda: "Raspberry Pi 4 Model B Rev 1.4")
     assert get_target("rpi4").is_this_machine() and not get_target("rpi5").is_this_machine()
@@ -156,7 +156,7 @@ def test_device_tree_detection(monkeypatch):
 
 
 def test_edgetpu_usb_detection(monkeypatch):
-    from edgekit import hostinfo as t
+    from edgekit.hardware import host as t
 
     monkeypatch.setattr(t, "usb_ids", lambda: {"18d1:9302"})
     assert get_target("coral-usb").is_this_machine()
@@ -165,7 +165,7 @@ def test_edgetpu_usb_detection(monkeypatch):
 
 
 def test_cpu_features_vocabulary():
-    from edgekit.hostinfo import cpu_features
+    from edgekit.hardware.host import cpu_features
 
     pi5 = "processor\t: 0\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp asimddp\n"
     assert cpu_features(pi5) == ["neon", "dotprod", "fp16"]
@@ -174,11 +174,11 @@ def test_cpu_features_vocabulary():
 
 
 def test_host_probing_fills_cpu_fields_only():
-    """edgekit.hostinfo reads the machine; every fact it offers is a CpuSpec field "auto" may stand for."""
+    """edgekit.hardware.host reads the machine; every fact it offers is a CpuSpec field "auto" may stand for."""
     import dataclasses
 
-    from edgekit.hostinfo import detect_cpu
-    from edgekit.targets import CpuSpec
+    from edgekit.hardware.host import detect_cpu
+    from edgekit.hardware.targets import CpuSpec
 
     facts = detect_cpu()
     assert set(facts) <= {f.name for f in dataclasses.fields(CpuSpec)}
@@ -186,7 +186,7 @@ def test_host_probing_fills_cpu_fields_only():
 
 
 def _package_of(module: str) -> str:
-    """edgekit.profile.measure -> edgekit.profile; a package (edgekit.export) is its own."""
+    """edgekit.measure.host -> edgekit.measure; a package (edgekit.exporting.formats) is its own."""
     root = Path(__file__).resolve().parent.parent
     is_package = (root / module.replace(".", "/") / "__init__.py").is_file()
     return module if is_package else module.rpartition(".")[0]
@@ -221,8 +221,8 @@ def test_import_stays_light():
     from conftest import HEAVY, imported_after
 
     loaded = imported_after(
-        "import edgekit.targets, edgekit.hostinfo, edgekit.analyze, edgekit.analyze.edgetpu, edgekit.analyze.npu, "
-        "edgekit.costmodel.predict, edgekit.export"
+        "import edgekit.hardware.targets, edgekit.hardware.host, edgekit.analyze, edgekit.analyze.edgetpu, "
+        "edgekit.analyze.npu, edgekit.costmodel.predict, edgekit.exporting.formats"
     )
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
 
@@ -236,7 +236,12 @@ def test_the_wheel_ships_every_target_file(tmp_path):
     cmd = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), "."]
     subprocess.run(cmd, cwd=root, check=True, capture_output=True, timeout=300)
     (wheel,) = tmp_path.glob("edgekit-*.whl")
-    shipped = {n.rsplit("/", 1)[-1] for n in zipfile.ZipFile(wheel).namelist() if n.startswith("edgekit/targets/")}
+    names = zipfile.ZipFile(wheel).namelist()
+    shipped = {n.rsplit("/", 1)[-1] for n in names if n.startswith("edgekit/targets/")}
     assert shipped == {p.name for p in (root / "targets").glob("*.toml")}
+    # and what `edgekit fit` reads at run time (it never reads benchmarks/)
+    data = root / "edgekit" / "costmodel" / "data"
+    want = {p.relative_to(root).as_posix() for p in data.rglob("*") if p.is_file()}
+    assert want and want <= set(names), sorted(want - set(names))
     # And the package data beyond the targets: the QEMU plugin's C source, compiled on first use (edgekit.emulate).
     assert "edgekit/emulate/insn_count.c" in zipfile.ZipFile(wheel).namelist()

@@ -18,7 +18,7 @@ SIZE = 32
 
 @pytest.fixture(scope="session")
 def digits_folder(tmp_path_factory) -> Path:
-    from edgekit.datasets import materialise_digits
+    from edgekit.data.labelled import materialise_digits
 
     return materialise_digits(tmp_path_factory.mktemp("data") / f"digits-{SIZE}px", SIZE)
 
@@ -36,7 +36,7 @@ def digits_small(tmp_path_factory, digits_folder) -> Path:
 
 @pytest.fixture(scope="session")
 def trained_digits(tmp_path_factory, digits_folder) -> tuple[dict, list[str]]:
-    from edgekit.train import TrainOptions, train
+    from edgekit.training.loop import TrainOptions, train
 
     messages: list[str] = []
     out = tmp_path_factory.mktemp("trained-digits")
@@ -53,7 +53,7 @@ def test_builtin_digits_materialised_as_class_folders(digits_folder, monkeypatch
     with Image.open(next((digits_folder / "3").glob("*.png"))) as img:
         assert img.size == (SIZE, SIZE)
         assert np.asarray(img).max() > 200  # ink, rescaled from 0..16
-    from edgekit.datasets import resolve_data
+    from edgekit.data.labelled import resolve_data
 
     monkeypatch.setenv("EDGEKIT_DATA_HOME", str(tmp_path))
     folder, name = resolve_data("builtin:digits", 40)
@@ -97,7 +97,8 @@ def test_train_json_contract_and_manifest(trained_digits):
 
 def test_export_of_trained_model_reports_labelled_accuracy(trained_digits, tmp_path):
     """No --calib: training images calibrate, validation images measure accuracy beside reference_accuracy."""
-    from edgekit.export.core import ExportOptions, export
+    from edgekit.exporting.options import ExportOptions
+    from edgekit.exporting.pipeline import export
 
     record, _ = trained_digits
     opts = ExportOptions(record["model_path"], "int8", ("tflite",), out=tmp_path, threads=1, calib_size=64)
@@ -118,7 +119,7 @@ def test_export_of_trained_model_reports_labelled_accuracy(trained_digits, tmp_p
 def test_interrupted_run_resumes_from_its_checkpoint(digits_small, tmp_path):
     """Ctrl-C after epoch 1 (raised where the epoch is reported, after its checkpoint): a new run refuses to start
     over it, --resume continues with epoch 2 and keeps epoch 1's history."""
-    from edgekit.train import TrainOptions, train
+    from edgekit.training.loop import TrainOptions, train
 
     opts = TrainOptions("squeezenet", str(digits_small), strategy="scratch", epochs=2, input_size=SIZE, out=tmp_path)
 
@@ -187,7 +188,7 @@ def test_unreadable_images_are_skipped_and_counted(tmp_path):
     from PIL import Image
 
     from edgekit.models.registry import PREPROCESS_TF
-    from edgekit.train import prepare_data
+    from edgekit.training.split import prepare_data
 
     for c in ("cat", "dog"):
         (tmp_path / c).mkdir()
@@ -200,7 +201,7 @@ def test_unreadable_images_are_skipped_and_counted(tmp_path):
 
 
 def test_strategy_follows_images_per_class():
-    from edgekit.train import choose_strategy
+    from edgekit.training.loop import choose_strategy
 
     assert choose_strategy("auto", 180)[0] == "transfer"
     assert choose_strategy("auto", 2500)[0] == "finetune"
@@ -210,7 +211,7 @@ def test_strategy_follows_images_per_class():
 
 # --- a model trained elsewhere: --preprocess and the near-chance warning ---------------------------------------
 def test_preprocess_spellings():
-    from edgekit.datasets import parse_preprocess, preprocess_name
+    from edgekit.data.labelled import parse_preprocess, preprocess_name
     from edgekit.models.registry import PREPROCESS_CAFFE, PREPROCESS_RAW
 
     assert parse_preprocess("raw") == PREPROCESS_RAW and parse_preprocess("CAFFE") == PREPROCESS_CAFFE
@@ -228,7 +229,7 @@ def rescaling_model(tmp_path_factory, digits_small) -> Path:
     """What a user trains in plain Keras: a Rescaling(1/255) first layer that takes 0-255 pixels, no manifest."""
     import keras
 
-    from edgekit import data
+    from edgekit.data import calibration as data
     from edgekit.models.registry import PREPROCESS_RAW
 
     keras.utils.set_random_seed(0)

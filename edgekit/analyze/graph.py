@@ -1,7 +1,8 @@
 """The graph of an artifact as the cost models see it: per op its type, shapes, MACs, weight bytes and activation bytes.
 
 One reader per format lives in edgekit/analyze/readers/ and is named by that format's row in the formats table
-(edgekit.export); load_graph dispatches through the table by file name. Readers fold constant sub-graphs (weight
+(edgekit.exporting.formats); load_graph dispatches through the table by file name. Readers fold constant sub-graphs
+(weight
 dequantize chains): their bytes count as the consuming op's weights, and they cost nothing at run time.
 """
 
@@ -180,7 +181,7 @@ def static_graph(graph: Graph) -> Graph:
 
 def load_graph(path: Path | str) -> Graph:
     """Analyse a model file with the reader of its format (.tflite, .onnx, OpenVINO .xml, ...)."""
-    from edgekit.export import format_of_suffix, formats, suffixes_text
+    from edgekit.exporting.formats import format_of_suffix, formats, suffixes_text
 
     path = Path(path)
     if not path.is_file():

@@ -1,7 +1,7 @@
 """What every per-kind cost model shares: the per-op cost record, the request, the accelerator roofline.
 
-A cost model for a target kind is one module in edgekit/costmodel/ defining KIND (the `kind` of its target files)
-and predict(graph, target, request) -> dict (see edgekit.costmodel.predict for the keys); predict.py finds it.
+A cost model for a target kind is one module in edgekit/costmodel/ defining KIND (the `kind` of its target files),
+predict(graph, target, request) -> dict and the hooks listed in edgekit.costmodel.kinds, which finds it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from edgekit.analyze import OpInfo
 from edgekit.analyze.graph import MAC_CLASSES
-from edgekit.targets import Target
+from edgekit.hardware.targets import Target
 
 
 @dataclass(frozen=True)
@@ -30,13 +30,17 @@ class Request:
     runtime: str | None = None  # the runtime predicted for, when not the target's own (ONNX Runtime on a Pi)
 
 
-def accel_op_ms(op: OpInfo, target: Target, precision: str) -> float:
+def amdahl_speedup(threads: int, parallel_fraction: float) -> float:
+    return 1.0 / ((1.0 - parallel_fraction) + parallel_fraction / max(threads, 1))
+
+
+def accel_op_ms(op: OpInfo, target: Target, precision: str, fused: tuple[str, ...] = ()) -> float:
+    """Roofline time of one op on the accelerator; op classes in `fused` cost nothing (the compiler folds them into
+    their neighbours)."""
     acc, cost = target.accelerator, target.accelerator_cost
     assert acc is not None and cost is not None
-    if op.op_class in ("view", "quant"):
+    if op.op_class in ("view", "quant", *fused):
         return 0.0
-    if acc.kind == "npu" and op.op_class == "elementwise":
-        return 0.0  # the NPU compiler fuses bias, activations and residual adds into the neighbouring convolution
     tops = acc.peak_int8_tops if precision == "int8" else (acc.peak_fp16_tops or acc.peak_int8_tops / 2)
     compute_s = 0.0
     if op.op_class in MAC_CLASSES and op.macs:

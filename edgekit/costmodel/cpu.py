@@ -1,21 +1,43 @@
 """CPU cost model: a roofline per op, max(MACs / (peak x efficiency[op class]), bytes / bandwidth) + per-op
-overhead, with per-class efficiencies, overheads and thread scaling (Amdahl) per target (targets/*.toml)."""
+overhead, with per-class efficiencies, overheads and thread scaling (Amdahl) per target (targets/*.toml).
+
+Fitted (`edgekit fit`): one efficiency scale per (runtime, precision) cell multiplying the per-op-class priors
+(CPU_REL); a cell with no row of its own is carried over (same runtime other precision x the precision ratio seen
+elsewhere, then another runtime on the same board, then another board), and says so. ONNX Runtime's cell is never
+fitted on a published ONNX Runtime row: it is the board's LiteRT cell divided by the ONNX Runtime / LiteRT ratio of
+instructions per inference, both counted under QEMU as that board's CPU on the same reference models
+(edgekit/costmodel/data/ort-instructions.json, made by benchmarks/ort_instructions.py): kernels of equal
+instructions per cycle assumed, and said in carried_over_from.
+"""
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Callable
 from dataclasses import replace
+from functools import cache
 from typing import Any
 
 from edgekit.analyze import Graph, OpInfo
 from edgekit.analyze.graph import MAC_CLASSES
-from edgekit.costmodel.common import OpCost, Request
-from edgekit.targets import Target
+from edgekit.costmodel.common import OpCost, Request, amdahl_speedup
+from edgekit.costmodel.constants import LITERT, ORT, ORT_INSTRUCTIONS_JSON, package_relative
+from edgekit.costmodel.predict import cpu_runtime_of_format
+from edgekit.costmodel.rows import PublishedRow, geomean, golden, predict_row
+from edgekit.hardware.targets import Efficiency, Target, get_target
 
 KIND = "cpu"
+LABEL = "CPU"
+PER_RUNTIME = True  # .onnx runs with ONNX Runtime, .tflite with LiteRT: one fitted cell per runtime and precision
 
-
-def amdahl_speedup(threads: int, parallel_fraction: float) -> float:
-    return 1.0 / ((1.0 - parallel_fraction) + parallel_fraction / max(threads, 1))
+# Relative efficiency of the op classes, shared by every CPU target (XNNPACK: GEMM-based 1x1 convs are fastest,
+# k x k convs pay for im2col / indirection, depthwise has little reuse, batch-1 FC is a GEMV).
+CPU_REL = {"pointwise": 1.0, "conv": 0.9, "depthwise": 0.35, "fc": 0.5, "matmul": 0.8}
+DENSE_REL = {k: v for k, v in CPU_REL.items() if k != "depthwise"}  # the classes the dense scale multiplies
+# Prior weight that keeps the depthwise scale near the dense one unless the rows say otherwise (squared log units):
+# rows of similar op mix (MobileNet V1 and V2) cannot separate the two, a dense model beside them can.
+DEPTHWISE_PRIOR = 0.1
 
 
 def cpu_mac_precision(graph_precision: str, target: Target) -> str:
@@ -86,6 +108,8 @@ def ort_fused_qdq(graph: Graph) -> Graph:
 
 def predict(graph: Graph, target: Target, request: Request) -> dict[str, Any]:
     threads = request.threads
+    if request.precision_hint is not None and request.precision_hint != graph.precision:
+        graph = replace(graph, precision=request.precision_hint)  # the runtime computes in the asked precision
     if graph.format == "onnx":
         graph = ort_fused_qdq(graph)
     precision = cpu_mac_precision(graph.precision, target)
@@ -116,4 +140,180 @@ def predict(graph: Graph, target: Target, request: Request) -> dict[str, Any]:
         "busy": {"cpu": 1.0},
         "basis": basis,
         "device": "CPU",
+        "precision": graph.precision,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Hooks (edgekit.costmodel.kinds)
+
+
+def fit_constants(rows: list[PublishedRow], target: Target) -> dict[str, Any]:
+    """One cell per (runtime, precision) the target runs, from the deployed published rows."""
+    runtimes = {target.runtime.name} | {name for name, _ in cpu_runtime_of_format().values()}  # what CPU targets run
+    out: dict[str, Any] = {}
+    for runtime in sorted(runtimes):
+        for precision in ("int8", "fp32"):
+            cell = cpu_cell(rows, target.id, runtime, precision)
+            if cell:
+                out[f"{runtime}/{precision}"] = cell
+    return {"cpu": out}
+
+
+def apply_constants(target: Target, constants: dict[str, Any], runtime: str, precision: str) -> Target:
+    cell = constants.get("cpu", {}).get(f"{runtime}/{'int8' if precision == 'int8' else 'fp32'}")
+    if not cell:
+        return target
+    field = "int8_efficiency" if precision == "int8" else "fp32_efficiency"
+    eff = cpu_efficiency(cell["scale"], cell.get("depthwise_scale", cell["scale"]))
+    return replace(target, cpu_cost=replace(target.cpu_cost, **{field: eff}))
+
+
+def fitted_cell(constants: dict[str, Any], runtime: str, precision: str) -> dict[str, Any] | None:
+    return constants.get("cpu", {}).get(f"{runtime}/{precision}")
+
+
+def with_bands(constants: dict[str, Any], target: Target, band: Callable[[str | None], float]) -> dict[str, Any]:
+    """Each cell's band from its runtime's held-out rows; the target's from every runtime of the kind."""
+    for key, cell in constants.get("cpu", {}).items():
+        cell["band_log"] = band(key.split("/")[0])
+    return {**constants, "band_log": band(None)}
+
+
+def utilisation(target: Target, busy: dict[str, float], threads: int) -> float:
+    return min(threads, target.cpu.cores) / target.cpu.cores * busy.get("cpu", 1.0)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Fitting the cells
+
+
+def cpu_efficiency(dense: float, depthwise: float) -> Efficiency:
+    """CPU_REL with the dense classes x dense and depthwise x depthwise (an A76's dot-product kernels speed up
+    dense int8 convolutions far more than depthwise ones: one scale for both does not hold across boards)."""
+    rel = {k: v * (depthwise if k == "depthwise" else dense) for k, v in CPU_REL.items()}
+    return Efficiency(**{k: round(min(1.0, v), 4) for k, v in rel.items()})
+
+
+@cache
+def fit_cpu_cell(rows: tuple[PublishedRow, ...]) -> tuple[float, float]:
+    """(dense scale, depthwise scale) minimising the rows' squared log errors plus the prior on their ratio."""
+
+    def loss(dense: float, depthwise: float) -> float:
+        err = 0.0
+        for r in rows:
+            t = get_target(r.target)
+            field = "int8_efficiency" if r.graph_precision == "int8" else "fp32_efficiency"
+            t = replace(t, cpu_cost=replace(t.cpu_cost, **{field: cpu_efficiency(dense, depthwise)}))
+            err += math.log(predict_row(r, t) / r.latency_ms) ** 2
+        return err + DEPTHWISE_PRIOR * math.log(depthwise / dense) ** 2
+
+    # Up to the scale that takes a class to efficiency 1 and no further: beyond it cpu_efficiency clips, the loss is
+    # flat and the search wanders to the bound (the Pi 5's LiteRT int8 scale read 2.86 where 1.0 acts the same), and
+    # a ratio of such scales carried ONNX Runtime to the Pi 4 at 1/12 of LiteRT's speed instead of about 1/4.
+    lo, hi_dense, hi_depthwise = math.log(0.005), -math.log(max(DENSE_REL.values())), -math.log(CPU_REL["depthwise"])
+    dense = depthwise = golden(lambda v: loss(v, v), lo, min(hi_dense, hi_depthwise))
+    if len(rows) > 1:
+        for _ in range(3):
+            dense = golden(lambda v, w=depthwise: loss(v, w), lo, hi_dense)
+            depthwise = golden(lambda v, d=dense: loss(d, v), lo, hi_depthwise)
+    return dense, depthwise
+
+
+def _cpu_cells(rows: list[PublishedRow]) -> dict[tuple[str, str, str], tuple[PublishedRow, ...]]:
+    cells: dict[tuple[str, str, str], list[PublishedRow]] = {}
+    for r in rows:
+        if r.family != ORT:  # ONNX Runtime's rows are held out: its cells come from emulated instructions
+            cells.setdefault((r.target, r.family or "", r.graph_precision), []).append(r)
+    return {k: tuple(v) for k, v in cells.items()}
+
+
+def _ratio(cells, want: tuple[str, str, str], have: tuple[str, str, str], target: str) -> float | None:
+    """Geometric mean over other boards of dense scale(cell like `want`) / scale(cell like `have`): how another
+    precision or runtime relates, where a board has rows of both. Cells are (board, runtime, precision)."""
+    ratios = []
+    for board in {b for b, _, _ in cells if b != target}:
+        a, b = (board, *want[1:]), (board, *have[1:])
+        if a in cells and b in cells:
+            ratios.append(fit_cpu_cell(cells[a])[0] / fit_cpu_cell(cells[b])[0])
+    return geomean(ratios) if ratios else None
+
+
+def cpu_cell(rows: list[PublishedRow], target: str, runtime: str, precision: str) -> dict[str, Any] | None:
+    """The fitted scales of one (board, runtime, precision) cell, carried over from another cell when it has no
+    rows of its own (and saying from which), or None when nothing constrains it."""
+    cells = _cpu_cells([r for r in rows if r.family])
+    other = "fp32" if precision == "int8" else "int8"
+
+    def cell(key, factor: float = 1.0, carried: str | None = None) -> dict[str, Any]:
+        dense, depthwise = fit_cpu_cell(cells[key])
+        return {
+            "scale": round(dense * factor, 4), "depthwise_scale": round(depthwise * factor, 4),
+            "rows": [r.label for r in cells[key]], "carried_over_from": carried,
+        }  # fmt: skip
+
+    want = (target, runtime, precision)
+    if want in cells:
+        return cell(want)
+    if runtime == ORT:
+        return _ort_cell(rows, target, precision)
+    ratio = _ratio(cells, want, (target, runtime, other), target)
+    if (target, runtime, other) in cells and ratio:
+        return cell(
+            (target, runtime, other), ratio, f"{target} {runtime} {other} x the {precision}/{other} ratio elsewhere"
+        )
+    for key in sorted(k for k in cells if k[0] == target and k[2] == precision):  # another runtime, same board
+        ratio = _ratio(cells, want, key, target)
+        note = f"{target} {key[1]} {precision}" + (f" x the {runtime}/{key[1]} ratio elsewhere" if ratio else "")
+        return cell(key, ratio or 1.0, note)
+    for key in sorted(k for k in cells if k[1] == runtime and k[2] == precision):  # same runtime, another board
+        return cell(key, 1.0, f"{key[0]} {runtime} {precision}")
+    return None
+
+
+@cache
+def ort_instruction_ratios() -> dict[tuple[str, str], dict[str, Any]]:
+    """(board, precision) -> the geometric mean over reference models of ONNX Runtime / LiteRT emulated instructions
+    per inference, with the models and CPU it rests on ({} when the counts are absent)."""
+    try:
+        entries = json.loads(ORT_INSTRUCTIONS_JSON.read_text())["entries"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for e in entries:
+        grouped.setdefault((e["target"], e["precision"]), []).append(e)
+    return {
+        key: {
+            "ratio": round(geomean([e["ratio"] for e in es]), 4),
+            "models": sorted(f"{e['model']}@{e['input']}" for e in es),
+            "cpu": es[0]["onnxruntime"]["emulation"]["cpu"],
+            "onnxruntime": es[0]["onnxruntime"]["runtime"]["version"],
+        }
+        for key, es in grouped.items()
+    }
+
+
+def _ort_cell(rows: list[PublishedRow], target: str, precision: str) -> dict[str, Any] | None:
+    """ONNX Runtime's cell: the board's LiteRT cell / its emulated ONNX Runtime / LiteRT instruction ratio (another
+    board's ratio when this one has none, said so); the LiteRT cell alone, said so, when no board has one."""
+    base = cpu_cell(rows, target, LITERT, precision)
+    if base is None:
+        return None
+    ratios = ort_instruction_ratios()
+    measured = ratios.get((target, precision)) or next((ratios[k] for k in sorted(ratios) if k[1] == precision), None)
+    base_from = base["carried_over_from"] or f"{target} {LITERT} {precision}"
+    if measured is None:
+        return {**base, "carried_over_from": f"{base_from} (no emulated ONNX Runtime instruction count)"}
+    ratio = measured["ratio"]
+    where = "" if (target, precision) in ratios else f" (another board's: {target} has no count of its own)"
+    return {
+        **base,
+        "scale": round(min(base["scale"] / ratio, 1 / max(DENSE_REL.values())), 4),
+        "depthwise_scale": round(min(base["depthwise_scale"] / ratio, 1 / CPU_REL["depthwise"]), 4),
+        "carried_over_from": (
+            f"{base_from} / {ratio:g}, ONNX Runtime {measured['onnxruntime']}'s instructions per inference over "
+            f"LiteRT's, emulated as a {measured['cpu']} on {', '.join(measured['models'])}{where} "
+            f"({package_relative(ORT_INSTRUCTIONS_JSON)}; equal instructions per cycle assumed)"
+        ),
+        "emulated_instruction_ratio": measured,
     }

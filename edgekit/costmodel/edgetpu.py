@@ -1,21 +1,34 @@
 """Edge TPU cost model: the compiler's op rules and one partition at the first unmappable op, a roofline on the
 systolic array, the ~6.9 MiB on-chip parameter cache (weights beyond it stream over the link every inference) and the
-input/output transfers; the CPU part (ops after the cut) costed by the CPU model."""
+input/output transfers; the CPU part (ops after the cut) costed by the CPU model.
+
+Fitted (`edgekit fit`; every Coral target shares the chip): invoke overhead, array efficiency scale and link
+efficiency, least squares on the log ratios of the Edge TPU rows of every Coral target.
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from edgekit.analyze import Graph
+from edgekit.analyze import Graph, load_graph
 from edgekit.costmodel.common import OpCost, Request, accel_op_ms, per_graph
 from edgekit.costmodel.cpu import cpu_op_ms
+from edgekit.costmodel.rows import PublishedRow, golden, predict_row
 from edgekit.errors import UsageError
-from edgekit.targets import Target
+from edgekit.hardware.targets import Efficiency, Target, get_target
 
 KIND = "edgetpu"
+LABEL = "Edge TPU"
+ACCELERATOR = True
+ARTIFACT_FORMAT = "edgetpu"  # results are filed as the edgetpu export, predicted from the int8 .tflite beside it
+CONSTANTS_TRANSFER = True  # one chip in every Coral target
+DELEGATE = "edgetpu"  # the device runner times it through the Edge TPU delegate
 LINK_MBS = {"usb2": 60.0, "usb3": 500.0, "pcie": 500.0}  # payload rates: 480 Mb/s; 5 Gb/s 8b/10b; Gen2 x1 8b/10b
+# A systolic array; depthwise convolutions use a fraction of it.
+TPU_REL = {"pointwise": 1.0, "conv": 1.0, "depthwise": 0.3, "fc": 1.0, "matmul": 1.0}
 
 
 def link_mbs(target: Target, link: str | None = None) -> float:
@@ -128,3 +141,82 @@ def predict(graph: Graph, target: Target, request: Request) -> dict[str, Any]:
         "device": f"{acc.name} over {split['link']}",
         "analysis": analysis,
     }
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Hooks (edgekit.costmodel.kinds)
+
+
+def artifact_sources(path: Path) -> tuple[Path, dict[str, Any] | None]:
+    """The int8 .tflite to predict from, and the edgetpu_compiler log beside it (an edgetpu export folder)."""
+    from edgekit.analyze.edgetpu import parse_compiler_log
+
+    twin = path.parent / "model.tflite"
+    if path.name.endswith("_edgetpu.tflite") and twin.is_file():
+        path = twin  # the compiled file hides its ops in one custom op: the export keeps the model it came from
+    log = path.parent / "edgetpu_compiler.log"
+    if not log.is_file():
+        return path, None
+    parsed = parse_compiler_log(log.read_text(errors="replace"))
+    return path, parsed if parsed.get("off_chip_param_bytes") is not None else None
+
+
+def measure_here(path: Path, req: Any, target: Target) -> dict[str, Any]:
+    """The host runners would time the CPU: an Edge TPU is measured through the delegate instead."""
+    raise UsageError(
+        f"an Edge TPU is measured by the device runner with its delegate: edgekit profile {path} "
+        f"--host $USER@localhost --target {target.id}"
+    )
+
+
+def apply_constants(target: Target, constants: dict[str, Any], runtime: str, precision: str) -> Target:
+    acc = constants.get("accelerator")
+    if not acc or target.accelerator_cost is None:
+        return target
+    cost = target.accelerator_cost
+    if "efficiency_scale" in acc:
+        scale = acc["efficiency_scale"]
+        cost = replace(cost, efficiency=Efficiency(**{k: round(min(1.0, v * scale), 4) for k, v in TPU_REL.items()}))
+    cost = replace(cost, **{k: acc[k] for k in ("invoke_overhead_us", "link_efficiency") if k in acc})
+    return replace(target, accelerator_cost=cost)
+
+
+def fit_constants(rows: list[PublishedRow], target: Target) -> dict[str, Any]:
+    """Invoke overhead, efficiency scale and link efficiency minimising the squared log errors of every Edge TPU row
+    (coordinate descent; with fewer than three rows only the overhead, then the overhead and the efficiency)."""
+    rows = [r for r in rows if get_target(r.target).kind == KIND]
+    return {"accelerator": _fit(rows) or {}, "rows": [r.label for r in rows], "carried_over_from": None}
+
+
+def _fit(rows: list[PublishedRow]) -> dict[str, float] | None:
+    if not rows:
+        return None
+    base = {r.target: get_target(r.target) for r in rows}
+    start = base[rows[0].target].accelerator_cost
+    assert start is not None
+    params = {"invoke_overhead_us": start.invoke_overhead_us, "efficiency_scale": 0.5,
+              "link_efficiency": start.link_efficiency}  # fmt: skip
+    bounds = {"invoke_overhead_us": (1.0, 20000.0), "efficiency_scale": (0.01, 1.0), "link_efficiency": (0.05, 1.0)}
+    free = list(params)[: min(3, len(rows))]
+
+    def loss(p: dict[str, float]) -> float:
+        acc = {"accelerator": p}
+        return sum(
+            math.log(predict_row(r, apply_constants(base[r.target], acc, "edgetpu", "int8")) / r.latency_ms) ** 2
+            for r in rows
+        )
+
+    for _ in range(3):
+        for name in free:
+            lo, hi = bounds[name]
+            params[name] = golden(lambda v, n=name: loss({**params, n: v}), math.log(lo), math.log(hi))
+    return {k: round(v, 4) for k, v in params.items()}
+
+
+def edgetpu_fallback_lines(path: Path, target: Target) -> list[str]:
+    """The lines `edgekit profile --target coral-*` prints: which ops fall back to the CPU and why."""
+    from edgekit.analyze.edgetpu import analyze_graph, fallback_lines
+
+    acc = target.accelerator
+    cache = int((acc.param_cache_mib if acc else 6.9) * 1024 * 1024)
+    return fallback_lines(analyze_graph(load_graph(path), cache))

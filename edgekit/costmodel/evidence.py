@@ -18,31 +18,26 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from edgekit.costmodel.fit import (
-    FITTED_JSON,
-    MIN_BAND,
-    PublishedRow,
-    fit,
-    fitted_target,
-    published_rows,
-    row_graph,
-)
-from edgekit.costmodel.reference import REPO
+from edgekit.costmodel.constants import FITTED_JSON, MIN_BAND, PACKAGE_DIR, PUBLISHED_CSV, package_relative
+from edgekit.costmodel.fit import fit
+from edgekit.costmodel.instructions import evaluate_instruction_rows
+from edgekit.costmodel.kinds import fitted_target, hook
+from edgekit.costmodel.predict import predict_graph
+from edgekit.costmodel.rows import PublishedRow, published_rows, row_graph
+from edgekit.hardware.targets import get_target, load_targets
+from edgekit.ioutil import write_json_atomic
 
-RESULTS_JSON = REPO / "benchmarks" / "results" / "fit.json"
+# Where `edgekit fit` writes its evidence unless told (--results): the benchmarks/ folder of the checkout it runs in.
+RESULTS_JSON = Path("benchmarks") / "results" / "fit.json"
+INSTRUCTIONS_JSON = Path("benchmarks") / "results" / "fit-instructions.json"
 BAND_QUANTILE = 0.9
 
 
 def _kind(target: str) -> str:
-    from edgekit.targets import get_target
-
     return get_target(target).kind
 
 
 def _predict(row: PublishedRow, constants: dict[str, Any], band_log: float) -> dict[str, Any]:
-    from edgekit.costmodel.predict import predict_graph
-    from edgekit.targets import get_target
-
     runtime = row.family or get_target(row.target).runtime.name
     target = fitted_target(get_target(row.target), constants, runtime, row.graph_precision)
     target = replace(target, uncertainty=math.exp(band_log))
@@ -75,13 +70,9 @@ def band_log(records: list[dict[str, Any]], kind: str, runtime: str | None) -> f
 
 
 def _carried(constants: dict[str, Any], row: PublishedRow) -> str | None:
-    from edgekit.targets import get_target
-
-    if "cpu" in constants:
-        runtime = row.family or get_target(row.target).runtime.name
-        cell = constants["cpu"].get(f"{runtime}/{row.graph_precision}")
-        return UNCONSTRAINED if cell is None else cell["carried_over_from"]
-    return constants.get("carried_over_from") if constants.get("accelerator") else UNCONSTRAINED
+    target = get_target(row.target)
+    cell = hook(target, "fitted_cell")(constants, row.family or target.runtime.name, row.graph_precision)
+    return UNCONSTRAINED if cell is None else cell["carried_over_from"]
 
 
 def cross_validate(rows: list[PublishedRow]) -> list[dict[str, Any]]:
@@ -149,21 +140,18 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 def fitted_constants(rows: list[PublishedRow], records: list[dict[str, Any]]) -> dict[str, Any]:
     """The constants edgekit predicts with: each target fitted on every deployed row, band from its kind's LOO."""
-    from edgekit.targets import load_targets
-
     deployed = [r for r in rows if r.family]
     with_rows = {r.target for r in deployed}
     kinds_with_rows = {_kind(t) for t in with_rows}
     bands = {kind: band_log(records, kind, None) for kind in sorted(kinds_with_rows)}
     targets = {}
     for tid, target in sorted(load_targets().items()):
-        # CPU targets without rows (the host) keep their own file's constants: another board's do not transfer.
-        if tid in with_rows or (target.kind != "cpu" and target.kind in kinds_with_rows):
-            constants = fit(deployed, tid)
-            for key, cell in constants.get("cpu", {}).items():
-                cell["band_log"] = band_log(records, target.kind, key.split("/")[0])
-            runtime = None if target.kind == "cpu" else target.runtime.name
-            targets[tid] = {**constants, "band_log": band_log(records, target.kind, runtime)}
+        # A target without rows keeps its own file's constants unless its kind's transfer (one chip in all of them):
+        # another CPU board's do not (the host).
+        if tid in with_rows or (hook(target, "CONSTANTS_TRANSFER") and target.kind in kinds_with_rows):
+            targets[tid] = hook(target, "with_bands")(
+                fit(deployed, tid), target, lambda runtime, kind=target.kind: band_log(records, kind, runtime)
+            )
     return {"generated_by": "edgekit fit --write", "band_quantile": BAND_QUANTILE, "bands": bands, "targets": targets}
 
 
@@ -176,9 +164,9 @@ def provenance() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             return "absent"
 
-    try:
+    try:  # the commit of the checkout edgekit runs from, if it is one (an installed wheel: none)
         commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10, check=False
+            ["git", "rev-parse", "HEAD"], cwd=PACKAGE_DIR, capture_output=True, text=True, timeout=10, check=False
         ).stdout.strip()
     except OSError:
         commit = ""
@@ -190,10 +178,9 @@ def provenance() -> dict[str, Any]:
     }
 
 
-def run_fit(write: bool = False, build: bool = False, results: Path | None = RESULTS_JSON) -> dict[str, Any]:
-    """Cross-validate every published row; with write=True also regenerate fitted.json. Returns the report."""
-    from edgekit.ioutil import write_json_atomic
-
+def run_fit(write: bool = False, build: bool = False, results: Path | None = None) -> dict[str, Any]:
+    """Cross-validate every published row; with write=True also regenerate fitted.json; with results, write the
+    evidence there. Returns the report."""
     rows = published_rows()
     if build:
         for row in rows:
@@ -202,7 +189,7 @@ def run_fit(write: bool = False, build: bool = False, results: Path | None = RES
     report = {
         **provenance(),
         "command": "edgekit fit" + (" --write" if write else ""),
-        "published_csv": "benchmarks/published-device-latency.csv",
+        "published_csv": package_relative(PUBLISHED_CSV),
         "summary": summarize(records),
         "rows": records,
     }
@@ -214,14 +201,9 @@ def run_fit(write: bool = False, build: bool = False, results: Path | None = RES
     return report
 
 
-INSTRUCTIONS_JSON = REPO / "benchmarks" / "results" / "fit-instructions.json"
-
-
 def instruction_report(fit: bool = False, results: Path | None = None) -> dict[str, Any]:
-    """Cycles-per-instruction predictions of the Pi rows (fitted on INSN_FITTED_ROWS when fit=True)."""
-    from edgekit.costmodel.instructions import evaluate_instruction_rows
-    from edgekit.ioutil import write_json_atomic
-
+    """Cycles-per-instruction predictions of the Pi rows (fitted on INSN_FITTED_ROWS when fit=True), written to
+    results (INSTRUCTIONS_JSON under the current folder when not given)."""
     rows = evaluate_instruction_rows(fit=fit)
     held = [r for r in rows if r["role"] == "held out" and r["ratio"] is not None]
     report = {

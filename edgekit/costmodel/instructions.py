@@ -4,14 +4,20 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
-from edgekit.costmodel.cpu import amdahl_speedup
-from edgekit.costmodel.reference import REPO
-from edgekit.targets import Target
+from edgekit.costmodel.common import amdahl_speedup
+from edgekit.costmodel.constants import ORT, ORT_INSTRUCTIONS_JSON
+from edgekit.costmodel.reference import reference_tflite
+from edgekit.costmodel.rows import PublishedRow, published_rows
+from edgekit.emulate import cpu_for_target, emulated_targets, profile_emulated
+from edgekit.errors import EdgekitError
+from edgekit.hardware.targets import Target, get_target
+from edgekit.ioutil import sha256_file, write_json_atomic
 
-# ONNX Runtime's and LiteRT's emulated instructions on the same models (benchmarks/ort_instructions.py writes it).
-ORT_INSTRUCTIONS_JSON = REPO / "benchmarks" / "results" / "ort-instructions.json"
+__all__ = ["ORT_INSTRUCTIONS_JSON", "evaluate_instruction_rows", "ort_counts", "predict_from_instructions"]
 
 
 def predict_from_instructions(
@@ -78,13 +84,8 @@ INSN_FITTED_ROWS = {
 }
 
 
-def emulated_instructions(row: Any, cache_dir: Any = None) -> int:
+def emulated_instructions(row: PublishedRow, cache_dir: Path | None = None) -> int:
     """Instructions one inference of the row's reference graph executes under QEMU as the target's CPU (cached)."""
-    from edgekit.costmodel.reference import reference_tflite
-    from edgekit.emulate import cpu_for_target, profile_emulated
-    from edgekit.errors import EdgekitError
-    from edgekit.ioutil import sha256_file, write_json_atomic
-
     path = reference_tflite(row.graph_model, row.graph_precision, row.input, cache_dir)
     cpu = cpu_for_target(row.target)
     cached = path.with_name(f"{path.stem}.{cpu}.insn.json")
@@ -102,8 +103,8 @@ def emulated_instructions(row: Any, cache_dir: Any = None) -> int:
 
 
 def ort_counts() -> dict[tuple[str, str, int, str], int]:
-    """(board, model, input, precision) -> ONNX Runtime's emulated instructions per inference, from the committed
-    benchmarks/results/ort-instructions.json (InceptionV3 at 299 px takes minutes under QEMU: never rerun here)."""
+    """(board, model, input, precision) -> ONNX Runtime's emulated instructions per inference, from the shipped
+    edgekit/costmodel/data/ort-instructions.json (InceptionV3 at 299 px takes minutes under QEMU: never rerun here)."""
     try:
         entries = json.loads(ORT_INSTRUCTIONS_JSON.read_text())["entries"]
     except (OSError, ValueError, KeyError):
@@ -113,7 +114,7 @@ def ort_counts() -> dict[tuple[str, str, int, str], int]:
     }
 
 
-def _cycles_per_instruction(row: Any, instructions: int, target: Target) -> float:
+def _cycles_per_instruction(row: PublishedRow, instructions: int, target: Target) -> float:
     single_ms = row.latency_ms * amdahl_speedup(row.threads, target.cpu_cost.parallel_fraction)
     return single_ms * target.cpu.clock_ghz * 1e6 / instructions
 
@@ -123,17 +124,12 @@ def evaluate_instruction_rows(fit: bool = False) -> list[dict[str, Any]]:
 
     fit=True uses cycles per instruction from INSN_FITTED_ROWS (this run) instead of the target files' values.
     """
-    from dataclasses import replace
-
-    from edgekit.costmodel.fit import published_rows
-    from edgekit.emulate import TARGET_CPUS
-    from edgekit.targets import get_target
-
-    rows = [r for r in published_rows() if r.target in TARGET_CPUS and r.runtime.endswith("xnnpack")]
+    emulated = emulated_targets()
+    rows = [r for r in published_rows() if r.target in emulated and r.runtime.endswith("xnnpack")]
     counts = {r.key: emulated_instructions(r) for r in rows}
     ort = ort_counts()  # ONNX Runtime rows: counted once by benchmarks/ort_instructions.py, never fitted
     for r in published_rows():
-        if r.family == "onnxruntime" and (r.target, r.model, r.input, r.graph_precision) in ort:
+        if r.family == ORT and (r.target, r.model, r.input, r.graph_precision) in ort:
             rows.append(r)
             counts[r.key] = ort[(r.target, r.model, r.input, r.graph_precision)]
     targets = {t: get_target(t) for t in {r.target for r in rows}}
@@ -146,7 +142,7 @@ def evaluate_instruction_rows(fit: bool = False) -> list[dict[str, Any]]:
                 targets[r.target] = replace(t, cpu_cost=replace(t.cpu_cost, **{field: cpi}))
     out = []
     for r in rows:
-        runtime = "onnxruntime" if r.family == "onnxruntime" else None
+        runtime = ORT if r.family == ORT else None
         guess = predict_from_instructions(counts[r.key], r.precision, targets[r.target], r.threads, runtime)
         pred = guess["latency_ms"]["median"] if guess["latency_ms"] else None
         kind = "int8" if r.precision == "int8" else "fp32"

@@ -1,44 +1,56 @@
 """Predicted latency, memory, power and energy of an artifact on a target, from its graph (no device needed).
 
-Dispatches to the cost model of the target's kind (a module of edgekit.costmodel with KIND = "<kind>": cpu,
-edgetpu, npu) and turns its per-op costs into a profile result: median and band, top layers, power and energy.
+Dispatches to the cost model of the target's kind (a module of edgekit.costmodel with KIND = "<kind>", found by
+edgekit.costmodel.kinds) and turns its per-op costs into a profile result: median and band, top layers, power and
+energy.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import importlib
 import json
-import pkgutil
+import math
 import platform
 import socket
-from collections.abc import Callable
+import sys
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from edgekit.analyze import Graph, load_graph
 from edgekit.costmodel.common import OpCost, Request, per_graph
-from edgekit.costmodel.cpu import amdahl_speedup  # noqa: F401 - public API
-from edgekit.costmodel.edgetpu import LINK_MBS  # noqa: F401 - public API
-from edgekit.costmodel.instructions import predict_from_instructions  # noqa: F401 - public API
+from edgekit.costmodel.constants import FITTED_JSON
+from edgekit.costmodel.kinds import fitted_target, hook, kind_module
+from edgekit.device import runtimes
 from edgekit.errors import UsageError
-from edgekit.targets import Target
+from edgekit.exporting.formats import formats
+from edgekit.hardware.targets import Target
 
-# CPU targets run .tflite with their file's runtime (LiteRT + XNNPACK) and .onnx with ONNX Runtime (MLAS kernels).
-CPU_RUNTIME_OF_FORMAT = {
-    "onnx": ("onnxruntime", "1.32.0 (MLAS kernels, as counted under emulation; see fit.carried_over_from)"),
-}
+# PER_RUNTIME kinds (CPU targets) run .tflite with the target's own runtime (LiteRT + XNNPACK); a format whose files
+# the device table gives to one of these runtimes runs with it instead (the kernels the fitted cells describe).
+OTHER_CPU_RUNTIMES = {"onnxruntime": "MLAS kernels, as counted under emulation; see fit.carried_over_from"}
+
+
+def cpu_runtime_of_format() -> dict[str, tuple[str, str]]:
+    """format -> (runtime, version note) for the formats CPU targets run with a runtime other than their own."""
+    out = {}
+    for name, row in formats().items():
+        runtime = runtimes.for_suffix(row.suffix)
+        if runtime is not None and runtime.name in OTHER_CPU_RUNTIMES:
+            version = runtime.pin.partition("==")[2] or "unpinned"
+            out[name] = (runtime.name, f"{version} ({OTHER_CPU_RUNTIMES[runtime.name]})")
+    return out
 
 
 def runtime_for(target: Target, fmt: str) -> str:
-    if target.kind == "cpu" and fmt in CPU_RUNTIME_OF_FORMAT:
-        return CPU_RUNTIME_OF_FORMAT[fmt][0]
+    if hook(target, "PER_RUNTIME") and fmt in cpu_runtime_of_format():
+        return cpu_runtime_of_format()[fmt][0]
     return target.runtime.name
 
 
 def _runtime_record(target: Target, runtime: str) -> tuple[str, str]:
-    for name, version in CPU_RUNTIME_OF_FORMAT.values():
+    for name, version in cpu_runtime_of_format().values():
         if name == runtime and runtime != target.runtime.name:
             return name, version
     return target.runtime.name, target.runtime.version
@@ -47,8 +59,6 @@ def _runtime_record(target: Target, runtime: str) -> tuple[str, str]:
 @cache
 def fitted_file() -> dict[str, Any]:
     """edgekit/costmodel/fitted.json, written by `edgekit fit --write` (empty when absent)."""
-    from edgekit.costmodel.fit import FITTED_JSON
-
     try:
         return json.loads(FITTED_JSON.read_text())
     except (OSError, ValueError):
@@ -57,39 +67,17 @@ def fitted_file() -> dict[str, Any]:
 
 def _with_fitted_constants(target: Target, runtime: str, precision: str) -> tuple[Target, dict[str, Any] | None]:
     """The target with the constants fitted on published rows (and the leave-one-out band), plus what they rest on."""
-    import math
-    from dataclasses import replace
-
-    from edgekit.costmodel.fit import fitted_target
-
     constants = fitted_file().get("targets", {}).get(target.id)
     if not constants:
         return target, None
     prec = "int8" if precision in ("int8", "dynamic") else "fp32"
-    if target.kind == "cpu":
-        cell = constants.get("cpu", {}).get(f"{runtime}/{prec}")
-        if cell is None:
-            return target, None
-        note = {"rows": len(cell["rows"]), "carried_over_from": cell["carried_over_from"]}
-        band = cell.get("band_log", constants["band_log"])
-    else:
-        note = {"rows": len(constants.get("rows", [])), "carried_over_from": constants.get("carried_over_from")}
-        band = constants["band_log"]
+    cell = hook(target, "fitted_cell")(constants, runtime, prec)
+    if cell is None:
+        return target, None
+    note = {"rows": len(cell["rows"]), "carried_over_from": cell["carried_over_from"]}
+    band = cell.get("band_log") if cell.get("band_log") is not None else constants["band_log"]
     fitted = fitted_target(target, constants, runtime, prec)
     return replace(fitted, uncertainty=math.exp(band)), note
-
-
-@cache
-def cost_models() -> dict[str, Callable[[Graph, Target, Request], dict[str, Any]]]:
-    """KIND -> predict of every cost-model module in this package: a new target kind is one module."""
-    import edgekit.costmodel as package
-
-    found = {}
-    for info in pkgutil.iter_modules(package.__path__):
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
-        if isinstance(getattr(module, "KIND", None), str):
-            found[module.KIND] = module.predict
-    return found
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -97,14 +85,12 @@ def cost_models() -> dict[str, Callable[[Graph, Target, Request], dict[str, Any]
 
 
 def _check_format(graph: Graph, target: Target) -> None:
-    from edgekit.export import export_hint  # the formats table says how to make each format
+    from edgekit.exporting.formats import export_hint  # the formats table says how to make each format
 
     fmt = graph.format
     if target.runs(fmt):
         return
-    wanted = target.runtime.formats[0]
-    if target.kind == "edgetpu":
-        wanted = "edgetpu"
+    wanted = hook(target, "ARTIFACT_FORMAT") or target.runtime.formats[0]
     raise UsageError(
         f"{target.id} runs {'/'.join(target.runtime.formats)} artifacts, not {fmt}: "
         f"export one with `{export_hint(wanted)}`"
@@ -116,10 +102,7 @@ def _power(target: Target, busy: dict[str, float], threads: int) -> tuple[float 
     p = target.power
     if p is None:
         return None, "no sourced power figures for this target: power and energy are null"
-    if target.kind == "cpu":
-        util = min(threads, target.cpu.cores) / target.cpu.cores * busy.get("cpu", 1.0)
-    else:
-        util = busy.get("accelerator", 0.0)
+    util = hook(target, "utilisation")(target, busy, threads)
     idle = p.idle_w if p.idle_w is not None else 0.0
     watts = idle + (p.active_w - idle) * util
     note = f"power: {p.scope}; utilisation {util:.2f}"
@@ -149,7 +132,7 @@ def predict_graph(
     threads = threads or target.runtime.default_threads
     if threads < 1:
         raise UsageError("threads must be >= 1")
-    if graph.dynamic_inputs and target.kind != "npu":
+    if graph.dynamic_inputs:  # kinds that need static shapes refuse such a graph in their predict
         graph_note = "dynamic input shape: predicted for the shape stored in the file (dims of -1 counted as 1)"
     else:
         graph_note = ""
@@ -157,12 +140,7 @@ def predict_graph(
     fit_note = None
     if fitted:
         target, fit_note = _with_fitted_constants(target, runtime, precision_hint or graph.precision)
-    model = cost_models().get(target.kind)
-    if model is None:
-        raise UsageError(f"{target.id} is of kind {target.kind!r}, which no cost model in edgekit.costmodel predicts")
-    if target.kind == "cpu" and precision_hint is not None and precision_hint != graph.precision:
-        graph = _with_precision(graph, precision_hint)
-    core = model(graph, target, Request(threads, precision_hint, link, edgetpu_log, runtime))
+    core = kind_module(target.kind).predict(graph, target, Request(threads, precision_hint, link, edgetpu_log, runtime))
     median = core["total_ms"]
     fewest, most = core.get("range_ms", (median, median))
     u = target.uncertainty
@@ -209,12 +187,6 @@ def predict_graph(
     return result
 
 
-def _with_precision(graph: Graph, precision: str) -> Graph:
-    from dataclasses import replace
-
-    return replace(graph, precision=precision)
-
-
 def _peak_memory(graph: Graph) -> int:
     """File bytes (mapped) + packed weights (the runtime repacks them) + the activation arena."""
     try:
@@ -232,7 +204,7 @@ def _model_name(path: Path) -> str:
             return str(json.loads(manifest.read_text())["model"])
         except (ValueError, KeyError, OSError):
             pass
-    from edgekit.export import parse_export_dir
+    from edgekit.exporting.formats import parse_export_dir
 
     if parse_export_dir(path.parent.name):
         return path.parent.parent.name  # edgekit-out/<model>/<format>-<precision>/model.*
@@ -240,13 +212,13 @@ def _model_name(path: Path) -> str:
 
 
 def _artifact_size(path: Path) -> int:
-    from edgekit.export import companion_files  # the OpenVINO .xml comes with its .bin
+    from edgekit.exporting.formats import companion_files  # the OpenVINO .xml comes with its .bin
 
     return sum(p.stat().st_size for p in companion_files(path))
 
 
 def _host_info() -> dict[str, Any]:
-    from edgekit.hostinfo import cpuinfo, cpuinfo_field
+    from edgekit.hardware.host import cpuinfo, cpuinfo_field
 
     return {
         "hostname": socket.gethostname(),
@@ -264,25 +236,22 @@ def predict_artifact(
     link: str | None = None,
 ) -> dict[str, Any]:
     """A profile result dict with source "predicted" for one artifact (.tflite, .onnx or OpenVINO .xml)."""
-    import edgekit
     from edgekit.ioutil import sha256_file
 
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"artifact {path} does not exist")
-    from edgekit.export import format_of_suffix, suffixes_text
+    from edgekit.exporting.formats import format_of_suffix, suffixes_text
 
     if format_of_suffix(path) is None:
         raise UsageError(f"cannot predict {path.name}: expected a {suffixes_text()} artifact")
-    edgetpu_log = None
-    if target.kind == "edgetpu":
-        path, edgetpu_log = _edgetpu_sources(path)
+    path, edgetpu_log = hook(target, "artifact_sources")(path)
     graph = load_graph(path)
     core = predict_graph(graph, target, threads, precision_hint, link, edgetpu_log=edgetpu_log)
     return {
         "target": target.id,
         "model": _model_name(path),
-        "format": "edgetpu" if target.kind == "edgetpu" else graph.format,
+        "format": hook(target, "ARTIFACT_FORMAT") or graph.format,
         **{k: core[k] for k in ("precision", "source", "status", "error", "latency_ms")},
         "size_bytes": _artifact_size(path),
         "peak_memory_bytes": core["peak_memory_bytes"],
@@ -291,32 +260,9 @@ def predict_artifact(
         "artifact": {"path": str(path), "sha256": sha256_file(path)},
         "host": _host_info(),
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "edgekit_version": edgekit.__version__,
+        "edgekit_version": sys.modules["edgekit"].__version__,  # the parent package, loaded before this module
         "load_ms": None,
         "first_inference_ms": None,
         **{k: v for k, v in core.items() if k not in ("precision", "source", "status", "error", "latency_ms",
                                                       "peak_memory_bytes", "runtime", "layers")},
     }  # fmt: skip
-
-
-def _edgetpu_sources(path: Path) -> tuple[Path, dict[str, Any] | None]:
-    """The int8 .tflite to predict from, and the edgetpu_compiler log beside it (an edgetpu export folder)."""
-    from edgekit.analyze.edgetpu import parse_compiler_log
-
-    twin = path.parent / "model.tflite"
-    if path.name.endswith("_edgetpu.tflite") and twin.is_file():
-        path = twin  # the compiled file hides its ops in one custom op: the export keeps the model it came from
-    log = path.parent / "edgetpu_compiler.log"
-    if not log.is_file():
-        return path, None
-    parsed = parse_compiler_log(log.read_text(errors="replace"))
-    return path, parsed if parsed.get("off_chip_param_bytes") is not None else None
-
-
-def edgetpu_fallback_lines(path: Path, target: Target) -> list[str]:
-    """The lines `edgekit profile --target coral-*` prints: which ops fall back to the CPU and why."""
-    from edgekit.analyze.edgetpu import analyze_graph, fallback_lines
-
-    acc = target.accelerator
-    cache = int((acc.param_cache_mib if acc else 6.9) * 1024 * 1024)
-    return fallback_lines(analyze_graph(load_graph(path), cache))

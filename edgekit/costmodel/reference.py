@@ -1,28 +1,29 @@
 """Reference graphs for the published rows: zoo models at the row's input size (random weights: only the graph's
 shape matters to the cost model), converted to TFLite once and summarised as graph JSON.
 
-The summaries are committed under benchmarks/reference-graphs/ so that `edgekit fit` and its tests run in seconds
-without converting VGG16 to INT8 again. Each file name carries a hash of the model's definition (the source of its
-family module and the blocks it uses, the Keras and TensorFlow versions): editing a model makes its old summary
-unused, and `edgekit fit --rebuild` converts it again. There is one model zoo: a row whose architecture the zoo
-lacks is an error, never a silently hand-built stand-in.
+The summaries ship as package data (edgekit/costmodel/data/reference-graphs/) so that `edgekit fit` and its tests
+run in seconds without converting VGG16 to INT8 again. Each file name carries a hash of the model's definition (the
+source of its family module and the blocks it uses, the Keras and TensorFlow versions): editing a model makes its
+old summary unused, and `edgekit fit --rebuild` converts it again. There is one model zoo: a row whose architecture
+the zoo lacks is an error, never a silently hand-built stand-in.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 import os
+import tokenize
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from edgekit.analyze import Graph, OpInfo, TensorInfo
+from edgekit.costmodel.constants import GRAPHS_DIR
 from edgekit.errors import EdgekitError, UsageError
 
-REPO = Path(__file__).resolve().parent.parent.parent
-GRAPHS_DIR = REPO / "benchmarks" / "reference-graphs"
 TFLITE_CACHE = Path(os.environ.get("EDGEKIT_FIT_CACHE", Path.home() / ".cache" / "edgekit" / "fit"))
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
@@ -34,15 +35,61 @@ def _version(package: str) -> str:
         return "absent"
 
 
+# ModelSpec fields that describe a model without shaping its graph: editing one (a published top-1, a use case)
+# must not make the committed reference graphs unusable.
+DOCUMENTARY_FIELDS = frozenset(
+    {"display_name", "family", "year", "params", "macs", "use_case", "published_top1", "notes", "default_row",
+     "edge", "aliases", "imagenet_weights"}
+)  # fmt: skip
+
+
+def graph_tokens(source: str) -> list[str]:
+    """The tokens of a model module that can shape a graph: no comments, docstrings, imports or layout, no
+    documentary keyword arguments, and no module constants used only by those (tokenize is stable across Pythons)."""
+    skip = {tokenize.COMMENT, tokenize.NL, tokenize.ENCODING, tokenize.INDENT, tokenize.DEDENT}
+    toks = [t for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type not in skip]
+    statements, current, depth, documentary_names = [], [], 0, set()
+    i = 0
+    while i < len(toks):
+        tok = toks[i]
+        keyword = tok.type == tokenize.NAME and i + 1 < len(toks) and toks[i + 1].string == "="
+        if depth and keyword and tok.string in DOCUMENTARY_FIELDS and current and current[-1] in ("(", ","):
+            i, inner = i + 2, 0  # skip the value up to the ',' or ')' that ends it
+            while not (inner == 0 and toks[i].string in (",", ")")):
+                inner += toks[i].string in "([{" if toks[i].type == tokenize.OP else 0
+                inner -= toks[i].string in ")]}" if toks[i].type == tokenize.OP else 0
+                documentary_names.add(toks[i].string if toks[i].type == tokenize.NAME else "")
+                i += 1
+            i += toks[i].string == ","
+            continue
+        if tok.type == tokenize.OP:
+            depth += (tok.string in "([{") - (tok.string in ")]}")
+        if tok.type in (tokenize.NEWLINE, tokenize.ENDMARKER):
+            statements.append(current)
+            current = []
+        else:
+            current.append(tok.string)
+        i += 1
+    kept = [st for st in statements if st and st[0] not in ("import", "from") and not _docstring(st)]
+    used = [name for st in kept for name in (st[2:] if len(st) > 1 and st[1] == "=" else st)]
+    only_documentary = {n for n in documentary_names if n and n not in used}
+    kept = [st for st in kept if not (len(st) > 1 and st[1] == "=" and st[0] in only_documentary)]
+    return [t for st in kept for t in (*st, "\n")]
+
+
+def _docstring(statement: list[str]) -> bool:
+    return len(statement) == 1 and statement[0][-1:] in ("'", '"')
+
+
 def definition_hash(model: str, size: int, precision: str) -> str:
-    """What the converted graph's shape depends on: the family module that registers the model, the shared blocks,
-    the Keras and converter versions, and the row's size and precision."""
+    """What the converted graph's shape depends on: the family module that registers the model, the shared blocks
+    and builders (their graph-shaping tokens), the Keras and converter versions, and the row's size and precision."""
     from edgekit.models.registry import get_spec
 
     spec = get_spec(model)
     h = hashlib.sha256(f"{spec.name}|{size}|{precision}|".encode())
-    for name in (_family_file(spec.name), "blocks.py"):  # weights and wrappers do not change a graph's shape
-        h.update((MODELS_DIR / name).read_bytes())
+    for name in (_family_file(spec.name), "families/_common.py", "blocks.py"):  # weights do not change a shape
+        h.update("\x00".join(graph_tokens((MODELS_DIR / name).read_text())).encode())
     for package in ("keras", "tensorflow-cpu"):
         h.update(f"{package}=={_version(package)}".encode())
     return h.hexdigest()[:12]

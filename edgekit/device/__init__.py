@@ -1,8 +1,10 @@
 """edgekit device runner: run one model artifact with only numpy + its runtime; print one JSON object.
 
-The runtime follows the file's suffix (or --runtime): .tflite with LiteRT or tflite-runtime (the ``device`` extra),
-.onnx with ONNX Runtime (``device-onnx``), OpenVINO IR .xml (+ the .bin of the same stem) with OpenVINO
-(``device-openvino``); another suffix is read as TFLite. A runtime is imported only for its own format.
+The runtime follows the file's suffix (or --runtime) through the runtime table (runtimes.py, one row per runtime):
+.tflite with LiteRT or tflite-runtime (the ``device`` extra), .onnx with ONNX Runtime (``device-onnx``), OpenVINO IR
+.xml (+ the .bin of the same stem) with OpenVINO (``device-openvino``); another suffix is read as TFLite. A runtime is
+imported only for its own format. This package is the only code in edgekit that creates a runtime: the rest of
+edgekit opens models in-process with ``edgekit.device.open_model`` (api.py) or runs this runner in a subprocess.
 
 This package is copied alone onto devices (a Raspberry Pi over SSH, an emulated arm64 userland): it imports nothing
 from the rest of edgekit, only the standard library, numpy and that one runtime, and runs on Python >= 3.7
@@ -12,7 +14,7 @@ empty one) on the device's PYTHONPATH.
 Command line::
 
     python -m edgekit.device run MODEL.tflite|.onnx|.xml --json [--runtime auto|litert|tflite-runtime|onnxruntime|
-        openvino] [--device CPU|GPU|NPU] [--threads N]
+        openvino] [--device CPU|GPU|NPU] [--threads N] [--precision fp32|fp16|dynamic|int8]
         [--runs N] [--warmup N] [--min-seconds S] [--inputs FILE.npy|.npz] [--seed N] [--save-inputs FILE.npy]
         [--save-outputs FILE.npy|.npz] [--profile-ops] [--mark-invokes] [--cpus LIST] [--cooldown-c T]
         [--cooldown-max-s S] [--idle-seconds S] [--delegate edgetpu]
@@ -27,7 +29,8 @@ graph optimisation. A dynamic input dimension (a symbolic batch) is fed as 1, or
 OpenVINO: --device CPU (default), GPU or NPU, measured only when Core().available_devices lists it (else a one-line
 error naming the devices listed), compiled for that device by name (never AUTO/HETERO); a compiled model whose
 EXECUTION_DEVICES are not the requested device alone is refused. CPU: LATENCY hint, one stream, --threads inference
-threads, f32 inference precision (no silent bfloat16). Dynamic input dimensions are fixed to 1 before compiling.
+threads, and f32 inference precision for an FP32 IR (--precision, else read from the IR: no silent bfloat16); FP16 and
+INT8 IRs keep the plugin's default. Dynamic input dimensions are fixed to 1 before compiling.
 --mark-invokes brackets each timed invoke() with a no-op ``lseek(-1, MAGIC, 0)`` (EBADF) that edgekit's QEMU plugin
 uses to count guest instructions per inference; it changes nothing else.
 
@@ -43,7 +46,8 @@ Keys (stable; new keys may be added, none removed)::
                          "NPU"), cpus}; onnxruntime adds providers (["CPUExecutionProvider"]), inter_op_threads (1)
                          and execution_mode ("sequential"); openvino adds requested_device, execution_devices,
                          threads_requested (threads is what OpenVINO uses; null on GPU/NPU), build,
-                         inference_precision, performance_hint, num_streams, cpu_pinning
+                         inference_precision, inference_precision_requested ("f32" | "default"),
+                         inference_num_threads, performance_hint, num_streams, cpu_pinning
     cpus                 the CPUs this process may run on (after --cpus pinning, os.sched_setaffinity)
     accelerators         {edgetpu_usb, edgetpu_pcie}: Edge TPUs seen on the USB bus / as /dev/apex_0
     cooldown             null, or {limit_c, status: ok|timeout|absent, start_c, end_c, waited_s, ...} (--cooldown-c)
@@ -70,9 +74,12 @@ Keys (stable; new keys may be added, none removed)::
     output_sha256        sha256 over the raw bytes of every output tensor, in output order, after the last run
     outputs_saved        path of --save-outputs (one output: .npy; several: .npz arr_0..), or null
     inputs_saved         path of --save-inputs, or null
-    layers               with --profile-ops: [{index, name, op, time_ms, percent}] slowest first (each op timed
-                         alone, see runner.profile_ops); null otherwise or when the runtime cannot do it (TFLite
-                         only: null with layers_error for ONNX and OpenVINO models)
+    precision_detected   "fp32"|"fp16"|"int8" read from an OpenVINO IR; null for the other runtimes
+    layers               with --profile-ops: [{index, name, op, time_ms, percent}] slowest first; null otherwise or
+                         when profiling failed. TFLite: each op timed alone as a one-op model (opprofile.py); ONNX
+                         Runtime: its profiler's mean node kernel time; OpenVINO: its performance counters' mean real
+                         time per executed node, plus exec_type (the kernel)
+    layers_note          with layers: how they were measured (and over how many runs)
     layers_error         why layers is null despite --profile-ops, else absent
 
 On failure the object is ``{"schema", "status": "failed", "error", "error_type"}``, a one-line
@@ -80,7 +87,20 @@ On failure the object is ``{"schema", "status": "failed", "error", "error_type"}
 file). A missing runtime names the pip line that installs it (e.g. ``pip install "onnxruntime==1.32.0"``).
 """
 
-SCHEMA = "edgekit.device.run/1"
-RUNTIMES = ("litert", "tflite-runtime", "onnxruntime", "openvino")
+from .api import open_model, openvino_device_description, openvino_devices, read_openvino_model, tflite_ops
+from .base import RunnerError
+from .runtimes import names as _runtime_names
 
-__all__ = ["RUNTIMES", "SCHEMA"]
+SCHEMA = "edgekit.device.run/1"
+RUNTIMES = _runtime_names()  # the runtime table's names (runtimes.py)
+
+__all__ = [
+    "RUNTIMES",
+    "SCHEMA",
+    "RunnerError",
+    "open_model",
+    "openvino_device_description",
+    "openvino_devices",
+    "read_openvino_model",
+    "tflite_ops",
+]

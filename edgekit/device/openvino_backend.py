@@ -5,26 +5,27 @@ wheel carries the plugins either way), and the model is compiled for that device
 HETERO, which would silently run on the CPU. The device reported is the one the compiled model says it executes on
 (EXECUTION_DEVICES); anything but the requested device alone is refused, so a CPU fallback is never an NPU figure.
 
-CPU: PERFORMANCE_HINT LATENCY, one stream, INFERENCE_NUM_THREADS = --threads, and INFERENCE_PRECISION_HINT f32
-(OpenVINO would otherwise run an FP32 IR in bfloat16 on CPUs that have it; INT8 layers stay INT8). GPU/NPU: LATENCY
-hint only (no thread count). Dynamic input dimensions are fixed to 1 before compiling (an NPU compiles static shapes).
-Standard library + numpy + openvino; runner.py imports this module only for an .xml file. Only infer() is timed.
+CPU: PERFORMANCE_HINT LATENCY, one stream, INFERENCE_NUM_THREADS = --threads, and for an FP32 IR (--precision, else
+read from the IR) INFERENCE_PRECISION_HINT f32: OpenVINO would otherwise run it in bfloat16 on CPUs that have it; FP16
+and INT8 IRs keep the plugin's default. GPU/NPU: LATENCY hint only (no thread count). Dynamic input dimensions are
+fixed to 1 before compiling (an NPU compiles static shapes). The only place edgekit creates an OpenVINO Core.
+Standard library + numpy + openvino; imported only for an .xml file. Only infer() is timed.
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
-from .runner import RunnerError, RunnerUsageError, _one_line, array_infos, import_runtime, timed_call
+from . import runtimes
+from .base import Backend, RunnerError, RunnerUsageError, array_infos, one_line, plain_info, rank_layers, timed_call
 
-OPENVINO_PIN = "openvino==2026.4.1"  # the version the device-openvino extra pins (pyproject.toml)
+OPENVINO_PIN = runtimes.get("openvino").pin
 NPU_DRIVER_HINT = "install the Intel NPU driver (github.com/intel/linux-npu-driver) and check /dev/accel/accel0"
 
 
 def import_openvino() -> Any:
-    return import_runtime("openvino", OPENVINO_PIN)
+    return runtimes.import_module(runtimes.get("openvino"))
 
 
 def is_device(name: str, wanted: str) -> bool:
@@ -50,6 +51,28 @@ def check_execution(wanted: str, executed: list[str]) -> None:
         )
 
 
+def available_devices() -> list:
+    """The devices OpenVINO lists here (CPU, GPU, NPU...): what --device can name."""
+    return list(import_openvino().Core().available_devices)
+
+
+def device_description(device: str) -> str:
+    """A device's full name and architecture, as its plugin reports them ("" for a property it lacks)."""
+    core = import_openvino().Core()
+    values = []
+    for key in ("FULL_DEVICE_NAME", "DEVICE_ARCHITECTURE"):
+        try:
+            values.append(str(core.get_property(device, key)))
+        except Exception:  # a plugin without that property
+            continue
+    return " ".join(values)
+
+
+def read_ir(path: Any) -> Any:
+    """An IR (or ONNX file) as an openvino.Model, uncompiled: for tools that transform it (NNCF)."""
+    return import_openvino().Core().read_model(str(path))
+
+
 def _version(ov: Any) -> str:
     try:
         from importlib.metadata import version
@@ -59,42 +82,51 @@ def _version(ov: Any) -> str:
         return ov.get_version().split("-")[0]
 
 
-class OpenVinoBackend:
+class OpenVinoBackend(Backend):
     """OpenVINO on the CPU, GPU or NPU, by name only: the runner's backend for .xml files."""
 
-    def __init__(self, args: argparse.Namespace):
-        if args.delegate:
+    def __init__(
+        self, runtime: str = "auto", device: str | None = None, delegate: str | None = None, precision: Any = None
+    ):
+        if delegate:
             raise RunnerUsageError("--delegate edgetpu runs .tflite models; for OpenVINO name the --device")
         self.ov = import_openvino()
-        self.requested = args.device or "CPU"
+        self.requested = device or "CPU"
         self.core = self.ov.Core()
         self.compile_device = choose_device(list(self.core.available_devices), self.requested)
         self.runtime = {"name": "openvino", "version": _version(self.ov)}
         self.device = self.compile_device  # until the compiled model says where it executes
-        self.threads = args.threads
+        self.declared_precision = precision
+        self.threads = 1
 
-    def _config(self) -> dict[str, Any]:
-        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
+    def _config(self, perf_count: bool = False) -> dict:
+        config: dict = {"PERFORMANCE_HINT": "LATENCY"}
         if self.requested == "CPU":
-            config.update(NUM_STREAMS=1, INFERENCE_NUM_THREADS=self.threads, INFERENCE_PRECISION_HINT="f32")
+            config.update(NUM_STREAMS=1, INFERENCE_NUM_THREADS=self.threads)
+            if (self.declared_precision or self.precision_detected) == "fp32":
+                config["INFERENCE_PRECISION_HINT"] = "f32"  # no silent bfloat16 for an FP32 IR
+        if perf_count:
+            config["PERF_COUNT"] = True
         return config
 
     def load(self, model: Path, threads: int) -> None:
         weights = model.with_suffix(".bin")
         if not weights.is_file():
             raise RunnerError(f"{weights} not found: an OpenVINO IR is {model.name} with {weights.name} beside it")
+        self.threads = threads
         try:
-            ir = self.core.read_model(str(model))
+            self.ir = self.core.read_model(str(model))
+            self.precision_detected = ir_precision(self.ir)
             static = {}
-            for port in ir.inputs:
+            for port in self.ir.inputs:
                 shape = port.get_partial_shape()
                 if shape.is_dynamic:
                     static[port] = [d.get_length() if d.is_static else 1 for d in shape]
             if static:
-                ir.reshape(static)
-            self.compiled = self.core.compile_model(ir, self.compile_device, self._config())
+                self.ir.reshape(static)
+            self.compiled = self.core.compile_model(self.ir, self.compile_device, self._config())
         except Exception as exc:  # OpenVINO raises RuntimeError or its own Exception subclasses
-            raise RunnerError(f"cannot load {model}: {_one_line(exc)}") from exc
+            raise RunnerError(f"cannot load {model}: {one_line(exc)}") from exc
         self.executed = [str(d) for d in self.compiled.get_property("EXECUTION_DEVICES")]
         check_execution(self.requested, self.executed)
         self.request = self.compiled.create_infer_request()
@@ -113,7 +145,7 @@ class OpenVinoBackend:
             return value.get_type_name()  # ov.Type -> "f32" / "bf16" / "f16"
         return value if isinstance(value, (int, float, str, bool)) else str(value)
 
-    def loaded_runtime(self) -> dict[str, Any]:
+    def loaded_runtime(self) -> dict:
         on_cpu = self.requested == "CPU"
         return {
             "device": self.executed[0] if len(self.executed) == 1 else ",".join(self.executed),
@@ -124,32 +156,87 @@ class OpenVinoBackend:
             "threads_requested": self.threads,
             "build": self.ov.get_version(),
             "inference_precision": self._property("INFERENCE_PRECISION_HINT"),
+            "inference_precision_requested": self._config().get("INFERENCE_PRECISION_HINT", "default"),
+            "inference_num_threads": self._property("INFERENCE_NUM_THREADS") if on_cpu else None,
             "performance_hint": self._property("PERFORMANCE_HINT"),
             "num_streams": self._property("NUM_STREAMS"),
             "cpu_pinning": self._property("ENABLE_CPU_PINNING") if on_cpu else None,
         }
 
-    def describe(self, detail: dict[str, Any]) -> dict[str, Any]:
-        return {"name": detail["name"], "shape": detail["shape"], "dtype": detail["dtype"], "quantization": None}
+    def describe(self, detail: dict) -> dict:
+        return plain_info(detail)
 
-    def infer(self, inputs: list[Any], mark: bool = False) -> float:
+    def _set_inputs(self, request: Any, inputs: list) -> None:
+        for index, array in enumerate(inputs):  # copied in, outside the timed call (as TFLite's set_tensor)
+            request.set_input_tensor(index, self.ov.Tensor(array))
+
+    def inference_call(self, inputs: list) -> Any:
+        self._set_inputs(self.request, inputs)
+        return self.request.infer
+
+    def infer(self, inputs: list, mark: bool = False) -> float:
         try:
-            for index, array in enumerate(inputs):  # copied in, outside the timed call (as TFLite's set_tensor)
-                self.request.set_input_tensor(index, self.ov.Tensor(array))
+            self._set_inputs(self.request, inputs)
             return timed_call(self.request.infer, mark)
         except Exception as exc:
-            raise RunnerError(f"inference failed: {_one_line(exc)}") from exc
+            raise RunnerError(f"inference failed: {one_line(exc)}") from exc
 
-    def outputs(self) -> list[Any]:
+    def outputs(self) -> list:
         import numpy as np
 
         return [np.array(self.request.get_output_tensor(i).data) for i in range(len(self.output_names))]
 
-    def output_infos(self) -> list[dict[str, Any]]:
+    def output_infos(self) -> list:
         return array_infos(self.output_names, self.outputs())
 
-    def profile_ops(self, model: Path, inputs: list[Any], threads: int) -> list[dict[str, Any]]:
-        raise RunnerError("--profile-ops times TFLite operators only (each as a one-op model); not OpenVINO models")
+    def output_specs(self) -> list:
+        return [
+            plain_info({"name": name, "shape": [int(d) for d in p.get_shape()], "dtype": _dtype(p)})
+            for name, p in zip(self.output_names, self.compiled.outputs)  # noqa: B905 (same length; 3.10)
+        ]
+
+    def profile_ops(self, model: Path, inputs: list, threads: int, runs: int = 10) -> list:
+        """OpenVINO's performance counters (PERF_COUNT) of a second compile: mean real time per executed node over
+        `runs` inferences after one warm-up; exec_type names the kernel (e.g. jit_avx512_I8, never bf16 for f32)."""
+        try:
+            compiled = self.core.compile_model(self.ir, self.compile_device, self._config(perf_count=True))
+            request = compiled.create_infer_request()
+            self._set_inputs(request, inputs)
+            request.infer()  # warm-up, not counted
+            totals: dict = {}
+            ops: dict = {}
+            kernels: dict = {}
+            for _ in range(runs):
+                request.infer()
+                for info in request.profiling_info:
+                    if info.status != info.Status.EXECUTED:
+                        continue
+                    totals[info.node_name] = totals.get(info.node_name, 0.0) + info.real_time.total_seconds() * 1e3
+                    ops[info.node_name] = info.node_type
+                    kernels[info.node_name] = {"exec_type": info.exec_type}
+        except Exception as exc:
+            raise RunnerError(f"profiling failed: {one_line(exc)}") from exc
+        if not totals:
+            raise RunnerError("OpenVINO's performance counters recorded no executed nodes")
+        self.profile_note = f"OpenVINO performance counters (PERF_COUNT), mean real time over {runs} runs"
+        return rank_layers({name: (ops[name], total / runs) for name, total in totals.items()}, kernels)
+
+
+def ir_precision(model: Any) -> str:
+    """int8 when the IR holds FakeQuantize or 8/4-bit weights, fp16 when weights are stored as f16, else fp32."""
+    types = set()
+    has_fake_quantize = False
+    for op in model.get_ops():
+        kind = op.get_type_name()
+        if kind == "FakeQuantize":
+            has_fake_quantize = True
+        elif kind == "Constant":
+            types.add(op.get_output_element_type(0).get_type_name())
+    if has_fake_quantize or types & {"i8", "u8", "i4", "u4"}:
+        return "int8"
+    if "f16" in types:
+        return "fp16"
+    return "fp32"
 
 
 def _port_name(port: Any, fallback: str) -> str:

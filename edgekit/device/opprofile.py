@@ -1,6 +1,6 @@
 """Per-operator timing for the device runner (--profile-ops): each operator of subgraph 0 run alone as a one-op model.
 
-Standard library + numpy + LiteRT only, like runner.py; imported only when --profile-ops asks for it.
+Standard library + numpy + LiteRT only, like litert_backend.py; imported only when --profile-ops asks for it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .runner import RunnerError, _invoke
+from .base import RunnerError
+from .base import invoke as _invoke
 
 
 def profile_ops(model: Path, interpreter_cls: Any, inputs: list[Any], threads: int, runs: int = 5) -> list[dict]:

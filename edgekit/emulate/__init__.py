@@ -1,7 +1,8 @@
 """Emulated Raspberry Pi: a Debian arm64 userland run with QEMU user mode, checked against the same artifact on x86.
 
 - userland.py: the recipe that builds (or reuses) the arm64 rootfs; its digest is the userland's cache key.
-- qemu.py: how the guest python starts (QEMU binary, emulated CPU and its /proc/cpuinfo, environment).
+- qemu.py: how the guest python starts (QEMU binary, the emulated CPU its target file names and its /proc/cpuinfo,
+  environment).
 - guest.py: running an artifact in the guest and natively, comparing the outputs, counting guest instructions.
 - insn_count.c: the QEMU TCG plugin that counts them (package data, compiled on first use).
 """
@@ -21,9 +22,9 @@ from edgekit.emulate.guest import (
 from edgekit.emulate.qemu import (
     CPUINFO,
     INSTALL_LINE,
-    TARGET_CPUS,
     cpu_for_target,
     cpuinfo_text,
+    emulated_targets,
     find_qemu,
     guest_command,
     guest_env,
@@ -54,12 +55,12 @@ __all__ = [
     "RUNTIME_REQUIREMENTS",
     "SITE_PACKAGES",
     "STAMP",
-    "TARGET_CPUS",
     "build_insn_plugin",
     "compare_outputs",
     "cpu_for_target",
     "cpuinfo_text",
     "default_emulator_dir",
+    "emulated_targets",
     "find_qemu",
     "find_userland",
     "guest_command",

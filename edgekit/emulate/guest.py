@@ -193,7 +193,7 @@ def _describe(model: Path, manifest: dict[str, Any] | None) -> dict[str, Any]:
         from edgekit.analyze import load_graph  # QDQ nodes: int8
 
         return {"model": model.stem, "format": "onnx", "precision": load_graph(model).precision}
-    from edgekit.profile.measure import tflite_precision  # reads the flatbuffer: fp32 / fp16 / dynamic / int8
+    from edgekit.measure.host import tflite_precision  # reads the flatbuffer: fp32 / fp16 / dynamic / int8
 
     return {"model": model.stem, "format": "tflite", "precision": tflite_precision(model) or "unknown"}
 
@@ -311,7 +311,7 @@ def _empty_result(
     target_id: str, cpu: str, runtime: str, threads: int, model: Path, rootfs: Path, desc: dict[str, Any]
 ) -> dict[str, Any]:
     """The profile result keys (results.base_result), unknowns null (never invented), plus the emulation's own."""
-    from edgekit.results import base_result
+    from edgekit.results.record import base_result
 
     result = base_result(target_id, desc["model"], desc["format"], desc["precision"], "emulated")
     result.update(

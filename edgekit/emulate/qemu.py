@@ -14,15 +14,13 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from edgekit.errors import EdgekitError, did_you_mean
+from edgekit.errors import EdgekitError, UsageError
+from edgekit.hardware.targets import get_target, load_targets
 
 INSTALL_LINE = "apt-get install qemu-user-static debootstrap"
 
 # The static QEMU binary per emulated architecture (runs without a loader; cannot load plugins).
 QEMU_BINARIES = {"aarch64": "qemu-aarch64-static"}
-
-# The CPU QEMU emulates for each target (QEMU's default `max` gives wrong int8 results: SVE/SME emulation).
-TARGET_CPUS = {"rpi4": "cortex-a72", "rpi5": "cortex-a76", "coral-devboard": "cortex-a53"}
 
 # (Features, variant, part, revision) of the ARM /proc/cpuinfo served to the guest (QEMU -L serves PREFIX/proc/cpuinfo):
 # LiteRT >= 2.2 segfaults on x86's, and XNNPACK picks kernels from the Features line (see guest_prefix).
@@ -38,12 +36,23 @@ CPUINFO = {
 }
 
 
+def emulated_targets() -> dict[str, str]:
+    """Target id -> the QEMU CPU its file names ([emulate] qemu_cpu), for every target that can be emulated.
+
+    An explicit CPU, never QEMU's default `max`: that gives wrong int8 results (SVE/SME emulation).
+    """
+    return {t.id: t.emulate.qemu_cpu for t in load_targets().values() if t.emulate is not None}
+
+
 def cpu_for_target(target_id: str) -> str:
-    """The QEMU CPU model of a target id ('rpi4' -> 'cortex-a72')."""
-    try:
-        return TARGET_CPUS[target_id]
-    except KeyError:
-        raise did_you_mean("emulated target", target_id, TARGET_CPUS) from None
+    """The QEMU CPU model of a target id, from its target file ('rpi4' -> 'cortex-a72')."""
+    target = get_target(target_id)
+    if target.emulate is None:
+        raise UsageError(f"--emulate runs the ARM CPUs of {', '.join(emulated_targets())}, not {target_id}")
+    cpu = target.emulate.qemu_cpu
+    if cpu not in CPUINFO:
+        raise UsageError(f"{target.file}: emulate.qemu_cpu {cpu!r} has no /proc/cpuinfo here ({', '.join(CPUINFO)})")
+    return cpu
 
 
 def missing_tools_error(missing: list[str]) -> EdgekitError:

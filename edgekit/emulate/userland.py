@@ -295,7 +295,7 @@ _SMOKE = """
 import json, platform, numpy, importlib, sys
 module = importlib.import_module({module!r})
 importlib.import_module({module!r} + '.interpreter')
-import edgekit.device.runner  # compile and cache what every run imports
+import edgekit.device.runner, edgekit.device.litert_backend  # compile and cache what every run imports
 others = {{name: importlib.import_module(name).__version__ for name in {others!r}}}
 if others:
     import edgekit.device.onnx_backend

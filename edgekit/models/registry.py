@@ -1,12 +1,15 @@
-"""The model registry: one ModelSpec per name; families register themselves with @register_model.
+"""The model registry: one ModelSpec per name holding every fact about the model; families register themselves.
 
-Listing the registry must never import TensorFlow: params/MACs are kept as data here and a test checks them
-against the built models.
+A family is one module under edgekit/models/families/ calling register_model: the registry finds and imports those
+modules itself, so adding a model edits nothing else. Listing the registry must never import TensorFlow:
+params/MACs are kept as data here and a test checks them against the built models.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,8 +52,25 @@ PREPROCESS_RAW = Preprocess(scale=1.0, offset=0.0)  # model normalises internall
 
 
 @dataclass(frozen=True)
+class PublishedTop1:
+    """ImageNet-1k top-1 of the trained fp32 weights at the default input size, as their authors publish it."""
+
+    value: float
+    source: str  # a URL or a citation
+
+
+@dataclass(frozen=True)
+class NotesRow:
+    """The model's family's line in the notes' comparison table (cnn-models-notes)."""
+
+    params: str  # the table's "Params" adjective
+    use_case: str
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     name: str
+    display_name: str  # how prose and tables written for people spell it, e.g. "MobileNetV2"
     family: str
     year: int
     build_fn: Callable[..., Any] = field(
@@ -61,6 +81,10 @@ class ModelSpec:
     params: int  # at default input size, 1000 classes, alpha 1.0
     macs: int  # multiply-accumulates per inference at default input size
     use_case: str
+    # Required, so that a registration states it: None only where no top-1 for these weights is published.
+    published_top1: PublishedTop1 | None
+    notes: NotesRow | None = None  # None: the family is not in the notes' table
+    default_row: int | None = None  # its place among compare's default rows (the notes' architectures, one each)
     preprocess: Preprocess = PREPROCESS_TF
     edge: bool = False
     aliases: tuple[str, ...] = ()
@@ -112,9 +136,24 @@ def normalize_name(name: str) -> str:
     return name.strip().lower().replace("-", "").replace("_", "")
 
 
+FAMILIES_PACKAGE = "edgekit.models.families"
+
+
 def _load_families() -> None:
-    # Importing the family modules registers their specs; they import no TensorFlow at module level.
-    from edgekit.models import families  # noqa: F401
+    """Import every module of the families package (found on its path, not listed) so that they register.
+
+    A module imports no TensorFlow at load time; one whose name starts with "_" holds helpers, not models.
+    """
+    package = importlib.import_module(FAMILIES_PACKAGE)
+    for info in pkgutil.iter_modules(package.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{FAMILIES_PACKAGE}.{info.name}")
+
+
+def default_models() -> list[ModelSpec]:
+    """compare's default rows: the notes' architectures, one model each, in the notes' order."""
+    chosen = [s for s in list_models() if s.default_row is not None]
+    return sorted(chosen, key=lambda s: s.default_row or 0)
 
 
 def list_models(pattern: str | None = None) -> list[ModelSpec]:

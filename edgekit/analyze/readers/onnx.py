@@ -103,3 +103,24 @@ def read_graph(path: Path) -> Graph:
     outputs = tuple(info.get(vi.name, from_value_info(vi)) for vi in g.output)
     precision = "int8" if quantized else dominant_precision(ops)
     return Graph(str(path), "onnx", tuple(ops), inputs, outputs, precision)
+
+
+def onnx_precision(file: Path) -> str | None:
+    """fp32 / fp16 / int8 (QDQ or QLinear) / dynamic of an ONNX graph (the onnx package; None without it or for a
+    file it cannot read)."""
+    try:
+        import onnx
+    except ImportError:
+        return None
+    try:
+        model = onnx.load(str(file), load_external_data=False)
+    except Exception:  # a corrupt file: the runner says why
+        return None
+    ops = {n.op_type for n in model.graph.node}
+    if ops & {"DynamicQuantizeLinear", "MatMulInteger", "ConvInteger", "DynamicQuantizeMatMul"}:
+        return "dynamic"
+    if ops & {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul"}:
+        return "int8"
+    if any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer):
+        return "fp16"
+    return "fp32"

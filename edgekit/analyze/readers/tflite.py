@@ -1,7 +1,7 @@
 """TFLite reader: the flatbuffer parsed directly, with the standard library only.
 
 The one TFLite reader of edgekit: no interpreter and no LiteRT schema package, so it also reads Edge TPU-compiled
-files, works where no runtime is installed, and keeps `edgekit --help`-light paths light. edgekit.profile.measure and
+files, works where no runtime is installed, and keeps `edgekit --help`-light paths light. edgekit.measure.host and
 edgekit.emulate get a file's precision from tflite_precision() below. Field ids follow LiteRT's schema.fbs
 (https://github.com/google-ai-edge/LiteRT/blob/main/tflite/converter/schema/schema.fbs).
 """

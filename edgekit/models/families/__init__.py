@@ -1,18 +1,4 @@
-"""Importing this package registers every model family (each module calls register_model at import time).
+"""The model families, one module each; edgekit.models.registry finds and imports them (no list to keep here).
 
 No module here imports TensorFlow or Keras at load time: `edgekit models` lists the registry from data alone.
 """
-
-from edgekit.models.families import (  # noqa: F401
-    alexnet,
-    densenet,
-    efficientnet,
-    inception,
-    mobilenet,
-    nasnet,
-    resnet,
-    squeezenet,
-    vgg,
-    vit,
-    xception,
-)

@@ -1,4 +1,4 @@
-"""Shared helpers for the family modules: wrap a keras.applications constructor as a registry build_fn."""
+"""Shared helpers for the family modules (not a family: the registry skips modules named _*): build_fns."""
 
 from __future__ import annotations
 
@@ -7,20 +7,8 @@ from typing import Any
 
 from edgekit.models.weights import build_hand_made, build_keras_application
 
-# The notes' comparison table, one line per family (used as ModelSpec.use_case).
-USE_CASES = {
-    "AlexNet": "Teaching and history: the first deep CNN",
-    "VGG": "Feature extraction: simple structure, good for transfer learning",
-    "Inception": "Medium to large tasks: multi-scale convolutions",
-    "SqueezeNet": "Embedded devices: a very small model",
-    "ResNet": "General classification and detection: skip connections",
-    "DenseNet": "Medical imaging and classification: dense connections",
-    "Xception": "Efficient inference: depthwise-separable convolutions",
-    "NASNet": "High-accuracy needs: an automatically designed architecture",
-    "MobileNet": "Mobile and edge devices: light and efficient",
-    "EfficientNet": "Practical deployment: the best accuracy for the resources",
-    "ViT": "Large-data classification and pre-training: global features",
-}
+# Where keras.applications publishes its weights' ImageNet top-1 (a ModelSpec.published_top1 source).
+KERAS_APPS = "https://keras.io/api/applications/"
 
 
 def keras_app(

@@ -11,8 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from edgekit.models import blocks
-from edgekit.models.families._common import USE_CASES, hand_made
-from edgekit.models.registry import PREPROCESS_TORCH, ModelSpec, register_model
+from edgekit.models.families._common import hand_made
+from edgekit.models.registry import PREPROCESS_TORCH, ModelSpec, NotesRow, PublishedTop1, register_model
+
+USE_CASE = "Teaching and history: the first deep CNN"
+NOTES = NotesRow(params="many", use_case="teaching, history")
 
 
 def build_alexnet(
@@ -46,6 +49,7 @@ def build_alexnet(
 ALEXNET = register_model(
     ModelSpec(
         name="alexnet",
+        display_name="AlexNet",
         family="AlexNet",
         year=2012,
         build_fn=hand_made("alexnet", build_alexnet),
@@ -53,7 +57,12 @@ ALEXNET = register_model(
         min_input_size=63,
         params=61_100_840,
         macs=714_188_480,
-        use_case=USE_CASES["AlexNet"],
+        use_case=USE_CASE,
+        published_top1=PublishedTop1(
+            0.5652, "https://pytorch.org/vision/stable/models.html (AlexNet_Weights.IMAGENET1K_V1)"
+        ),
+        notes=NOTES,
+        default_row=0,
         preprocess=PREPROCESS_TORCH,
         imagenet_weights=False,
     )

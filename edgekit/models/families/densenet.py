@@ -1,11 +1,15 @@
 """DenseNet (2016): each layer's output is concatenated onto all later layers' inputs, so layers stay thin."""
 
-from edgekit.models.families._common import USE_CASES, keras_app
-from edgekit.models.registry import PREPROCESS_TORCH, ModelSpec, register_model
+from edgekit.models.families._common import KERAS_APPS, keras_app
+from edgekit.models.registry import PREPROCESS_TORCH, ModelSpec, NotesRow, PublishedTop1, register_model
+
+USE_CASE = "Medical imaging and classification: dense connections"
+NOTES = NotesRow(params="medium", use_case="medical imaging, classification")
 
 DENSENET121 = register_model(
     ModelSpec(
         name="densenet121",
+        display_name="DenseNet-121",
         family="DenseNet",
         year=2016,
         build_fn=keras_app("densenet121", "DenseNet121", 224),
@@ -13,7 +17,10 @@ DENSENET121 = register_model(
         min_input_size=32,
         params=8_062_504,
         macs=2_834_161_664,
-        use_case=USE_CASES["DenseNet"],
+        use_case=USE_CASE,
+        published_top1=PublishedTop1(0.75, KERAS_APPS),
+        notes=NOTES,
+        default_row=5,
         preprocess=PREPROCESS_TORCH,
         aliases=("densenet",),
     )

@@ -7,8 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from edgekit.models import blocks
-from edgekit.models.families._common import USE_CASES, hand_made, keras_app
-from edgekit.models.registry import PREPROCESS_RAW, PREPROCESS_TF, ModelSpec, register_model
+from edgekit.models.families._common import KERAS_APPS, hand_made, keras_app
+from edgekit.models.registry import PREPROCESS_RAW, PREPROCESS_TF, ModelSpec, NotesRow, PublishedTop1, register_model
+
+USE_CASE = "Practical deployment: the best accuracy for the resources"
+NOTES = NotesRow(params="medium", use_case="practical deployment")
 
 IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
 IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
@@ -33,11 +36,12 @@ def set_input_normalization(model: Any) -> None:
             return
 
 
-def _efficientnet(index: int, size: int, params: int, macs: int, min_size: int = 32) -> ModelSpec:
+def _efficientnet(index: int, size: int, params: int, macs: int, top1: float, min_size: int = 32) -> ModelSpec:
     name = f"efficientnetb{index}"
     return register_model(
         ModelSpec(
             name=name,
+            display_name=f"EfficientNet-B{index}",
             family="EfficientNet",
             year=2019,
             build_fn=keras_app(name, f"EfficientNetB{index}", size, post_build=set_input_normalization),
@@ -45,7 +49,10 @@ def _efficientnet(index: int, size: int, params: int, macs: int, min_size: int =
             min_input_size=min_size,
             params=params,
             macs=macs,
-            use_case=USE_CASES["EfficientNet"],
+            use_case=USE_CASE,
+            published_top1=PublishedTop1(top1, KERAS_APPS),
+            notes=NOTES,
+            default_row=9 if index == 0 else None,  # B0 stands for the family among compare's default rows
             preprocess=PREPROCESS_RAW,
             edge=index == 0,
             aliases=("efficientnet",) if index == 0 else (),
@@ -53,10 +60,10 @@ def _efficientnet(index: int, size: int, params: int, macs: int, min_size: int =
     )
 
 
-EFFICIENTNET_B0 = _efficientnet(0, 224, 5_330_571, 385_814_752)
-EFFICIENTNET_B1 = _efficientnet(1, 240, 7_856_239, 686_802_832)
-EFFICIENTNET_B2 = _efficientnet(2, 260, 9_177_569, 993_561_872)
-EFFICIENTNET_B3 = _efficientnet(3, 300, 12_320_535, 1_827_141_392)
+EFFICIENTNET_B0 = _efficientnet(0, 224, 5_330_571, 385_814_752, 0.771)
+EFFICIENTNET_B1 = _efficientnet(1, 240, 7_856_239, 686_802_832, 0.791)
+EFFICIENTNET_B2 = _efficientnet(2, 260, 9_177_569, 993_561_872, 0.801)
+EFFICIENTNET_B3 = _efficientnet(3, 300, 12_320_535, 1_827_141_392, 0.816)
 
 # EfficientNet-B0's stages: (kernel, repeats, output channels, expansion, first stride).
 LITE0_STAGES = (
@@ -107,6 +114,7 @@ def build_efficientnet_lite(
 EFFICIENTNET_LITE0 = register_model(
     ModelSpec(
         name="efficientnetlite0",
+        display_name="EfficientNet-Lite0",
         family="EfficientNet",
         year=2020,
         build_fn=hand_made("efficientnetlite0", build_efficientnet_lite),
@@ -114,7 +122,11 @@ EFFICIENTNET_LITE0 = register_model(
         min_input_size=32,
         params=4_694_024,
         macs=385_187_552,
-        use_case=USE_CASES["EfficientNet"],
+        use_case=USE_CASE,
+        published_top1=PublishedTop1(
+            0.751, "https://github.com/tensorflow/tpu/tree/master/models/official/efficientnet/lite"
+        ),
+        notes=NOTES,
         preprocess=PREPROCESS_TF,
         edge=True,
         aliases=("efficientnetlite", "effnetlite0"),

@@ -6,12 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from edgekit.models import blocks
-from edgekit.models.families._common import USE_CASES, hand_made, keras_app
-from edgekit.models.registry import PREPROCESS_TF, ModelSpec, register_model
+from edgekit.models.families._common import KERAS_APPS, hand_made, keras_app
+from edgekit.models.registry import PREPROCESS_TF, ModelSpec, NotesRow, PublishedTop1, register_model
+
+USE_CASE = "Medium to large tasks: multi-scale convolutions"
+NOTES = NotesRow(params="medium", use_case="medium to large tasks")
 
 INCEPTION_V3 = register_model(
     ModelSpec(
         name="inceptionv3",
+        display_name="InceptionV3",
         family="Inception",
         year=2015,
         build_fn=keras_app("inceptionv3", "InceptionV3", 299),
@@ -19,7 +23,10 @@ INCEPTION_V3 = register_model(
         min_input_size=75,
         params=23_851_784,
         macs=5_713_216_096,
-        use_case=USE_CASES["Inception"],
+        use_case=USE_CASE,
+        published_top1=PublishedTop1(0.779, KERAS_APPS),
+        notes=NOTES,
+        default_row=2,
         preprocess=PREPROCESS_TF,
         aliases=("inception", "googlenetv3"),
     )
@@ -75,6 +82,7 @@ def build_inceptionv1(input_size: int, num_classes: int = 1000, classifier_activ
 INCEPTION_V1 = register_model(
     ModelSpec(
         name="inceptionv1",
+        display_name="InceptionV1",
         family="Inception",
         year=2014,
         build_fn=hand_made("inceptionv1", build_inceptionv1),
@@ -82,7 +90,9 @@ INCEPTION_V1 = register_model(
         min_input_size=32,
         params=6_617_624,
         macs=1_498_376_192,
-        use_case=USE_CASES["Inception"],
+        use_case=USE_CASE,
+        published_top1=None,
+        notes=NOTES,
         preprocess=PREPROCESS_TF,
         aliases=("googlenet",),
         imagenet_weights=False,

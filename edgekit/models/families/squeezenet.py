@@ -6,8 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from edgekit.models import blocks
-from edgekit.models.families._common import USE_CASES, hand_made
-from edgekit.models.registry import PREPROCESS_TORCH, ModelSpec, register_model
+from edgekit.models.families._common import hand_made
+from edgekit.models.registry import PREPROCESS_TORCH, ModelSpec, NotesRow, PublishedTop1, register_model
+
+USE_CASE = "Embedded devices: a very small model"
+NOTES = NotesRow(params="few", use_case="embedded")
 
 # (squeeze, expand) per fire module, numbered as in the paper (fire2 ... fire9).
 FIRES = {2: (16, 64), 3: (16, 64), 4: (32, 128), 5: (32, 128), 6: (48, 192), 7: (48, 192), 8: (64, 256), 9: (64, 256)}
@@ -57,6 +60,7 @@ def _builder(name: str, version: str):
 SQUEEZENET = register_model(
     ModelSpec(
         name="squeezenet",
+        display_name="SqueezeNet 1.0",
         family="SqueezeNet",
         year=2016,
         build_fn=_builder("squeezenet", "1.0"),
@@ -64,7 +68,10 @@ SQUEEZENET = register_model(
         min_input_size=21,
         params=1_248_424,
         macs=818_924_576,
-        use_case=USE_CASES["SqueezeNet"],
+        use_case=USE_CASE,
+        published_top1=PublishedTop1(0.575, "https://arxiv.org/abs/1602.07360 (Table 2)"),
+        notes=NOTES,
+        default_row=3,
         preprocess=PREPROCESS_TORCH,
         edge=True,
         aliases=("squeezenet10", "squeezenet1.0", "squeezenetv1"),
@@ -75,6 +82,7 @@ SQUEEZENET = register_model(
 SQUEEZENET11 = register_model(
     ModelSpec(
         name="squeezenet11",
+        display_name="SqueezeNet 1.1",
         family="SqueezeNet",
         year=2016,
         build_fn=_builder("squeezenet11", "1.1"),
@@ -82,7 +90,9 @@ SQUEEZENET11 = register_model(
         min_input_size=17,
         params=1_235_496,
         macs=349_151_936,
-        use_case=USE_CASES["SqueezeNet"],
+        use_case=USE_CASE,
+        published_top1=PublishedTop1(0.5818, "https://pytorch.org/vision/stable/models.html (SqueezeNet1_1_Weights)"),
+        notes=NOTES,
         preprocess=PREPROCESS_TORCH,
         edge=True,
         aliases=("squeezenet1.1", "squeezenetv11"),

@@ -9,8 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from edgekit.models import blocks
-from edgekit.models.families._common import USE_CASES, hand_made
-from edgekit.models.registry import PREPROCESS_TF, ModelSpec, register_model
+from edgekit.models.families._common import hand_made
+from edgekit.models.registry import PREPROCESS_TF, ModelSpec, NotesRow, PublishedTop1, register_model
+
+USE_CASE = "Large-data classification and pre-training: global features"
+NOTES = NotesRow(params="high", use_case="large-data classification, pre-training")
 
 PATCH = 16
 
@@ -62,6 +65,7 @@ def _builder(name: str):
 VIT_TI16 = register_model(
     ModelSpec(
         name="vitti16",
+        display_name="ViT-Ti/16",
         family="ViT",
         year=2020,
         build_fn=_builder("vitti16"),
@@ -69,7 +73,9 @@ VIT_TI16 = register_model(
         min_input_size=PATCH,
         params=5_717_416,
         macs=1_253_683_200,
-        use_case=USE_CASES["ViT"],
+        use_case=USE_CASE,
+        published_top1=PublishedTop1(0.722, "https://arxiv.org/abs/2012.12877 (DeiT-Ti, Table 1)"),
+        notes=NOTES,
         preprocess=PREPROCESS_TF,
         aliases=("vittiny16", "vittiny", "vitti"),
         imagenet_weights=False,
@@ -80,6 +86,7 @@ VIT_TI16 = register_model(
 VIT_B16 = register_model(
     ModelSpec(
         name="vitb16",
+        display_name="ViT-B/16",
         family="ViT",
         year=2020,
         build_fn=_builder("vitb16"),
@@ -87,7 +94,12 @@ VIT_B16 = register_model(
         min_input_size=PATCH,
         params=86_567_656,
         macs=17_563_828_224,
-        use_case=USE_CASES["ViT"],
+        use_case=USE_CASE,
+        published_top1=PublishedTop1(
+            0.8107, "https://pytorch.org/vision/stable/models.html (ViT_B_16_Weights.IMAGENET1K_V1)"
+        ),
+        notes=NOTES,
+        default_row=10,
         preprocess=PREPROCESS_TF,
         aliases=("vitbase16", "vitbase", "vitb"),
         imagenet_weights=False,
@@ -98,6 +110,7 @@ VIT_B16 = register_model(
 VIT_B32 = register_model(
     ModelSpec(
         name="vitb32",
+        display_name="ViT-B/32",
         family="ViT",
         year=2020,
         build_fn=_builder("vitb32"),
@@ -105,7 +118,9 @@ VIT_B32 = register_model(
         min_input_size=32,
         params=88_224_232,
         macs=4_409_186_304,
-        use_case=USE_CASES["ViT"],
+        use_case=USE_CASE,
+        published_top1=None,
+        notes=NOTES,
         preprocess=PREPROCESS_TF,
         aliases=("vitbase32",),
         imagenet_weights=False,

@@ -1,0 +1,46 @@
+"""`edgekit train`: a zoo model trained on an image folder into a .keras model that export takes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgekit.cli.options import AlphaOpt, InputSizeOpt, JsonOpt
+
+
+def train(
+    model: Annotated[str, typer.Argument(help="A model name (see `edgekit models`).")],
+    data: Annotated[str, typer.Option("--data", help="Image folder (one subfolder per class) or builtin:digits.")],
+    strategy: Annotated[str, typer.Option("--strategy", help="auto | transfer | finetune | scratch.")] = "auto",
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="At most this many epochs (early stopping).")] = 30,
+    input_size: InputSizeOpt = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per training step.")] = 32,
+    val_split: Annotated[float, typer.Option("--val-split", help="Validation fraction (stratified).")] = 0.2,
+    weights: Annotated[str, typer.Option("--weights", help="auto | imagenet | none | PATH (pretrained).")] = "auto",
+    alpha: AlphaOpt = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Export root (default ./edgekit-out): writes <model>-<data>/keras/.")
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its checkpoint.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Train on an image folder (transfer learning, fine-tuning or from scratch) into a .keras model export takes."""
+    from edgekit import api, console
+
+    record = api.train(
+        model,
+        data=data,
+        strategy=strategy,
+        epochs=epochs,
+        input_size=input_size,
+        batch_size=batch_size,
+        val_split=val_split,
+        weights=weights,
+        alpha=alpha,
+        out=out,
+        resume=resume,
+    )
+    if json_out:  # the progress lines on stderr are the human output
+        console.print_json(record)

@@ -1,0 +1,74 @@
+"""What an export is asked to do (ExportOptions), the float model it starts from (Source), and where it writes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgekit._version import __version__
+from edgekit.ioutil import sha256_file
+from edgekit.models.registry import Preprocess
+from edgekit.safety import check_name
+
+DEFAULT_OUT = Path("edgekit-out")
+
+
+@dataclass
+class ExportOptions:
+    model: str  # a registered name or a path to a .keras file
+    precision: str = "fp32"
+    formats: tuple[str, ...] | None = None  # None: the default set
+    calib: str = "builtin"
+    calib_size: int = 200
+    holdout: int = 32
+    io: str = "int8"
+    input_size: int | None = None
+    alpha: float | None = None
+    num_classes: int = 1000
+    weights: str = "none"
+    out: Path | None = None
+    seed: int = 0
+    min_cosine: float | None = None
+    max_accuracy_drop: float | None = None
+    layer_report: bool | None = None  # None: only when an int8 TFLite looks damaged
+    recalibrate_bn: bool | None = None  # None: when the model is untrained (weights none)
+    reuse: bool = False  # keep an earlier artifact built with the same options (profile uses this)
+    # ONNX/OpenVINO in a side process while TensorFlow converts TFLite; EDGEKIT_EXPORT_SEQUENTIAL=1 turns it off
+    # (benchmarks/export_speed.py --sequential measures what the side process gains).
+    parallel: bool = field(default_factory=lambda: os.environ.get("EDGEKIT_EXPORT_SEQUENTIAL", "") in ("", "0"))
+    threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    preprocess: str | None = None  # raw|tf|torch|caffe|mean=R,G,B:std=R,G,B; None: the model's own (or detected)
+    keep_float: tuple[str, ...] = ()  # Keras layers left float in an INT8 export (mixed precision)
+
+    def key(self, fmt: str) -> str:
+        """What makes two exports the same artifact (the cache key)."""
+        d = asdict(self)
+        for k in ("formats", "out", "min_cosine", "max_accuracy_drop", "layer_report", "reuse", "threads", "parallel"):
+            d.pop(k)
+        d["format"], d["edgekit"] = fmt, __version__
+        if not self.keep_float:
+            d.pop("keep_float")  # keys of exports made before --keep-float existed stay valid
+        if Path(self.model).suffix == ".keras" and Path(self.model).is_file():
+            d["model_sha256"] = sha256_file(Path(self.model))  # same path, new weights: not the same artifact
+        return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclass
+class Source:
+    """The float model every artifact is made from, and what the manifest says about it."""
+
+    model: Any
+    name: str
+    preprocess: Preprocess
+    input_size: int
+    build: dict[str, Any]
+    training: dict[str, Any] | None = None  # a model edgekit trained: its data split (edgekit.training.loop)
+
+
+# --- orchestration ------------------------------------------------------------------------------------------------
+def artifact_dir(root: Path, model: str, fmt: str, precision: str) -> Path:
+    return root / check_name(model) / f"{fmt}-{precision}"  # a foreign manifest's name must not climb out of root

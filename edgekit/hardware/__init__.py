@@ -1,0 +1,1 @@
+"""Hardware facts: the target schema (targets/*.toml) and probing of this host."""

@@ -1,0 +1,446 @@
+"""`edgekit profile ARTIFACT... --host USER@ADDR[:PORT]`: measure on boards over SSH, one or a fleet in parallel.
+
+Per host: one probe (which Python, which runtimes, what board, which cached files), then per artifact: copy it
+unless the remote's content-addressed cache already has it (~/.cache/edgekit/remote/models/<sha256>.tflite or .onnx;
+an OpenVINO IR as <key>.xml + <key>.bin, key = sha256 of both files' sha256; each checked against its sha256 on
+arrival), copy the device runner the same way (.../remote/runner-<hash>/), run
+`python -m edgekit.device run` there under `timeout`, and turn its JSON into a profile result stored under the
+target the remote *is* (device-tree model, CPU part; an unknown machine is ssh-<machine>, never a board's name).
+Results gathered before a link drops are kept; the rest of that host's artifacts fail with the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgekit.device import runtimes
+from edgekit.errors import EdgekitError, UsageError
+from edgekit.hardware.boards import detect_targets
+from edgekit.measure.probe import choose_target, install_line, probe_host, python_of, remote_formats
+from edgekit.measure.ssh import Host, RemoteTimeout, Ssh, SshError
+
+DEVICE_DIR = Path(__file__).resolve().parents[1] / "device"
+LITERT_PIN = runtimes.get("litert").pin  # the version the device extra pins (pyproject.toml)
+# Export folders give the TFLite formats only unless --format names others (a Pi folder also holds an OpenVINO IR it
+# has no runtime for).
+FOLDER_FORMATS = ("tflite", "edgetpu")
+_GRACE_S = 30.0  # on top of --timeout for the ssh process itself: connecting, copying back the JSON
+
+
+# Receives one cache entry on stdin and renames it into place only when whole (argv: root, name, sha256, kind).
+RECEIVE = r"""
+import hashlib, io, os, shutil, sys, tarfile
+root, name, digest, kind = sys.argv[1:5]
+data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
+if hashlib.sha256(data).hexdigest() != digest:
+    sys.stderr.write("edgekit: the copy arrived damaged (sha256 mismatch)\n")
+    sys.exit(3)
+dest = os.path.join(root, name)
+parent = os.path.dirname(dest)
+if not os.path.isdir(parent):
+    os.makedirs(parent)
+tmp = "%s.tmp.%d" % (dest, os.getpid())
+if kind == "tar":
+    with tarfile.open(fileobj=io.BytesIO(data)) as t:
+        t.extractall(tmp, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+    try:
+        os.rename(tmp, dest)
+    except OSError:
+        shutil.rmtree(tmp)  # a parallel upload of the same runner won
+else:
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.rename(tmp, dest)
+"""
+
+
+@dataclass
+class RemoteOptions:
+    hosts: list[Host]
+    ssh_config: Path | None = None
+    connect_timeout: float = 10.0
+    cpus: str | None = None
+    cooldown_c: float | None = None
+    power_cmd: str | None = None
+    local: bool = False  # measure here with the device runner (no SSH): hosts holds local.LOCAL
+
+
+@dataclass
+class HostPlan:
+    """What the probe found on one host, and what it will be measured as."""
+
+    host: Host
+    ssh: Ssh
+    probe: dict[str, Any]
+    target_id: str
+    delegate: str | None
+    cached: set[str] = field(default_factory=set)
+
+
+# ---------------------------------------------------------------------------------------------- the device runner
+def runner_bundle() -> tuple[str, bytes]:
+    """(cache name, tar bytes) of edgekit/device/*.py plus an empty edgekit/__init__.py: the runner alone."""
+    files = {"edgekit/__init__.py": b'"""edgekit device runner (copied by edgekit profile --host)."""\n'}
+    for path in sorted(DEVICE_DIR.glob("*.py")):
+        files[f"edgekit/device/{path.name}"] = path.read_bytes()
+    digest = hashlib.sha256()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in files.items():
+            digest.update(name.encode() + b"\0" + data)
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, io.BytesIO(data))
+    return f"runner-{digest.hexdigest()[:16]}", buffer.getvalue()
+
+
+def model_cache_name(path: Path, sha256: str) -> str:
+    suffix = "_edgetpu.tflite" if path.name.endswith("_edgetpu.tflite") else path.suffix.lower() or ".tflite"
+    return f"models/{sha256}{suffix}"
+
+
+def cache_entries(art) -> list[tuple[str, Path]]:
+    """(cache name, local file) for each file the runner needs, the model first. An OpenVINO IR's .xml and .bin
+    share one key made of both contents (the runner finds the .bin by the .xml's stem), so a changed .bin is a new
+    entry too."""
+    if art.format != "openvino":
+        return [(model_cache_name(art.path, _sha(art.path)), art.path)]
+    weights = art.path.with_suffix(".bin")
+    key = hashlib.sha256((_sha(art.path) + _sha(weights)).encode()).hexdigest()
+    return [(f"models/{key}.xml", art.path), (f"models/{key}.bin", weights)]
+
+
+# ------------------------------------------------------------------------------------------------- one host
+def plan_host(host: Host, opts: RemoteOptions, names: list[str], formats: tuple[str, ...] = ("tflite",)) -> HostPlan:
+    from edgekit.hardware.targets import get_target
+
+    if opts.local:  # this machine, driven like a remote (edgekit/measure/local.py)
+        from edgekit.measure.local import LocalShell, local_target
+
+        ssh = LocalShell(host)
+        probe = probe_host(ssh, names, timeout=opts.connect_timeout + _GRACE_S)
+        target_id = local_target(host, probe, detect_targets(probe))
+    else:
+        ssh = Ssh(host, config=opts.ssh_config, connect_timeout=opts.connect_timeout)
+        probe = probe_host(ssh, names, timeout=opts.connect_timeout + _GRACE_S)
+        target_id = choose_target(host, probe)
+    line = install_line(probe, formats)
+    if line:
+        needed = ", ".join(sorted({remote_formats()[f] for f in formats}))
+        raise EdgekitError(
+            f"{host.name}: numpy or a runtime ({needed}) missing for {probe['executable']}; run there: {line}"
+        )
+    delegate = None  # an ssh-* machine edgekit has no target file for: its CPU, no delegate
+    if not target_id.startswith("ssh-"):
+        from edgekit.costmodel.kinds import hook  # how a kind is measured over --host is its module's business
+
+        target = get_target(target_id)
+        if hook(target, "REMOTE_REFUSAL"):
+            raise UsageError(f"{host.name}: {hook(target, 'REMOTE_REFUSAL')}")
+        delegate = hook(target, "DELEGATE")
+    return HostPlan(host, ssh, probe, target_id, delegate, set(probe.get("have", [])))
+
+
+def ensure_cached(plan: HostPlan, name: str, data: bytes, kind: str, timeout: float) -> bool:
+    """Copy data into the remote cache unless it is there; True when it was copied."""
+    if name in plan.cached:
+        return False
+    digest = hashlib.sha256(data).hexdigest()
+    argv = [python_of(plan.host), "-c", RECEIVE, plan.probe["root"], name, digest, kind]
+    proc = plan.ssh.run(argv, timeout=timeout, stdin=data)
+    if proc.returncode != 0:
+        detail = (proc.stderr.decode(errors="replace").strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+        raise EdgekitError(f"{plan.host.name}: copying {name} failed: {detail[:200]}")
+    plan.cached.add(name)
+    return True
+
+
+def runner_argv(plan: HostPlan, model: str, req, opts: RemoteOptions) -> list[str]:
+    argv = [python_of(plan.host), "-m", "edgekit.device", "run", model, "--json", "--threads", str(req.threads or 1)]
+    argv += ["--runs", str(req.runs), "--warmup", str(req.warmup), "--min-seconds", repr(float(req.min_seconds))]
+    if opts.cpus:
+        argv += ["--cpus", opts.cpus]
+    if opts.cooldown_c is not None:
+        argv += ["--cooldown-c", repr(float(opts.cooldown_c))]
+    if plan.delegate:
+        argv += ["--delegate", plan.delegate]
+    if plan.probe.get("timeout"):  # the remote kills its own runner at --timeout, even if the link is gone
+        argv = ["timeout", "-k", "5", str(int(req.timeout) + 1), *argv]
+    return argv
+
+
+def measure_on(plan: HostPlan, art, req, opts: RemoteOptions) -> dict[str, Any]:
+    """Copy (if needed) and run one artifact on the host; a profile result (status ok or failed)."""
+    from edgekit.ioutil import sha256_file
+    from edgekit.measure.powercmd import PowerCommand
+
+    sha = sha256_file(art.path)
+    entries = cache_entries(art)
+    runner_name, bundle = runner_bundle()
+    copied = False
+    for entry, path in entries:
+        data = path.read_bytes()
+        copy_timeout = opts.connect_timeout + _GRACE_S + len(data) / 1e6  # >= 1 MB/s
+        copied = ensure_cached(plan, entry, data, "file", copy_timeout) or copied
+    ensure_cached(plan, runner_name, bundle, "tar", opts.connect_timeout + _GRACE_S + len(bundle) / 1e6)
+    name = entries[0][0]
+    root = plan.probe["root"]
+    argv = runner_argv(plan, f"{root}/{name}", req, opts)
+    meter = PowerCommand(opts.power_cmd) if opts.power_cmd else None
+    idle_w = meter.idle_w() if meter else None
+    started = time.time()
+    with meter.sampling() if meter else nullcontext():
+        proc = plan.ssh.run(argv, timeout=req.timeout + _GRACE_S, env={"PYTHONPATH": f"{root}/{runner_name}"})
+    finished = time.time()
+    out = _last_json(proc.stdout.decode(errors="replace"))
+    remote = {
+        "name": plan.host.name,
+        "address": plan.host.address,
+        "port": plan.host.port,
+        "python": plan.probe["executable"],
+        "model_path": f"{root}/{name}",
+        **({"weights_path": f"{root}/{entries[1][0]}"} if len(entries) > 1 else {}),
+        "copied": copied,
+        "runner": runner_name,
+        "started": started,
+        "finished": finished,
+    }
+    if proc.returncode in (124, 137):
+        out = {"status": "failed", "error": f"timed out after {req.timeout:g} s on the remote (killed by timeout)"}
+    elif out is None:
+        detail = (proc.stderr.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
+        out = {"status": "failed", "error": f"the device runner exited {proc.returncode}: {detail[:200]}"}
+    result = to_result(out, art, plan, sha, remote)
+    if meter and result["status"] == "ok":
+        meter_power = meter.summary(idle_w, finished, out.get("timed_seconds") or 0.0, out["latency_ms"]["n"])
+        if (result.get("power") or {}).get("status") == "ok":
+            result["power_onboard"] = result["power"]  # the board's own reading (PMIC/RAPL), kept beside the meter's
+        result["power"], result["power_w"] = meter_power, meter_power.get("active_w")
+        result["energy_mj"] = meter_power.get("energy_mj_per_inference")
+    return result
+
+
+def _last_json(stdout: str) -> dict[str, Any] | None:
+    for line in reversed(stdout.strip().splitlines()):
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        return value if isinstance(value, dict) else None
+    return None
+
+
+def to_result(out: dict[str, Any], art, plan: HostPlan, sha: str, remote: dict[str, Any]) -> dict[str, Any]:
+    """The device runner's JSON -> a profile result: source measured, filed under the remote's target."""
+    from edgekit.measure.host import detected_precision
+    from edgekit.results.record import base_result, host_info
+
+    meta = art.manifest or {}
+    precision = meta.get("precision") or detected_precision(art.path, art.format) or "unknown"
+    result = base_result(plan.target_id, meta.get("model") or art.path.stem, art.format, precision, "measured")
+    result["host"] = out.get("host") or _probe_host(plan.probe)
+    if plan.host.address != "localhost" or plan.host.name != "local":
+        result["host"]["ssh"] = plan.host.name  # over SSH: the board's name in the fleet
+    result["workstation"] = host_info()
+    result["remote"] = remote
+    result["artifact"] = {"path": str(art.path), "sha256": sha}
+    if art.format == "openvino" and art.path.with_suffix(".bin").is_file():
+        result["artifact"]["weights_sha256"] = _sha(art.path.with_suffix(".bin"))
+    result["size_bytes"] = art.path.stat().st_size
+    result["runtime"] = out.get("runtime") or {"name": None, "version": None, "threads": None, "device": plan.delegate}
+    if out.get("status") != "ok":
+        result.update(status="failed", error=out.get("error") or "the device runner failed")
+        return result
+    latency = out["latency_ms"]
+    result.update(
+        latency_ms=latency,
+        peak_memory_bytes=out.get("peak_memory_bytes"),
+        load_ms=out.get("load_ms"),
+        first_inference_ms=out.get("first_inference_ms"),
+        throughput_ips=round(1000.0 / latency["mean"], 3) if latency.get("mean") else None,
+        layers=[],
+    )
+    power = out.get("power") or {}
+    if power.get("status") == "ok":
+        result.update(power_w=power.get("active_w"), energy_mj=power.get("energy_mj_per_inference"))
+    for key in ("machine", "python", "numpy", "cpus", "accelerators", "cooldown", "thermal", "power", "inputs",
+                "outputs", "timed_seconds", "output_sha256", "first_inference_note", "warmup"):  # fmt: skip
+        if key in out:
+            result[key] = out[key]
+    result["throttled"] = (out.get("thermal") or {}).get("throttled")
+    return result
+
+
+def _probe_host(probe: dict[str, Any]) -> dict[str, Any]:
+    keys = ("hostname", "machine", "cpu", "cpu_part", "board", "os")
+    return {k: probe.get(k) for k in keys}
+
+
+# ------------------------------------------------------------------------------------------------- the fleet
+def profile_remote(req, opts: RemoteOptions, say=None) -> tuple[list[dict[str, Any]], list[str]]:
+    """Probe every host (in parallel), check the asserted targets, then measure each host's artifacts one at a time,
+    the hosts in parallel. Saves each result as soon as it exists. Returns (results, error lines)."""
+    from edgekit.measure.vs_predicted import attach_prediction
+
+    if req.predict or req.emulate:
+        raise UsageError("--host, --cpus, --cooldown-c and --power-cmd measure; --predict and --emulate do not")
+    arts = remote_artifacts(req)
+    names = [name for a in arts for name, _ in cache_entries(a)] + [runner_bundle()[0]]
+    formats = tuple(sorted({a.format for a in arts}))
+    if not opts.hosts:
+        raise UsageError("no host given: use --host USER@ADDR[:PORT] or --hosts FILE")
+
+    with ThreadPoolExecutor(max_workers=len(opts.hosts)) as pool:
+        planned = list(pool.map(lambda h: _plan_or_error(h, opts, names, formats), opts.hosts))
+    usage = [p for p in planned if isinstance(p, UsageError)]
+    if usage:
+        raise usage[0]  # a wrong --target is the user's mistake: exit 2 before measuring anything
+    lock = threading.Lock()
+    results: list[dict[str, Any]] = []
+    errors: list[str] = [str(p.message) for p in planned if isinstance(p, EdgekitError)]
+
+    def keep(result: dict[str, Any]) -> None:
+        if result["status"] == "ok":
+            attach_prediction(result, arts_by_path[result["artifact"]["path"]].path)
+        if req.save:
+            from edgekit.results.store import save_result
+
+            result["saved_to"] = str(save_result(result, req.profiles_dir))
+        with lock:
+            results.append(result)
+            if result["status"] != "ok":
+                errors.append(f"{result['remote']['name']}: {result['model']}: {result['error']}")
+        if say:
+            say(f"{result['remote']['name']}: {result['model']} {result['format']}-{result['precision']}: "
+                f"{result['status']}")  # fmt: skip
+
+    arts_by_path = {str(a.path): a for a in arts}
+    plans = [p for p in planned if isinstance(p, HostPlan)]
+    with ThreadPoolExecutor(max_workers=max(1, len(plans))) as pool:
+        list(pool.map(lambda plan: _measure_host(plan, arts, req, opts, keep), plans))
+    return results, errors
+
+
+def _plan_or_error(
+    host: Host, opts: RemoteOptions, names: list[str], formats: tuple[str, ...]
+) -> HostPlan | EdgekitError:
+    try:
+        return plan_host(host, opts, names, formats)
+    except EdgekitError as exc:
+        return exc
+
+
+def _measure_host(plan: HostPlan, arts, req, opts: RemoteOptions, keep) -> None:
+    """One artifact at a time on this host; after a dropped link or a timeout the rest fail with that reason."""
+    broken: str | None = None
+    for art in arts:
+        if broken is None:
+            try:
+                result = measure_on(plan, art, req, opts)
+            except (SshError, RemoteTimeout) as exc:
+                broken = exc.message
+                result = _failed(plan, art, exc.message)
+            except EdgekitError as exc:
+                result = _failed(plan, art, exc.message)
+        else:
+            result = _failed(plan, art, f"not measured: {broken}")
+        keep(result)
+
+
+def _failed(plan: HostPlan, art, error: str) -> dict[str, Any]:
+    remote = {"name": plan.host.name, "address": plan.host.address, "port": plan.host.port, "copied": None}
+    return to_result({"status": "failed", "error": error}, art, plan, _sha(art.path), remote)
+
+
+def _sha(path: Path) -> str:
+    from edgekit.ioutil import sha256_file
+
+    return sha256_file(path)
+
+
+def remote_artifacts(req) -> list:
+    """The artifacts named on the command line (files, or export folders: their TFLite files unless --format names
+    other formats) that the device runner runs: .tflite, .onnx, OpenVINO .xml (+ .bin)."""
+    from types import SimpleNamespace
+
+    from edgekit.stages.profile import artifact_at, folder_artifacts, unique_models
+
+    if not req.items:
+        raise UsageError(
+            "name the .tflite, .onnx or OpenVINO .xml artifacts or export folders to measure on the remote"
+        )
+    wanted = tuple(f for f in (req.formats or FOLDER_FORMATS) if f in remote_formats())
+    in_folders = SimpleNamespace(id="remote", formats=wanted)
+    arts = []
+    for item in req.items:
+        found = folder_artifacts(Path(item), req, in_folders)
+        arts.extend(found if found is not None else [artifact_at(Path(item))])
+    wrong = [a for a in arts if a.format not in remote_formats()]
+    if wrong:
+        raise UsageError(
+            f"{wrong[0].path}: remote profiling runs .tflite, .onnx and OpenVINO .xml artifacts (the device runner "
+            f"needs only numpy + their runtime); this is {wrong[0].format}"
+        )
+    for art in arts:
+        if art.format == "openvino" and not art.path.with_suffix(".bin").is_file():
+            raise UsageError(f"{art.path}: its weights {art.path.with_suffix('.bin').name} are not beside it")
+    if not arts:
+        raise UsageError(f"no {'/'.join(wanted)} artifact in " + ", ".join(req.items))
+    return unique_models(arts, prefer="tflite")
+
+
+def options_from_cli(
+    host_specs: list[str],
+    hosts_file: Path | None,
+    target: str | None,
+    *,
+    identity: Path | None = None,
+    python: str | None = None,
+    ssh_config: Path | None = None,
+    cpus: str | None = None,
+    cooldown_c: float | None = None,
+    power_cmd: str | None = None,
+) -> RemoteOptions:
+    """--host (repeatable) and --hosts FILE -> RemoteOptions; --identity/--remote-python/--target fill what a fleet
+    file leaves out."""
+    from dataclasses import replace
+
+    from edgekit.device.system import parse_cpu_list
+    from edgekit.measure.ssh import load_hosts, parse_host
+
+    hosts = [parse_host(spec) for spec in host_specs] + (load_hosts(hosts_file) if hosts_file else [])
+    local = not hosts  # --cpus / --cooldown-c / --power-cmd alone: the device runner on this machine
+    if local:
+        from edgekit.measure.local import LOCAL
+
+        if identity is not None or python is not None or ssh_config is not None:
+            raise UsageError("--identity, --remote-python and --ssh-config need --host or --hosts")
+        hosts = [LOCAL]
+    hosts = [
+        replace(h, identity=h.identity or identity, python=h.python or python, target=h.target or target) for h in hosts
+    ]
+    names = [h.name for h in hosts]
+    if len(set(names)) != len(names):
+        raise UsageError(f"the same host twice: {', '.join(sorted({n for n in names if names.count(n) > 1}))}")
+    if cpus is not None:
+        try:
+            parse_cpu_list(cpus)
+        except ValueError as exc:
+            raise UsageError(f"--cpus: {exc}") from None
+    if cooldown_c is not None and not 0 < cooldown_c < 120:
+        raise UsageError(f"--cooldown-c {cooldown_c:g}: give a temperature in °C between 0 and 120")
+    if ssh_config is not None and not Path(ssh_config).is_file():
+        raise UsageError(f"--ssh-config: no such file {ssh_config}")
+    return RemoteOptions(
+        hosts, ssh_config=ssh_config, cpus=cpus, cooldown_c=cooldown_c, power_cmd=power_cmd, local=local
+    )

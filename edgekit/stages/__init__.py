@@ -1,0 +1,1 @@
+"""Stages that span packages: `profile` (measure | emulate | predict)."""

@@ -1,0 +1,394 @@
+"""`edgekit profile`: target -> artifacts -> measured (here), emulated (QEMU) or predicted (cost model) -> results."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgekit.errors import EdgekitError, UsageError
+
+
+@dataclass
+class ProfileRequest:
+    items: list[str] = field(default_factory=list)
+    target: str = "host"
+    threads: int | None = None
+    runs: int = 50
+    min_seconds: float = 1.0
+    warmup: int = 5
+    precision: str | None = None
+    formats: tuple[str, ...] | None = None
+    input_size: int | None = None
+    build: dict[str, Any] = field(default_factory=dict)  # the export options a model name is built with (--alpha ...)
+    predict: bool = False
+    emulate: bool = False
+    guest_runtime: str = "litert"  # --emulate only: the runtime inside the emulated guest (litert | tflite-runtime)
+    timeout: float = 600
+    save: bool = True
+    profiles_dir: Path = Path("profiles")  # ./profiles of the current folder, beside ./edgekit-out (--profiles DIR)
+    export_root: Path | None = None
+    link: str | None = None  # Edge TPU targets: usb2 | usb3 | pcie instead of the target's own link
+
+
+@dataclass
+class Artifact:
+    path: Path  # the model file (.tflite / .onnx / .xml)
+    format: str
+    manifest: dict[str, Any] | None
+
+    @property
+    def precision(self) -> str | None:
+        return (self.manifest or {}).get("precision")
+
+
+def target_formats(target) -> tuple[str, ...]:
+    """Formats a target runs, per its toml (host: all of them)."""
+    fmts = getattr(target, "formats", None)
+    if fmts:
+        return tuple(fmts)
+    from edgekit.exporting.formats import format_names
+
+    return format_names()
+
+
+def default_precision(target) -> str:
+    return getattr(target, "default_precision", None) or "fp32"
+
+
+def export_root(req: ProfileRequest) -> Path:
+    from edgekit.exporting.pipeline import DEFAULT_OUT
+
+    return req.export_root or DEFAULT_OUT
+
+
+def scan_exports(root: Path, pattern: str = "*/*/manifest.json") -> list[Artifact]:
+    """Artifacts of the export folders under root (<root>/<model>/<format>-<precision>/manifest.json)."""
+    from edgekit.exporting.formats import format_names
+    from edgekit.measure.host import find_model_file
+
+    found = []
+    for manifest in sorted(root.glob(pattern)):
+        if any(part.startswith(".") for part in manifest.relative_to(root).parts):
+            continue  # an export still being written (ioutil's hidden temp folders), or one killed mid-way
+        try:
+            meta = json.loads(manifest.read_text())
+        except (OSError, ValueError):
+            continue
+        if meta.get("format") not in format_names():
+            continue  # e.g. the .keras folder written by `edgekit build`
+        file, fmt, meta = find_model_file(manifest.parent)
+        found.append(Artifact(file, fmt, meta))
+    return found
+
+
+def folder_artifacts(path: Path, req: ProfileRequest, target) -> list[Artifact] | None:
+    """A model's export folder (<out>/<model>/) or a whole export root: the artifacts the target runs (None when
+    path is not such a folder)."""
+    if not path.is_dir() or (path / "manifest.json").is_file():
+        return None
+    found = scan_exports(path, "*/manifest.json") or scan_exports(path)
+    if not found:
+        return None
+    runnable = [a for a in found if a.format in target_formats(target)]
+    return [a for a in runnable if req.precision in (None, a.precision)]
+
+
+def export_for(name: str, req: ProfileRequest, target) -> list[Artifact]:
+    """A model name: export it (cached, keyed by its options) in the formats the target runs."""
+    from edgekit.exporting.formats import formats as table
+    from edgekit.exporting.options import ExportOptions
+    from edgekit.exporting.pipeline import export
+
+    precision = req.precision or default_precision(target)
+    wanted = [f for f in target_formats(target) if (req.formats is None or f in req.formats)]
+    if "edgetpu" in wanted and "tflite" in wanted:
+        wanted.remove("tflite")  # the edgetpu artifact is the int8 TFLite the TPU runs
+    wanted = [f for f in wanted if precision in table()[f].precisions]
+    if not wanted:
+        supported = "/".join(target.runtime.precisions)
+        raise UsageError(
+            f"target {target.id} runs none of the requested formats at {precision}: it runs "
+            f"{'/'.join(target.runtime.formats)} at {supported}; use --{target.runtime.precisions[0]}"
+        )
+    opts = ExportOptions(
+        model=name,
+        precision=precision,
+        formats=tuple(wanted),
+        input_size=req.input_size,
+        out=req.export_root,
+        reuse=True,
+        **req.build,
+    )
+    records = export(opts)
+    failed = [r for r in records if r["status"] == "failed"]
+    if failed:
+        raise EdgekitError(f"export of {name} to {failed[0]['format']} failed: {failed[0].get('error')}")
+    return [artifact_at(Path(r["path"])) for r in records]
+
+
+def artifact_at(path: Path) -> Artifact:
+    from edgekit.measure.host import find_model_file
+
+    if not path.exists():
+        raise UsageError(f"no such artifact or model: {path}")
+    file, fmt, meta = find_model_file(path)
+    return Artifact(file, fmt, meta)
+
+
+def gather(req: ProfileRequest, target) -> list[Artifact]:
+    from edgekit.exporting.formats import format_of_suffix
+
+    arts: list[Artifact] = []
+    if not req.items:
+        root = export_root(req)
+        arts = scan_exports(root)
+        if not arts:
+            raise UsageError(f"no artifacts under {root}/: run `edgekit export MODEL` first, or name a model or file")
+        arts = [a for a in arts if a.format in target_formats(target)]
+    for item in req.items:
+        path = Path(item)
+        in_folder = folder_artifacts(path, req, target)
+        if in_folder is not None:
+            arts.extend(in_folder)
+        elif path.exists() or format_of_suffix(path) or "/" in item:
+            arts.append(artifact_at(path))
+        else:
+            arts.extend(export_for(item, req, target))
+    if req.formats:
+        arts = [a for a in arts if a.format in req.formats]
+    arts = unique_models(arts, prefer="edgetpu" if "edgetpu" in target_formats(target) else "tflite")
+    if req.precision and req.items == []:
+        arts = [a for a in arts if a.precision in (None, req.precision)]
+    if not arts:
+        raise UsageError(f"no artifact matches target {target.id} (it runs {', '.join(target_formats(target))})")
+    return arts
+
+
+def unique_models(arts: list[Artifact], prefer: str) -> list[Artifact]:
+    """Profile each distinct model file once (the edgetpu export is the int8 TFLite byte for byte)."""
+    by_hash: dict[str, Artifact] = {}
+    for art in sorted(arts, key=lambda a: a.format != prefer):
+        files = (art.manifest or {}).get("files") or [{}]
+        by_hash.setdefault(files[0].get("sha256") or str(art.path), art)
+    return [a for a in arts if a in by_hash.values()]
+
+
+def profile_one(art: Artifact, req: ProfileRequest, target) -> dict[str, Any]:
+    if req.emulate:
+        return emulate_one(art, req, target)
+    if target.is_this_machine() and not req.predict:
+        from edgekit.costmodel.kinds import hook  # a kind measured otherwise than by the host runners says how
+
+        measure = hook(target, "measure_here")
+        if measure is not None:
+            return measure(art.path, req, target)
+        from edgekit.measure.host import measure_artifact
+
+        return measure_artifact(
+            art.path,
+            threads=req.threads or 1,
+            runs=req.runs,
+            min_seconds=req.min_seconds,
+            warmup=req.warmup,
+            timeout=req.timeout,
+        )
+    from edgekit.costmodel.predict import predict_artifact
+
+    return predict_artifact(art.path, target, threads=req.threads, link=req.link)
+
+
+def emulate_one(art: Artifact, req: ProfileRequest, target) -> dict[str, Any]:
+    from edgekit.emulate import cpu_for_target, profile_emulated
+    from edgekit.exporting.formats import get_format
+
+    cpu = cpu_for_target(target.id)  # from the target's file ([emulate] qemu_cpu)
+    if get_format(art.format).timing not in ("litert", "onnxruntime"):  # the guest runs LiteRT and ONNX Runtime
+        raise UsageError(f"--emulate runs TFLite and ONNX artifacts; {art.path.name} is {art.format}")
+
+    result = profile_emulated(art.path, target.id, cpu, runtime=req.guest_runtime, timeout=req.timeout)
+    if result.get("guest_instructions"):
+        from edgekit.costmodel.instructions import predict_from_instructions
+
+        result["predicted_from_instructions"] = predict_from_instructions(
+            result["guest_instructions"], result.get("precision") or "fp32", target, req.threads,
+            runtime=result["runtime"]["name"], runtime_version=result["runtime"]["version"],
+        )  # fmt: skip
+    return result
+
+
+def fill_identity(result: dict[str, Any], art: Artifact, target) -> dict[str, Any]:
+    """Name the result after the artifact's manifest (model, format, precision) and the target asked for."""
+    meta = art.manifest or {}
+    result["target"] = target.id
+    for key in ("model", "format", "precision"):  # the manifest names the artifact; runners only guess
+        if meta.get(key):
+            result[key] = meta[key]
+    result.setdefault("model", art.path.stem)
+    result.setdefault("format", art.format)
+    if meta.get("fidelity"):
+        result.setdefault("fidelity", meta["fidelity"])
+    build = meta.get("build") if isinstance(meta.get("build"), dict) else {}
+    for key in ("input_size", "alpha"):  # part of the result's configuration (results.CONFIG_KEYS)
+        if build.get(key) is not None:
+            result.setdefault(key, build[key])
+    return result
+
+
+def failed_result(art: Artifact, target, source: str, error: str) -> dict[str, Any]:
+    """A complete failed result (every contract key), so saving it can never hide the error it records."""
+    from edgekit.results.record import base_result
+
+    model = str((art.manifest or {}).get("model") or art.path.stem)
+    result = base_result(target.id, model, art.format, art.precision or "unknown", source)
+    result.update(status="failed", error=error, artifact={"path": str(art.path)})
+    return result
+
+
+def _check_link(link: str, target) -> None:
+    from edgekit.costmodel.kinds import hook
+    from edgekit.hardware.targets import load_targets
+
+    links = hook(target, "LINK_MBS")  # the host links a kind's prediction may assume (None: no such link)
+    if links is None:
+        linked = [t for t in load_targets().values() if hook(t, "LINK_MBS") is not None]
+        labels = "/".join(dict.fromkeys(hook(t, "LABEL") or t.kind for t in linked))
+        raise UsageError(f"--link is for {labels} targets ({', '.join(t.id for t in linked)}), not {target.id}")
+    if link not in links:
+        raise UsageError(f"unknown link {link!r}; choose one of {', '.join(links)}")
+
+
+def profile_all(req: ProfileRequest) -> tuple[list[dict[str, Any]], list[str]]:
+    from edgekit.hardware.targets import get_target
+
+    target = get_target(req.target)
+    from edgekit.safety import check_folder
+
+    check_folder(req.profiles_dir, "profiles folder")
+    if req.emulate and req.predict:
+        raise UsageError("choose --emulate or --predict, not both")
+    if req.link is not None:
+        _check_link(req.link, target)
+    results, errors = [], []
+    for art in gather(req, target):
+        source = (
+            "emulated" if req.emulate else ("measured" if target.is_this_machine() and not req.predict else "predicted")
+        )
+        try:
+            result = fill_identity(profile_one(art, req, target), art, target)
+        except UsageError:
+            raise
+        except EdgekitError as exc:
+            message = f"{exc.message}; {exc.hint}" if exc.hint else exc.message
+            result = fill_identity(
+                getattr(exc, "result", None) or failed_result(art, target, source, message), art, target
+            )
+            errors.append(message)
+        else:
+            if result.get("status") == "failed":  # a runner that reported its failure instead of raising it
+                errors.append(f"{art.path}: {result.get('error')}")
+        if req.save:
+            saved = save_keeping_cause(result, req.profiles_dir, errors)
+            if saved is not None:
+                result["saved_to"] = str(saved)
+        results.append(result)
+    return results, errors
+
+
+def save_keeping_cause(result: dict[str, Any], root: Path, errors: list[str]) -> Path | None:
+    """Save a result; when it cannot be saved, say why without hiding the run's own error (the cause comes first)."""
+    from edgekit.results.store import save_result
+
+    try:
+        return save_result(result, root)
+    except EdgekitError as exc:
+        if not errors:
+            raise
+        errors.append(f"the failed result was not saved: {exc.message}")
+        return None
+
+
+def _fmt_ms(lat: dict[str, Any] | None) -> str:
+    if not lat or lat.get("median") is None:
+        return ""
+    text = f"{lat['median']:.2f}"
+    if lat.get("low") is not None and lat.get("high") is not None:
+        text += f" ({lat['low']:.2f}-{lat['high']:.2f})"
+    return text
+
+
+def _cells(r: dict[str, Any]) -> dict[str, str]:
+    rt = r.get("runtime") or {}
+    latency = _fmt_ms(r.get("latency_ms")) if r.get("status") == "ok" else f"{r.get('status')}"
+    return {
+        "artifact": f"{r.get('model')} {r.get('format')}-{r.get('precision')}",
+        "source": str(r.get("source")),
+        "latency ms": latency,
+        "size MB": f"{r['size_bytes'] / 1e6:.2f}" if r.get("size_bytes") else "",
+        "peak MB": f"{r['peak_memory_bytes'] / 1e6:.0f}" if r.get("peak_memory_bytes") else "",
+        "energy mJ": f"{r['energy_mj']:.2f}" if r.get("energy_mj") is not None else "",
+        "runtime": f"{rt.get('name', '')} x{rt.get('threads', '')}".strip(),
+        "match": "" if r.get("match") is None else ("yes" if r["match"] else "NO"),
+        # Measured over SSH: which board, measured / predicted, and whether the board throttled during the run.
+        "board": str((r.get("host") or {}).get("ssh") or "") if isinstance(r.get("host"), dict) else "",
+        "vs predicted": f"{r['measured_over_predicted']:.2f}x" if r.get("measured_over_predicted") else "",
+        "throttled": {True: "THROTTLED", False: "no"}.get(r.get("throttled"), ""),
+    }
+
+
+def render_results(results: list[dict[str, Any]]) -> None:
+    """A compact table per target; columns nobody filled (energy on the host, match outside --emulate) are dropped."""
+    from edgekit import console
+
+    for target in dict.fromkeys(r.get("target") for r in results):
+        cells = [_cells(r) for r in results if r.get("target") == target]
+        columns = [c for c in cells[0] if c in ("artifact", "source", "latency ms") or any(row[c] for row in cells)]
+        devices = {str((r.get("runtime") or {}).get("device")) for r in results if r.get("target") == target}
+        devices = {"CPU" if d.lower() == "cpu" else d for d in devices}
+        console.print_table(
+            columns, [[row[c] for c in columns] for row in cells], title=f"{target} ({', '.join(sorted(devices))})"
+        )
+    for r in results:
+        for op in r.get("fallback_ops") or []:
+            console.info(
+                f"{r.get('model')}: op {op.get('index')} {op.get('op')} falls back to the CPU: {op.get('reason')}"
+            )
+        for line in (_streaming_line(r), _instructions_line(r)):
+            if line:
+                console.info(line)
+
+
+def _instructions_line(r: dict[str, Any]) -> str | None:
+    guess = r.get("predicted_from_instructions")
+    if not guess or not guess.get("latency_ms"):
+        return None
+    return (
+        f"{r.get('model')}: predicted from its emulated instructions: {_fmt_ms(guess['latency_ms'])} ms on "
+        f"{r.get('target')} with {guess['threads']} thread(s) ({guess['instructions'] / 1e6:.1f} M instructions)"
+    )
+
+
+def _streaming_line(r: dict[str, Any]) -> str | None:
+    """Edge TPU models over the parameter cache: what streams per inference, and how to get under the cache."""
+    split = r.get("split") or {}
+    fewest, most = split.get("streamed_param_bytes_range") or (0, 0)
+    if not most:
+        return None
+    link = split.get("link")
+    if fewest == most:
+        line = f"{r.get('model')}: {most / 1e6:.2f} MB of parameters stream over {link} every inference"
+    else:
+        line = (
+            f"{r.get('model')}: parameters overflow the Edge TPU cache: {fewest / 1e6:.2f}-{most / 1e6:.2f} MB stream "
+            f"over {link} every inference (depends on the compiler; export with --format edgetpu where "
+            "edgetpu_compiler is installed for the exact split)"
+        )
+    cache, params = split.get("param_cache_bytes"), split.get("tpu_param_bytes")
+    if cache and params and params > cache:
+        segments = -(-params // cache)
+        line += (
+            f"; to stop streaming, shrink the parameters by {(params - cache) / 1e6:.2f} MB (e.g. a smaller --alpha) "
+            f"or pipeline over {segments} Edge TPUs (edgetpu_compiler --num_segments {segments})"
+        )
+    return line

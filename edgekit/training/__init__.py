@@ -1,0 +1,1 @@
+"""Training on the user's labelled images: the notes' strategy by images per class, the loop, checkpoints."""
