@@ -52,7 +52,7 @@ GB = 1e9
 
 BARE = r"""
 import json, resource, sys, time
-from edgekit.exporting.quiet import quiet_env, quiet_tf
+from edgekit.quiet import quiet_env, quiet_tf
 quiet_env()
 from pathlib import Path
 from edgekit.data import calibration as data

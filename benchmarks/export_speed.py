@@ -51,7 +51,7 @@ REPO = Path(__file__).resolve().parents[1]
 BASELINE = r"""
 import json, sys, time
 t0 = time.perf_counter()
-from edgekit.exporting.quiet import quiet_env, quiet_tf
+from edgekit.quiet import quiet_env, quiet_tf
 quiet_env()
 from edgekit.data import calibration as data
 from edgekit.exporting.formats.tflite import keras2tflite

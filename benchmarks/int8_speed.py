@@ -159,8 +159,8 @@ def repaired_onnx(model: str, size: int, calib_size: int, out: Path) -> Path:
 
     from edgekit.exporting.formats.onnx import keras2onnx
     from edgekit.exporting.pipeline import reestimate_batchnorm
-    from edgekit.exporting.quiet import quiet_tf
     from edgekit.models.registry import create_model
+    from edgekit.quiet import quiet_tf
 
     out.mkdir(parents=True, exist_ok=True)
     with quiet_tf():
@@ -602,7 +602,7 @@ def main(argv: list[str] | None = None) -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()]
 
     if args.phase == "build":
-        from edgekit.exporting.quiet import quiet_env
+        from edgekit.quiet import quiet_env
 
         quiet_env()
         for m in models:

@@ -350,8 +350,8 @@ def profile(
         identity=_path(identity), python=remote_python, ssh_config=_path(ssh_config), cpus=cpus, power_cmd=power_cmd
     )
     if host_list or hosts or any(v is not None for v in (*remote.values(), cooldown_c)):
-        # Boards over SSH, or the device runner here with pinning / cool-down / a meter (edgekit.measure.remote).
-        from edgekit.measure.remote import options_from_cli, profile_remote
+        # Boards over SSH, or the device runner here with pinning / cool-down / a meter (edgekit.stages.fleet).
+        from edgekit.stages.fleet import options_from_cli, profile_remote
 
         opts = options_from_cli(host_list, _path(hosts), target, cooldown_c=cooldown_c, **remote)
         results, errors = profile_remote(req, opts, say=progress)

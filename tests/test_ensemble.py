@@ -32,9 +32,9 @@ def members(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.mark.parametrize("preset", ["PREPROCESS_CAFFE", "PREPROCESS_TORCH", "PREPROCESS_RAW", "PREPROCESS_TF"])
 def test_adapter_maps_tf_input_to_the_members_preprocessing(preset):
+    from edgekit.choose.ensemble import adapter_weights
     from edgekit.data import images as data
     from edgekit.models import registry
-    from edgekit.models.ensemble import adapter_weights
 
     pre = getattr(registry, preset)
     pixels = np.random.default_rng(0).integers(0, 256, (4, 5, 5, 3)).astype(np.uint8)

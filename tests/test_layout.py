@@ -121,5 +121,17 @@ def test_top_level_holds_the_face_and_small_helpers():
     """The pipeline is in the package names: only the API face and shared helpers sit flat in edgekit/."""
     flat = sorted(p.stem for p in PACKAGE.glob("*.py"))
     assert flat == sorted(
-        ["__init__", "__main__", "_version", "api", "console", "errors", "ioutil", "launcher", "procfs", "safety"]
+        [
+            "__init__",
+            "__main__",
+            "_version",
+            "api",
+            "console",
+            "errors",
+            "ioutil",
+            "launcher",
+            "procfs",
+            "quiet",
+            "safety",
+        ]
     ), flat

@@ -417,7 +417,8 @@ def test_onnx_measured_on_a_pi5_is_filed_under_rpi5(other_formats):
     asserted as rpi5 is a usage error (exit 2)."""
     from edgekit.errors import UsageError
     from edgekit.measure.probe import choose_target
-    from edgekit.measure.remote import HostPlan, remote_artifacts, to_result
+    from edgekit.measure.remote import HostPlan, to_result
+    from edgekit.stages.fleet import remote_artifacts
     from edgekit.measure.ssh import Host
     from edgekit.stages.profile import ProfileRequest
 
@@ -437,7 +438,7 @@ def test_onnx_measured_on_a_pi5_is_filed_under_rpi5(other_formats):
 
 
 def test_measured_sits_beside_the_prediction(models):
-    from edgekit.measure.vs_predicted import attach_prediction
+    from edgekit.stages.vs_predicted import attach_prediction
 
     measured = {"target": "rpi4", "source": "measured", "latency_ms": {"median": 2.0}, "runtime": {"threads": 1}}
     attach_prediction(measured, models["int8"])

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgekit.errors import UsageError
+from edgekit.errors import EdgekitError, UsageError
 
 # Op classes the cost models distinguish.
 MAC_CLASSES = ("conv", "pointwise", "depthwise", "fc", "matmul")
@@ -189,7 +189,6 @@ def load_graph(path: Path | str) -> Graph:
     fmt = format_of_suffix(path)
     if fmt is None:
         raise UsageError(f"cannot analyse {path.name}: expected a {suffixes_text()} file")
-    from edgekit.errors import EdgekitError
 
     try:
         return formats()[fmt].read_graph(path)

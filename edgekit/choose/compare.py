@@ -23,6 +23,7 @@ from edgekit.costmodel.reference import definition_hash, graph_from_json, graph_
 from edgekit.errors import UsageError
 from edgekit.ioutil import write_bytes_atomic, write_json_atomic
 from edgekit.models.registry import ModelSpec, create_model, default_models, get_spec
+from edgekit.quiet import quiet_env, quiet_tf
 
 PRECISIONS = ("int8", "fp32")
 CACHE_VERSION = 1
@@ -127,7 +128,6 @@ def _build_fp32_graph(spec: ModelSpec, size: int, num_classes: int) -> dict[str,
     import tempfile
 
     from edgekit.analyze.graph import load_graph
-    from edgekit.exporting.quiet import quiet_env, quiet_tf
 
     quiet_env()
     t0 = time.perf_counter()

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from edgekit import console
 from edgekit.cli.options import (
     Fp32Opt,
     HtmlOpt,
@@ -118,8 +119,7 @@ def ensemble(
     json_out: JsonOpt = False,
 ) -> None:
     """One model averaging its members' logits, then softmax; checked against the members' float average."""
-    from edgekit import console
-    from edgekit.models.ensemble import EnsembleOptions, build_ensemble, render_ensemble
+    from edgekit.choose.ensemble import EnsembleOptions, build_ensemble, render_ensemble
 
     record = build_ensemble(EnsembleOptions(tuple(members), input_size, weights, num_classes, out), console.info)
     if json_out:

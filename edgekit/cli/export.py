@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
+from edgekit import console
 from edgekit.cli.options import (
     AlphaOpt,
     CalibOpt,
@@ -94,7 +95,6 @@ def export(
 
 
 def render_export(records: list[dict[str, Any]]) -> None:
-    from edgekit import console
 
     rows = []
     for r in records:

@@ -7,12 +7,12 @@ from typing import Annotated
 
 import typer
 
+from edgekit import console
 from edgekit.cli.options import GuestRuntimeOpt, JsonOpt
 
 
 def targets(json_out: JsonOpt = False) -> None:
     """List the targets described in targets/*.toml."""
-    from edgekit import console
     from edgekit.hardware.targets import target_rows
 
     columns, rows, records = target_rows()
@@ -24,7 +24,6 @@ def targets(json_out: JsonOpt = False) -> None:
 
 def formats(json_out: JsonOpt = False) -> None:
     """List the export formats (the formats table: one module of edgekit/exporting/formats/ each)."""
-    from edgekit import console
     from edgekit.exporting.formats import format_rows
 
     columns, rows, records = format_rows()
@@ -41,7 +40,6 @@ def emulate_setup(
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if cached.")] = False,
 ) -> None:
     """Build (or reuse from the cache) a Debian arm64 userland with the device runner's dependencies."""
-    from edgekit import console
     from edgekit.emulate import setup_emulator
 
     rootfs = setup_emulator(arch=arch, runtime=guest_runtime, directory=directory, force=force, progress=console.info)

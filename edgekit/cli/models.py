@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from edgekit import console
 from edgekit.cli.options import AlphaOpt, InputSizeOpt, JsonOpt, NumClassesOpt, OutOpt, WeightsOpt
 
 
@@ -14,7 +15,6 @@ def models(
     json_out: JsonOpt = False,
 ) -> None:
     """List the model zoo: parameters, MACs, default input size and use case (no TensorFlow import)."""
-    from edgekit import console
     from edgekit.models.registry import list_models
 
     specs = list_models(pattern)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from edgekit import console
 from edgekit.cli.options import JsonOpt
 
 
@@ -27,8 +28,6 @@ def fit(
 ) -> None:
     """Fit the cost model to published device latencies and report leave-one-out errors per target and runtime."""
     import json
-
-    from edgekit import console
 
     if instructions:
         from edgekit.costmodel.evidence import instruction_report

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from edgekit import console
 from edgekit.cli.options import (
     AlphaOpt,
     CalibOpt,
@@ -140,7 +141,6 @@ def report(
     json_out: JsonOpt = False,
 ) -> None:
     """Roll up the saved profile results."""
-    from edgekit import console
     from edgekit.results.table import report as make_report
     from edgekit.results.table import report_table
 

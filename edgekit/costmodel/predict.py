@@ -26,6 +26,7 @@ from edgekit.device import runtimes
 from edgekit.errors import UsageError
 from edgekit.exporting.formats import formats
 from edgekit.hardware.targets import Target
+from edgekit.ioutil import sha256_file
 
 # PER_RUNTIME kinds (CPU targets) run .tflite with the target's own runtime (LiteRT + XNNPACK); a format whose files
 # the device table gives to one of these runtimes runs with it instead (the kernels the fitted cells describe).
@@ -236,7 +237,6 @@ def predict_artifact(
     link: str | None = None,
 ) -> dict[str, Any]:
     """A profile result dict with source "predicted" for one artifact (.tflite, .onnx or OpenVINO .xml)."""
-    from edgekit.ioutil import sha256_file
 
     path = Path(path)
     if not path.is_file():

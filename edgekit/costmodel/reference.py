@@ -23,6 +23,7 @@ from typing import Any
 from edgekit.analyze import Graph, OpInfo, TensorInfo
 from edgekit.costmodel.constants import GRAPHS_DIR
 from edgekit.errors import EdgekitError, UsageError
+from edgekit.ioutil import write_bytes_atomic
 
 TFLITE_CACHE = Path(os.environ.get("EDGEKIT_FIT_CACHE", Path.home() / ".cache" / "edgekit" / "fit"))
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -217,7 +218,6 @@ def convert_tflite(model: Any, precision: str, size: int, samples: int = 2) -> b
 
 def reference_tflite(model: str, precision: str, size: int, cache_dir: Path | None = None) -> Path:
     """The row's model converted to .tflite (cached by definition hash; VGG16 int8 takes minutes the first time)."""
-    from edgekit.ioutil import write_bytes_atomic
     from edgekit.models.registry import create_model
 
     cache = Path(cache_dir or TFLITE_CACHE)
@@ -231,7 +231,6 @@ def reference_tflite(model: str, precision: str, size: int, cache_dir: Path | No
 def write_summary(model: str, size: int, precision: str, cache_dir: Path | None = None) -> Path:
     from edgekit.analyze import load_graph
     from edgekit.analyze.graph import static_graph
-    from edgekit.ioutil import write_bytes_atomic
 
     graph = static_graph(load_graph(reference_tflite(model, precision, size, cache_dir)))
     data = {"model": model, "input": size, "precision": precision, "graph": graph_to_json(graph)}

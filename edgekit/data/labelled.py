@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import EdgekitError, UsageError
+from edgekit import console
+from edgekit.errors import EdgekitError, UsageError, did_you_mean
+from edgekit.ioutil import atomic_dir
 from edgekit.models.registry import PREPROCESS_CAFFE, PREPROCESS_RAW, PREPROCESS_TF, PREPROCESS_TORCH, Preprocess
 
 BUILTIN_PREFIX = "builtin:"
@@ -36,8 +38,6 @@ def resolve_data(spec: str, input_size: int) -> tuple[Path, str]:
     if spec.startswith(BUILTIN_PREFIX):
         name = spec[len(BUILTIN_PREFIX) :].strip().lower()
         if name not in BUILTIN_SETS:
-            from edgekit.errors import did_you_mean
-
             raise did_you_mean("builtin data set", name, list(BUILTIN_SETS))
         return materialise_digits(data_home() / f"digits-{input_size}px", input_size), name
     folder = Path(spec).expanduser()
@@ -60,8 +60,6 @@ def materialise_digits(folder: Path, size: int) -> Path:
     except ImportError as exc:
         raise EdgekitError("builtin:digits comes with scikit-learn; install it with: pip install scikit-learn") from exc
     from PIL import Image
-
-    from edgekit.ioutil import atomic_dir
 
     digits = load_digits()
     pixels = np.clip(digits.images * (255.0 / 16.0), 0, 255).astype(np.uint8)  # 0..16 ink -> 0..255
@@ -181,7 +179,6 @@ def warn_if_near_chance(reference: np.ndarray, labels: np.ndarray | None, pre: P
 
 def one_line(message: str) -> None:
     """A message on stderr as one line, however narrow the terminal (rich wraps at 80 columns when piped)."""
-    from edgekit import console
 
     console.err_console().print(message, markup=False, soft_wrap=True)
 

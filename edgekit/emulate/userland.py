@@ -41,6 +41,7 @@ from edgekit.emulate.qemu import (
     write_cpuinfo,
 )
 from edgekit.errors import EdgekitError, UsageError, did_you_mean
+from edgekit.ioutil import atomic_dir, write_json_atomic
 
 STAMP = "edgekit-emulate.json"
 STAMP_FORMAT = 1
@@ -212,7 +213,6 @@ def setup_emulator(
 
 
 def _build(directory: Path, arch: str, runtime: str, debootstrap: list[str], say: Progress) -> None:
-    from edgekit.ioutil import atomic_dir, write_json_atomic
 
     started = time.perf_counter()
     with atomic_dir(directory) as tmp:

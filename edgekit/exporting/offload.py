@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgekit import console
 from edgekit.exporting import stagelog
 from edgekit.exporting.options import artifact_dir
 from edgekit.exporting.stagelog import STAGE_ENV, STAGE_LOG_ENV, stage  # noqa: F401 (the side's stage API)
@@ -227,8 +228,6 @@ def finish(side: SideExport, shared) -> tuple[dict[str, dict[str, Any]], list[st
     out_of_memory = code == -signal.SIGKILL or (code == -signal.SIGABRT and "bad_alloc" in stderr)
     if not out_of_memory:  # a crash of another kind: the caller exports the missing formats in-process
         if os.environ.get("EDGEKIT_DEBUG"):
-            from edgekit import console
-
             console.warn(f"side export failed ({code}): {stderr[-500:]}")
         return records, missing
     how = f"converter process killed by {signal.Signals(-code).name}"

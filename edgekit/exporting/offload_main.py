@@ -12,8 +12,8 @@ from pathlib import Path
 from edgekit.exporting.formats import formats
 from edgekit.exporting.offload import release_memory, save_records
 from edgekit.exporting.pipeline import export_one
-from edgekit.exporting.quiet import quiet_tf
 from edgekit.exporting.stagelog import stage
+from edgekit.quiet import quiet_tf
 
 
 def main(spec_path: str) -> int:

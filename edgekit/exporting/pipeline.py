@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from edgekit import console
 from edgekit.errors import EdgekitError, UsageError
 from edgekit.exporting.manifest import build_manifest, cached_artifact, record_from_manifest
 from edgekit.exporting.options import DEFAULT_OUT, ExportOptions, Source, artifact_dir
@@ -27,6 +28,8 @@ from edgekit.exporting.stagelog import stage
 from edgekit.ioutil import atomic_dir, write_json_atomic
 from edgekit.models.layers import iter_layers, predict_in_chunks, reestimate_batchnorm
 from edgekit.models.registry import Preprocess
+from edgekit.quiet import quiet_env, quiet_tf
+from edgekit.safety import check_folder
 
 # Below this logit cosine an int8 TFLite export runs the quantization debugger on its own (~2x the conversion time):
 # the EfficientNet-style collapse, not the few-percent noise of a healthy int8 model.
@@ -35,7 +38,6 @@ AUTO_LAYER_REPORT_COSINE = 0.95
 
 def export(opts: ExportOptions, on_step=None) -> list[dict[str, Any]]:
     """Export one model to every requested format; returns one record per artifact (the --json output)."""
-    from edgekit import console
     from edgekit.exporting import offload as side_mod
     from edgekit.exporting.formats import formats as table
 
@@ -53,7 +55,6 @@ def export(opts: ExportOptions, on_step=None) -> list[dict[str, Any]]:
     names = resolve_formats(opts)
     model_name = validate_model(opts)
     root = Path(opts.out) if opts.out else DEFAULT_OUT
-    from edgekit.safety import check_folder
 
     check_writable(check_folder(root, "output folder"))
     if opts.reuse:
@@ -66,7 +67,6 @@ def export(opts: ExportOptions, on_step=None) -> list[dict[str, Any]]:
 
     t0 = time.perf_counter()
     step(f"building {opts.model}")
-    from edgekit.exporting.quiet import quiet_env, quiet_tf
 
     quiet_env()
     with quiet_tf():
@@ -191,7 +191,6 @@ def finish_side_export(side_export, src: Source, shared: SharedInputs) -> dict[s
     exports the missing formats here instead (never lose them)."""
     from edgekit.exporting import offload as side
     from edgekit.exporting.formats import formats as table
-    from edgekit.exporting.quiet import quiet_tf
 
     records, missing = side.finish(side_export, shared)
     rows = table()
@@ -274,7 +273,6 @@ def offer_keep_float(records: dict[str, dict[str, Any]], src: Source, shared: Sh
     if opts.precision != "int8" or not failing:
         return
     from edgekit.exporting.keepfloat import layer_scopes, output_layer_name, rerun_command, suggest_layers
-    from edgekit.exporting.quiet import quiet_tf
 
     errors = None
     for r in records.values():  # a TFLite artifact may have run the debugger already

@@ -7,11 +7,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from edgekit import console
 from edgekit.errors import EdgekitError, UsageError, did_you_mean
 from edgekit.exporting.formats import default_formats, format_names, formats
 from edgekit.exporting.options import ExportOptions, Source
 from edgekit.ioutil import sha256_file
 from edgekit.models.registry import Preprocess
+from edgekit.quiet import quiet_tf
+from edgekit.safety import check_keras_file, check_name
 
 
 # --- validation -------------------------------------------------------------------------------------------------
@@ -83,7 +86,6 @@ def validate_model(opts: ExportOptions) -> str:
     if path.suffix == ".keras" or path.exists():
         if not path.is_file():
             raise UsageError(f"no such model file: {path}")
-        from edgekit.safety import check_name
 
         return check_name(path.stem, "model name (the .keras file's name)")
     from edgekit.models.registry import get_spec
@@ -99,8 +101,6 @@ def load_keras_file(path: Path, opts: ExportOptions) -> Source:
         raise UsageError(f"no such model file: {path}")
     if path.suffix != ".keras":
         raise UsageError(f"{path} is not a .keras file (export takes a model name or a .keras file)")
-    from edgekit.exporting.quiet import quiet_tf
-    from edgekit.safety import check_keras_file
 
     with quiet_tf():
         import keras
@@ -148,7 +148,6 @@ def calibration_and_holdout(opts: ExportOptions, size: int, pre: Preprocess, tra
         sets = labelled_sets(training, opts.calib_size, size, pre, opts.seed)
         if sets is not None:
             return sets
-        from edgekit import console
 
         console.warn(f"the training images in {training['data_root']} are gone: calibrating on builtin photographs")
     if opts.calib in ("builtin", "synthetic"):

@@ -21,7 +21,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edgekit._version import __version__
 from edgekit.errors import EdgekitError, UsageError
+from edgekit.exporting.artifacts import artifact_names, find_model_file, model_files
 from edgekit.ioutil import sha256_file
 from edgekit.results.record import base_result
 
@@ -36,92 +38,6 @@ class MeasureError(EdgekitError):
     def __init__(self, message: str, result: dict[str, Any]):
         super().__init__(message)
         self.result = result
-
-
-# --------------------------------------------------------------------------------------------------- artifact lookup
-def _read_manifest(path: Path) -> dict[str, Any]:
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageError(f"{path}: unreadable manifest ({exc})") from exc
-    if not isinstance(manifest, dict):
-        raise UsageError(f"{path}: manifest is not a JSON object")
-    return manifest
-
-
-def _format_of(file: Path, manifest: dict[str, Any] | None) -> str:
-    from edgekit.exporting.formats import format_of_suffix
-
-    if manifest and manifest.get("format"):
-        return str(manifest["format"])
-    return format_of_suffix(file) or ""
-
-
-def _is_model_file(path: Path) -> bool:
-    from edgekit.exporting.formats import format_of_suffix
-
-    return format_of_suffix(path) is not None
-
-
-def find_model_file(path: Path) -> tuple[Path, str, dict[str, Any] | None]:
-    """(model file, format, manifest or None) for a model file or an export folder holding manifest.json."""
-    from edgekit.exporting.formats import model_file_names, suffixes_text
-
-    path = Path(path)
-    if not path.exists():
-        raise UsageError(f"no such file or folder: {path}")
-    if path.is_file():
-        if not _is_model_file(path):
-            raise UsageError(f"{path}: not a model file (expected {suffixes_text()}, or an export folder)")
-        manifest_path = path.parent / "manifest.json"
-        manifest = None
-        if manifest_path.is_file():
-            candidate = _read_manifest(manifest_path)
-            listed = {Path(str(f.get("path", ""))).name for f in candidate.get("files", []) if isinstance(f, dict)}
-            manifest = candidate if path.name in listed else None  # only a manifest that describes this file
-        return path, _format_of(path, manifest), manifest
-    manifest = _read_manifest(path / "manifest.json") if (path / "manifest.json").is_file() else None
-    candidates: list[Path] = []
-    if manifest:
-        for entry in manifest.get("files", []):
-            name = str(entry.get("path", "")) if isinstance(entry, dict) else ""
-            if _is_model_file(Path(name)) and (path / name).is_file():
-                candidates.append(path / name)
-    if not candidates:
-        candidates = [path / n for n in model_file_names() if (path / n).is_file()]
-    if not candidates:
-        candidates = sorted(p for p in path.iterdir() if p.is_file() and _is_model_file(p))
-    if not candidates:
-        raise UsageError(f"{path}: no model file ({suffixes_text()}) in this folder")
-    if len(candidates) > 1 and not manifest:
-        names = ", ".join(p.name for p in candidates)
-        raise UsageError(f"{path}: several model files ({names}); pass one of them")
-    return candidates[0], _format_of(candidates[0], manifest), manifest
-
-
-def _model_files(file: Path, fmt: str) -> list[Path]:
-    """The files a runtime reads: the main one and its format's companions (the OpenVINO .xml comes with its .bin)."""
-    from edgekit.exporting.formats import formats
-
-    row = formats().get(fmt)
-    companions = (file.with_suffix(e) for e in (row.companions if row else ()))
-    return [file] + [p for p in companions if p.is_file()]
-
-
-def _names(file: Path, fmt: str, manifest: dict[str, Any] | None) -> tuple[str, str | None]:
-    """(model name, declared precision or None) from the manifest, else from an export folder name."""
-    if manifest:
-        precision = manifest.get("precision")
-        return str(manifest.get("model") or file.parent.parent.name), str(precision) if precision else None
-    from edgekit.exporting.formats import model_file_names, parse_export_dir
-
-    parsed = parse_export_dir(file.parent.name)
-    if parsed:
-        return file.parent.parent.name or file.stem, parsed[1]
-    stem = file.stem
-    if file.name in model_file_names():
-        stem = file.parent.name or stem
-    return stem, None
 
 
 def tflite_precision(file: Path) -> str | None:
@@ -307,8 +223,6 @@ def _artifact(file: Path, files: list[Path], manifest: dict[str, Any] | None, so
 def _versions(runtime: dict[str, Any]) -> dict[str, Any]:
     import platform
 
-    from edgekit._version import __version__
-
     versions = {"edgekit": __version__, "python": platform.python_version()}
     if runtime.get("name"):
         versions[str(runtime["name"])] = runtime.get("version")
@@ -346,8 +260,8 @@ def measure_artifact(
     source = Path(path)
     file, fmt, manifest = find_model_file(source)
     _host_format(file, fmt)  # a UsageError for formats that cannot run here
-    model, precision = _names(file, fmt, manifest)
-    files = _model_files(file, fmt)
+    model, precision = artifact_names(file, fmt, manifest)
+    files = model_files(file, fmt)
 
     # One run: the runner reads peak memory before its per-layer pass, which loads a second copy of the model.
     cmd = runner_command(file, threads, runs, warmup, min_seconds, profile_layers, precision)

@@ -8,6 +8,7 @@ from typing import Any
 
 from edgekit._version import __version__
 from edgekit.ioutil import atomic_path, sha256_file, write_json_atomic
+from edgekit.quiet import quiet_env, quiet_tf
 
 
 def build_to_dir(
@@ -19,7 +20,6 @@ def build_to_dir(
     out: Path | None = None,
     classifier_activation: str | None = None,
 ) -> dict[str, Any]:
-    from edgekit.exporting.quiet import quiet_env, quiet_tf
     from edgekit.models.macs import count_params_macs
     from edgekit.models.registry import create_model, get_spec
     from edgekit.models.weights import weights_used

@@ -16,7 +16,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from edgekit import console
 from edgekit.errors import EdgekitError, UsageError
+from edgekit.safety import check_keras_file
 
 WEIGHT_SUFFIXES = (".weights.h5", ".keras", ".h5")
 DOWNLOAD_TIMEOUT_S = 60.0
@@ -49,8 +51,6 @@ def resolve_weights(weights: str | Path | None) -> str | Path:
 def load_weights_file(model: Any, path: Path, model_name: str) -> None:
     """Load a .weights.h5, .keras (its weights only) or legacy .h5 file into an already built model."""
     if path.name.endswith(".keras"):
-        from edgekit.safety import check_keras_file
-
         check_keras_file(path, config=False)  # weights only: the archive's members are what Keras unpacks
     try:
         model.load_weights(str(path))
@@ -74,7 +74,6 @@ def mark_weights(model: Any, used: str) -> Any:
 
 def fallback_warning(model_name: str, reason: str) -> None:
     """--weights auto without ImageNet weights: one warning line, never a silent fallback."""
-    from edgekit import console
 
     console.err_console().print(
         f"warning: {model_name}: no ImageNet weights ({reason}); using random weights (--weights auto)",

@@ -11,6 +11,7 @@ import socket
 from datetime import datetime, timezone
 from typing import Any
 
+from edgekit._version import __version__
 from edgekit.procfs import cpuinfo, cpuinfo_field
 
 SOURCES = ("measured", "predicted", "emulated")
@@ -66,7 +67,6 @@ def host_info() -> dict[str, Any]:
 
 def base_result(target: str, model: str, format: str, precision: str, source: str) -> dict[str, Any]:
     """A result dict with every contract key present (unknowns are None, never invented)."""
-    from edgekit._version import __version__
 
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, not {source!r}")

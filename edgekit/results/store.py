@@ -15,6 +15,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from edgekit._version import __version__
+from edgekit.console import warn
 from edgekit.errors import EdgekitError
 from edgekit.ioutil import write_json_atomic
 from edgekit.results.record import host_info, input_size_of, utc_now_iso, validate_result
@@ -80,8 +82,6 @@ def save_result(result: dict[str, Any], root: Path = Path("profiles")) -> Path:
     result.setdefault("date", utc_now_iso())
     result.setdefault("host", host_info())
     if "edgekit_version" not in result:
-        from edgekit._version import __version__
-
         result["edgekit_version"] = __version__
     problems = validate_result(result)
     if problems:
@@ -154,8 +154,6 @@ def load_results(root: Path = Path("profiles"), target: str | None = None) -> li
     """All valid results; bad files are reported as warnings on stderr and skipped, never fatal."""
     results, problems = load_results_with_problems(root, target)
     if problems:
-        from edgekit.console import warn
-
         for line in problems:
             warn(f"skipping {line}")
     return results

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgekit import console
 from edgekit.errors import EdgekitError, UsageError
+from edgekit.exporting.artifacts import Artifact, artifact_at, scan_exports, unique_models
+from edgekit.safety import check_folder
 
 
 @dataclass
@@ -32,17 +34,6 @@ class ProfileRequest:
     link: str | None = None  # Edge TPU targets: usb2 | usb3 | pcie instead of the target's own link
 
 
-@dataclass
-class Artifact:
-    path: Path  # the model file (.tflite / .onnx / .xml)
-    format: str
-    manifest: dict[str, Any] | None
-
-    @property
-    def precision(self) -> str | None:
-        return (self.manifest or {}).get("precision")
-
-
 def target_formats(target) -> tuple[str, ...]:
     """Formats a target runs, per its toml (host: all of them)."""
     fmts = getattr(target, "formats", None)
@@ -61,26 +52,6 @@ def export_root(req: ProfileRequest) -> Path:
     from edgekit.exporting.pipeline import DEFAULT_OUT
 
     return req.export_root or DEFAULT_OUT
-
-
-def scan_exports(root: Path, pattern: str = "*/*/manifest.json") -> list[Artifact]:
-    """Artifacts of the export folders under root (<root>/<model>/<format>-<precision>/manifest.json)."""
-    from edgekit.exporting.formats import format_names
-    from edgekit.measure.host import find_model_file
-
-    found = []
-    for manifest in sorted(root.glob(pattern)):
-        if any(part.startswith(".") for part in manifest.relative_to(root).parts):
-            continue  # an export still being written (ioutil's hidden temp folders), or one killed mid-way
-        try:
-            meta = json.loads(manifest.read_text())
-        except (OSError, ValueError):
-            continue
-        if meta.get("format") not in format_names():
-            continue  # e.g. the .keras folder written by `edgekit build`
-        file, fmt, meta = find_model_file(manifest.parent)
-        found.append(Artifact(file, fmt, meta))
-    return found
 
 
 def folder_artifacts(path: Path, req: ProfileRequest, target) -> list[Artifact] | None:
@@ -128,15 +99,6 @@ def export_for(name: str, req: ProfileRequest, target) -> list[Artifact]:
     return [artifact_at(Path(r["path"])) for r in records]
 
 
-def artifact_at(path: Path) -> Artifact:
-    from edgekit.measure.host import find_model_file
-
-    if not path.exists():
-        raise UsageError(f"no such artifact or model: {path}")
-    file, fmt, meta = find_model_file(path)
-    return Artifact(file, fmt, meta)
-
-
 def gather(req: ProfileRequest, target) -> list[Artifact]:
     from edgekit.exporting.formats import format_of_suffix
 
@@ -164,15 +126,6 @@ def gather(req: ProfileRequest, target) -> list[Artifact]:
     if not arts:
         raise UsageError(f"no artifact matches target {target.id} (it runs {', '.join(target_formats(target))})")
     return arts
-
-
-def unique_models(arts: list[Artifact], prefer: str) -> list[Artifact]:
-    """Profile each distinct model file once (the edgetpu export is the int8 TFLite byte for byte)."""
-    by_hash: dict[str, Artifact] = {}
-    for art in sorted(arts, key=lambda a: a.format != prefer):
-        files = (art.manifest or {}).get("files") or [{}]
-        by_hash.setdefault(files[0].get("sha256") or str(art.path), art)
-    return [a for a in arts if a in by_hash.values()]
 
 
 def profile_one(art: Artifact, req: ProfileRequest, target) -> dict[str, Any]:
@@ -263,7 +216,6 @@ def profile_all(req: ProfileRequest) -> tuple[list[dict[str, Any]], list[str]]:
     from edgekit.hardware.targets import get_target
 
     target = get_target(req.target)
-    from edgekit.safety import check_folder
 
     check_folder(req.profiles_dir, "profiles folder")
     if req.emulate and req.predict:
@@ -339,7 +291,6 @@ def _cells(r: dict[str, Any]) -> dict[str, str]:
 
 def render_results(results: list[dict[str, Any]]) -> None:
     """A compact table per target; columns nobody filled (energy on the host, match outside --emulate) are dropped."""
-    from edgekit import console
 
     for target in dict.fromkeys(r.get("target") for r in results):
         cells = [_cells(r) for r in results if r.get("target") == target]

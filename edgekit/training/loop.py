@@ -22,10 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from edgekit import console
 from edgekit._version import __version__
 from edgekit.errors import EdgekitError, UsageError
 from edgekit.ioutil import atomic_path, sha256_file, write_json_atomic
 from edgekit.models.layers import batchnorm_layers, reestimate_batchnorm
+from edgekit.quiet import quiet_env, quiet_tf
 from edgekit.training.split import Split, augment, prepare_data
 
 STRATEGIES = ("auto", "transfer", "finetune", "scratch")
@@ -230,7 +232,6 @@ def validate(opts: TrainOptions):
 
 def train(opts: TrainOptions, say=None) -> dict[str, Any]:
     """Train, checkpoint every epoch, measure inference-mode validation accuracy, save .keras + manifest."""
-    from edgekit import console
     from edgekit.data.labelled import fingerprint, resolve_data
 
     console.err_stream()  # keep a handle on the real stderr before TensorFlow's logs are silenced on fd 2
@@ -260,8 +261,6 @@ def train(opts: TrainOptions, say=None) -> dict[str, Any]:
         "seed": opts.seed,
     }
 
-    from edgekit.exporting.quiet import quiet_env, quiet_tf
-
     quiet_env()
     with quiet_tf():
         import keras
@@ -288,7 +287,6 @@ def train(opts: TrainOptions, say=None) -> dict[str, Any]:
 
 def fit_epochs(model, split: Split, opts: TrainOptions, state: dict, ckpt: Path, strategy: str, say) -> None:
     """One epoch at a time: augment, fit, measure inference-mode validation accuracy, checkpoint, early-stop."""
-    from edgekit import console
 
     x_train, y_train = split.images[split.train], split.labels[split.train]
     x_val, y_val = split.images[split.val], split.labels[split.val]

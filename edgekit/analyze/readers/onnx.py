@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 from edgekit.analyze.graph import Graph, OpInfo, TensorInfo, classify_conv, dominant_precision, dynamic_dims
-from edgekit.errors import UsageError
+from edgekit.errors import UsageError, require
 
 _ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64", 9: "bool",
                 10: "float16", 11: "float64", 12: "uint32", 13: "uint64", 16: "bfloat16", 21: "uint4",
@@ -56,7 +56,6 @@ def _onnx_macs(node, ins: list[TensorInfo], outs: list[TensorInfo]) -> tuple[int
 
 
 def read_graph(path: Path) -> Graph:
-    from edgekit.errors import require
 
     onnx = require("onnx", "onnx")
     from onnx import numpy_helper, shape_inference

@@ -15,6 +15,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edgekit.errors import did_you_mean
+
 if TYPE_CHECKING:
     from edgekit.exporting.base import ExportFormat
 
@@ -56,8 +58,6 @@ def get_format(name: str) -> ExportFormat:
     """The row of a format name; a UsageError with "did you mean" for an unknown one."""
     rows = formats()
     if name not in rows:
-        from edgekit.errors import did_you_mean
-
         raise did_you_mean("format", name, rows)
     return rows[name]
 

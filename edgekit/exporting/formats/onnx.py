@@ -17,6 +17,7 @@ from edgekit.analyze.readers import onnx as onnx_reader
 from edgekit.errors import EdgekitError
 from edgekit.exporting.base import ExportFormat, ExportJob, Runner
 from edgekit.procfs import cpuinfo, cpuinfo_field
+from edgekit.quiet import quiet_tf
 
 OPSET = 17
 
@@ -67,8 +68,6 @@ def keras2onnx(model, path: Path, lean: bool | None = None) -> Path:
         return keras2onnx_lean(model, path)
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    from edgekit.exporting.quiet import quiet_tf
-
     serve = _serving_function(model)
     with quiet_tf():
         frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
@@ -102,8 +101,6 @@ def keras2onnx_lean(model, path: Path) -> Path:
     import tensorflow as tf
     from tensorflow.python.framework import convert_to_constants
     from tf2onnx.convert import compress_graph_def
-
-    from edgekit.exporting.quiet import quiet_tf
 
     with quiet_tf():
         func = _serving_function(model).get_concrete_function()

@@ -8,14 +8,15 @@ from typing import Any
 import numpy as np
 
 from edgekit.analyze.readers import openvino as openvino_reader
+from edgekit.errors import EdgekitError
 from edgekit.exporting.base import ExportFormat, ExportJob, Runner
+from edgekit.quiet import quiet_tf
 
 
 def ov_from_keras(job: ExportJob):
     """Convert from the ONNX file when another format already made one (no second TensorFlow trace), else Keras."""
     import openvino as ov
 
-    from edgekit.exporting.quiet import quiet_tf
     from edgekit.exporting.stagelog import stage
 
     onnx_path = job.work_dir / "model-fp32.onnx"
@@ -82,7 +83,6 @@ def compile_cpu(path: Path, precision: str | None, threads: int = 1):
     """The IR compiled on the CPU by edgekit.device's OpenVINO backend (LATENCY hint, one stream, `threads`); an FP32
     IR runs in true f32 (this CPU would silently use bfloat16 otherwise). One-line errors."""
     from edgekit.device import RunnerError, open_model
-    from edgekit.errors import EdgekitError
 
     try:
         return open_model(path, runtime="openvino", threads=threads, device="CPU", precision=precision)

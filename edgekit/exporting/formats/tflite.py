@@ -8,8 +8,10 @@ from typing import Any
 import numpy as np
 
 from edgekit.analyze.readers import tflite as tflite_reader
+from edgekit.errors import EdgekitError
 from edgekit.exporting.base import ExportFormat, ExportJob, Runner
 from edgekit.ioutil import write_bytes_atomic
+from edgekit.quiet import quiet_tf
 
 
 def make_converter(model, precision: str, calib=None, io: str = "int8"):
@@ -56,7 +58,6 @@ def with_batch_one(model):
 
 
 def keras2tflite(model, precision: str, calib=None, io: str = "int8", keep_float: dict | None = None) -> bytes:
-    from edgekit.exporting.quiet import quiet_tf
 
     with quiet_tf():
         if keep_float and precision == "int8":
@@ -115,7 +116,6 @@ def convert(job: ExportJob) -> list[Path]:
 def open_tflite(path: Path, threads: int = 1):
     """The model in edgekit.device's LiteRT backend (the device runner's interpreter); one-line errors."""
     from edgekit.device import RunnerError, open_model
-    from edgekit.errors import EdgekitError
 
     try:
         return open_model(path, runtime="litert", threads=threads)
@@ -158,8 +158,6 @@ def layer_error_report(model, calib, debug_images, io: str, top: int = 10) -> li
     import io as _io
 
     import tensorflow as tf
-
-    from edgekit.exporting.quiet import quiet_tf
 
     conv = make_converter(model, "int8", calib, io)
 

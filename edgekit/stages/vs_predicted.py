@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from edgekit.errors import EdgekitError
+
 
 def attach_prediction(result: dict[str, Any], artifact: Path) -> dict[str, Any]:
     """Add result["predicted"] and result["measured_over_predicted"] where the target has a cost model.
@@ -16,7 +18,6 @@ def attach_prediction(result: dict[str, Any], artifact: Path) -> dict[str, Any]:
     Targets edgekit does not know (ssh-<machine>) get neither; a prediction that fails says why, never breaks the
     measurement.
     """
-    from edgekit.errors import EdgekitError
     from edgekit.hardware.targets import get_target
 
     median = (result.get("latency_ms") or {}).get("median")

@@ -20,6 +20,8 @@ from edgekit import console
 from edgekit._version import __version__
 from edgekit.errors import UsageError
 from edgekit.ioutil import atomic_path, sha256_file, write_json_atomic
+from edgekit.quiet import quiet_env, quiet_tf
+from edgekit.safety import check_keras_file
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,6 @@ def _load_file(path: Path) -> Any:
     import keras
 
     from edgekit.models.blocks import custom_objects
-    from edgekit.safety import check_keras_file
 
     check_keras_file(path)  # a member from elsewhere: Lambda bytecode, foreign modules, traversal refused first
     try:
@@ -291,8 +292,6 @@ def _save_and_reload(ens: Any, path: Path) -> float:
     """Save atomically, reload in safe mode (no Lambda may hide in it) and return the largest output difference."""
     import keras
 
-    from edgekit.exporting.quiet import quiet_tf
-
     probe = np.random.default_rng(0).uniform(-1, 1, (2, *ens.inputs[0].shape[1:])).astype(np.float32)
     with quiet_tf(), atomic_path(path) as tmp:
         ens.save(str(tmp))
@@ -304,7 +303,6 @@ def _save_and_reload(ens: Any, path: Path) -> float:
 
 
 def build_ensemble(opts: EnsembleOptions, say=None) -> dict[str, Any]:
-    from edgekit.exporting.quiet import quiet_env, quiet_tf
     from edgekit.models.macs import count_params_macs
     from edgekit.models.registry import PREPROCESS_TF
 
