@@ -35,6 +35,7 @@ class ExportJob:
     extra: dict[str, Any] = field(default_factory=dict)  # per-format details to record in the manifest
     input_size: int = 0  # square NHWC input, batch 1
     keep_float: dict[str, Any] | None = None  # --keep-float: edgekit.exporting.keepfloat.plan (INT8 only)
+    settings: dict[str, Any] | None = None  # the target's settings (ExportFormat.target_settings); None: the host's
 
     @property
     def input_shape(self) -> list[int]:
@@ -64,6 +65,11 @@ class ExportFormat:
     precision_of: Callable[[Path], str | None] | None = field(default=None, repr=False)  # without a runtime
     host_note: str = ""  # non-empty: cannot be measured on the host, and why (e.g. it needs an Edge TPU)
     export_hint: str = ""  # the command that makes one (default: edgekit export MODEL --format NAME)
+    # What a target's runtime wants at a precision (edgekit.exporting.targeting): {"key": short and stable, "" where
+    # every target gets the same, "reason": why, ...what the converter reads}; None (or no callable): one artifact.
+    target_settings: Callable[[Any, str], dict[str, Any] | None] | None = field(default=None, repr=False)
+    # The key of the setting an older manifest (written before --target) was made with, from what it recorded.
+    recorded_setting: Callable[[dict[str, Any]], str | None] | None = field(default=None, repr=False)
 
     @property
     def file_endings(self) -> tuple[str, ...]:

@@ -89,7 +89,12 @@ def record_from_manifest(final: Path, manifest: dict[str, Any]) -> dict[str, Any
         "fidelity": manifest.get("fidelity"),
         "manifest": str(final / "manifest.json"),
         "keep_float": manifest.get("keep_float", []),
+        "targets": manifest.get("targets") or ["host"],
     }
+    if manifest.get("target_settings"):
+        rec["target_settings"] = manifest["target_settings"]
+    if manifest.get("fidelity_on_target"):
+        rec["fidelity_on_target"] = manifest["fidelity_on_target"]
     if manifest.get("keep_float_suggestion"):
         rec["keep_float_suggestion"] = manifest["keep_float_suggestion"]
     if manifest.get("gate", {}).get("reason"):

@@ -198,7 +198,7 @@ def failed_record(shared, fmt: str, error: str) -> dict[str, Any]:
     opts = shared.opts
     return {
         "model": shared.name,
-        "format": fmt,
+        "format": fmt.partition("@")[0],
         "precision": opts.precision,
         "path": str(artifact_dir(shared.root, shared.name, fmt, opts.precision)),
         "size_bytes": None,

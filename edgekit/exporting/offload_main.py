@@ -23,7 +23,7 @@ def main(spec_path: str) -> int:
     for name in spec["formats"]:
         stage(f"{name} {shared.opts.precision}: start")
         with quiet_tf():
-            record = export_one(rows[name], None, shared)
+            record = export_one(rows[name.partition("@")[0]], None, shared, name)  # "onnx@rpi5": a target's
         records[name] = record
         save_records(records, Path(spec["result"]))  # after each format: a later kill keeps the earlier ones
         release_memory()

@@ -43,13 +43,17 @@ class ExportOptions:
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     preprocess: str | None = None  # raw|tf|torch|caffe|mean=R,G,B:std=R,G,B; None: the model's own (or detected)
     keep_float: tuple[str, ...] = ()  # Keras layers left float in an INT8 export (mixed precision)
+    targets: tuple[str, ...] = ()  # --target: the boards the artifacts are for (none: this host)
 
-    def key(self, fmt: str) -> str:
-        """What makes two exports the same artifact (the cache key)."""
+    def key(self, fmt: str, setting: str = "") -> str:
+        """What makes two exports the same artifact (the cache key); setting: the target setting's key."""
         d = asdict(self)
-        for k in ("formats", "out", "min_cosine", "max_accuracy_drop", "layer_report", "reuse", "threads", "parallel"):
+        skip = ("formats", "out", "min_cosine", "max_accuracy_drop", "layer_report", "reuse", "threads", "parallel")
+        for k in (*skip, "targets"):  # the targets an artifact serves are not the artifact; its setting is
             d.pop(k)
         d["format"], d["edgekit"] = fmt, __version__
+        if setting:
+            d["setting"] = setting  # u8s8 and s8s8 ONNX models of the same options are different artifacts
         if not self.keep_float:
             d.pop("keep_float")  # keys of exports made before --keep-float existed stay valid
         if Path(self.model).suffix == ".keras" and Path(self.model).is_file():
@@ -71,4 +75,8 @@ class Source:
 
 # --- orchestration ------------------------------------------------------------------------------------------------
 def artifact_dir(root: Path, model: str, fmt: str, precision: str) -> Path:
-    return root / check_name(model) / f"{fmt}-{precision}"  # a foreign manifest's name must not climb out of root
+    """<root>/<model>/<format>-<precision>, or .../<format>-<precision>@<targets> for fmt "onnx@rpi4+rpi5" (an
+    artifact made with another setting than the host's: edgekit.exporting.targeting)."""
+    base, _, targets = fmt.partition("@")
+    name = f"{base}-{precision}" + (f"@{check_name(targets)}" if targets else "")
+    return root / check_name(model) / name  # a foreign manifest's name must not climb out of root

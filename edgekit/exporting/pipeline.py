@@ -57,13 +57,15 @@ def export(opts: ExportOptions, on_step=None) -> list[dict[str, Any]]:
     root = Path(opts.out) if opts.out else DEFAULT_OUT
 
     check_writable(check_folder(root, "output folder"))
+    from edgekit.exporting.targeting import plan
+
+    variants = {v.unit: v for v in plan(names, opts.precision, tuple(opts.targets))}  # one per distinct setting
+    units = list(variants)
     if opts.reuse:
-        hits = [cached_artifact(artifact_dir(root, model_name, n, opts.precision), opts.key(n)) for n in names]
+        dirs = {u: artifact_dir(root, model_name, u, opts.precision) for u in units}
+        hits = [cached_artifact(dirs[u], opts.key(v.fmt, v.key)) for u, v in variants.items()]
         if all(hits):
-            return [
-                record_from_manifest(artifact_dir(root, model_name, n, opts.precision), m)
-                for n, m in zip(names, hits, strict=True)
-            ]
+            return [record_from_manifest(dirs[u], m) for u, m in zip(units, hits, strict=True)]
 
     t0 = time.perf_counter()
     step(f"building {opts.model}")
@@ -113,8 +115,9 @@ def export(opts: ExportOptions, on_step=None) -> list[dict[str, Any]]:
             Path(work),
             bn_layers,
             keep,
+            variants,
         )
-        side = start_side_export(shared, src.model, names)
+        side = start_side_export(shared, src.model, units)
         try:
             if side is not None:
                 side_now = f"{src.name} -> {', '.join(side.formats)} {opts.precision}"
@@ -124,14 +127,14 @@ def export(opts: ExportOptions, on_step=None) -> list[dict[str, Any]]:
                 elif side.mode == side_mod.UNTIL_QUANTIZE:  # TensorFlow's peak, in quantization, waits for the side
                     step(f"exporting {side_now} alongside, until TFLite quantizes (memory for both peaks is short)")
                     calib.on_end = partial(side_mod.wait_exit, side)
-            for name in names:
+            for name in units:
                 if side is not None and name in side.formats:
                     continue
-                step(f"exporting {src.name} -> {name} {opts.precision}")
+                step(f"exporting {src.name} -> {name} {opts.precision}{served_by(variants[name])}")
                 total = len(calib) if opts.precision == "int8" else None
                 with console.progress(f"{name} {opts.precision}", total=total) as advance, quiet_tf():
                     calib.tick = advance  # converters print to fd 1 and 2 (silenced); the bar uses its own handle
-                    records[name] = export_one(rows[name], src, shared)
+                    records[name] = export_one(rows[variants[name].fmt], src, shared, name)
                     calib.tick = None
             if side is not None and side.mode != side_mod.FIRST:
                 step(f"waiting for {', '.join(side.formats)} (exported alongside)")
@@ -144,7 +147,13 @@ def export(opts: ExportOptions, on_step=None) -> list[dict[str, Any]]:
             calib.on_end = calib.tick = None
     offer_keep_float(records, src, shared, step)
     step(f"done in {time.perf_counter() - t0:.1f} s")
-    return [records[name] for name in names]
+    return [records[name] for name in units]
+
+
+def served_by(variant) -> str:
+    if variant.targets == ("host",):
+        return ""
+    return f" for {'+'.join(variant.targets)}" + (f" ({variant.key})" if variant.key else "")
 
 
 @dataclass
@@ -163,6 +172,7 @@ class SharedInputs:
     work: Path
     bn_layers: int
     keep_float: dict[str, Any] | None = None  # edgekit.exporting.keepfloat.plan: the layers and their scopes
+    variants: dict[str, Any] | None = None  # unit ("onnx@rpi5") -> edgekit.exporting.targeting.Variant
 
 
 def start_side_export(shared: SharedInputs, model, names: list[str]):
@@ -170,11 +180,16 @@ def start_side_export(shared: SharedInputs, model, names: list[str]):
     conversion when both fit in memory (TensorFlow holds the GIL, so only a process gains), else before it."""
     from edgekit.exporting import offload as side
     from edgekit.exporting.formats import formats as table
+    from edgekit.exporting.targeting import unit_format
 
     rows = table()
     calibrates = shared.opts.precision == "int8" and "tflite" in names
     names_side, mode = side.plan_side(
-        [n for n in names if rows[n].side], len(names), model.count_params() * 4, shared.opts.parallel, calibrates
+        [n for n in names if rows[unit_format(n)].side],
+        len(names),
+        model.count_params() * 4,
+        shared.opts.parallel,
+        calibrates,
     )
     if not names_side:
         return None
@@ -191,21 +206,26 @@ def finish_side_export(side_export, src: Source, shared: SharedInputs) -> dict[s
     exports the missing formats here instead (never lose them)."""
     from edgekit.exporting import offload as side
     from edgekit.exporting.formats import formats as table
+    from edgekit.exporting.targeting import unit_format
 
     records, missing = side.finish(side_export, shared)
     rows = table()
     with quiet_tf():
-        records.update({name: export_one(rows[name], src, shared) for name in missing})
+        records.update({name: export_one(rows[unit_format(name)], src, shared, name) for name in missing})
     return records
 
 
-def export_one(fmt, src: Source | None, shared: SharedInputs) -> dict[str, Any]:
-    """Convert, verify and write one artifact atomically; src.model is only needed by TensorFlow formats."""
+def export_one(fmt, src: Source | None, shared: SharedInputs, unit: str | None = None) -> dict[str, Any]:
+    """Convert, verify and write one artifact atomically; src.model is only needed by TensorFlow formats.
+    unit: which of the format's artifacts ("onnx@rpi5": made with that target's settings; default: the host's)."""
     from edgekit.exporting.base import ExportJob
     from edgekit.exporting.fidelity import fidelity_metrics, gate
+    from edgekit.exporting.targeting import Variant
 
     opts, calib, holdout, work = shared.opts, shared.calib, shared.holdout, shared.work
-    final = artifact_dir(shared.root, shared.name, fmt.name, opts.precision)
+    unit = unit or fmt.name
+    variant = (shared.variants or {}).get(unit) or Variant(fmt.name, "")
+    final = artifact_dir(shared.root, shared.name, unit, opts.precision)
     model = src.model if src is not None else None
     t0 = time.perf_counter()
     manifest: dict[str, Any] = {}
@@ -215,6 +235,7 @@ def export_one(fmt, src: Source | None, shared: SharedInputs) -> dict[str, Any]:
         with atomic_dir(final) as tmp:
             job = ExportJob(model, shared.name, opts.precision, opts.io, calib, tmp, work, input_size=shared.input_size)
             job.keep_float = shared.keep_float
+            job.settings = variant.settings
             stage(f"{fmt.name} {opts.precision}: conversion")
             files = fmt.convert(job)
             convert_s = time.perf_counter() - t0
@@ -223,6 +244,17 @@ def export_one(fmt, src: Source | None, shared: SharedInputs) -> dict[str, Any]:
             fidelity = fidelity_metrics(shared.reference, runner.run(holdout.images), holdout.labels)
             reason = gate(fidelity, opts.min_cosine, opts.max_accuracy_drop)
             manifest = build_manifest(fmt, job, shared, files, fidelity)
+            manifest["options_key"] = opts.key(fmt.name, variant.key)
+            manifest["targets"] = served_targets(final, manifest["options_key"], variant.targets)
+            manifest["target_settings"] = {fmt.name: variant.settings} if variant.settings else {}
+            if variant.targets != ("host",):
+                from edgekit.emulate.board import fidelity_on_targets
+
+                stage(f"{fmt.name} {opts.precision}: fidelity on the emulated boards")
+                on_board, cause = fidelity_on_targets(files[0], fmt.name, variant.targets, shared)
+                if on_board:
+                    manifest["fidelity_on_target"] = on_board
+                reason = reason or cause
             manifest["timings_s"] = {"convert": round(convert_s, 2), "total": round(time.perf_counter() - t0, 2)}
             manifest["gate"] = {"passed": reason is None, "reason": reason}
             if wants_layer_report(opts, job, fidelity):
@@ -245,6 +277,7 @@ def export_one(fmt, src: Source | None, shared: SharedInputs) -> dict[str, Any]:
             "model": shared.name,
             "format": fmt.name,
             "precision": opts.precision,
+            "targets": list(variant.targets),
             "path": str(final),
             "size_bytes": None,
             "sha256": None,
@@ -253,6 +286,16 @@ def export_one(fmt, src: Source | None, shared: SharedInputs) -> dict[str, Any]:
             "fidelity": None,
         }
     return record_from_manifest(final, manifest)
+
+
+def served_targets(final: Path, key: str, targets: tuple[str, ...]) -> list[str]:
+    """The targets an artifact serves: these, and those of the same artifact already there (same options key)."""
+    try:
+        earlier = json.loads((final / "manifest.json").read_text())
+    except (OSError, ValueError):
+        earlier = {}
+    before = earlier.get("targets") if isinstance(earlier, dict) and earlier.get("options_key") == key else None
+    return list(dict.fromkeys([*(before if isinstance(before, list) else []), *targets]))
 
 
 NNCF_ALTERNATIVE = (

@@ -85,4 +85,9 @@ FORMAT = ExportFormat(
     precision_of=tflite.FORMAT.precision_of,
     host_note="Edge TPU artifacts need a Coral Edge TPU; profile them on that target",
     export_hint="edgekit export MODEL --format tflite --int8 --io int8",
+    target_settings=lambda target, precision: {
+        "key": "",
+        "reason": "Edge TPU: full-integer int8 TFLite with int8 input and output, compiled by edgetpu_compiler when "
+        "it is on PATH",
+    },
 )

@@ -51,6 +51,30 @@ def int8_settings(machine: str | None = None, flags: set[str] | None = None) -> 
     }
 
 
+def settings_key(settings: dict[str, Any]) -> str:
+    """u8s8 / u8s8-reduce-range / s8s8: the short name of an int8 setting (folder names and cache keys)."""
+    pair = "u8s8" if settings.get("activation_type") == "QUInt8" else "s8s8"
+    return pair + ("-reduce-range" if settings.get("reduce_range") else "")
+
+
+def target_settings(target, precision: str) -> dict[str, Any] | None:
+    """The int8 setting ONNX Runtime wants on a target's CPU, from its file's ISA and features (FP32: one model)."""
+    if precision != "int8":
+        return None
+    features = set(target.cpu.features)
+    arm = str(target.cpu.isa).lower().startswith(("arm", "aarch64")) or "neon" in features
+    machine = "aarch64" if arm else "x86_64"
+    flags = ({"avx512_vnni"} if "vnni" in features else set()) | ({"amx_int8"} if "amx" in features else set())
+    settings = int8_settings(machine, flags)
+    settings["reason"] = f"{target.cpu.model}: {settings['reason']}"
+    return {"key": settings_key(settings), "cpu": target.cpu.model, **settings}
+
+
+def recorded_setting(manifest: dict[str, Any]) -> str | None:
+    quant = manifest.get("quantization")
+    return settings_key(quant) if isinstance(quant, dict) and "activation_type" in quant else None
+
+
 # Above this many bytes of float32 weights the TensorFlow side of the conversion runs without the weights in its
 # graphs (see keras2onnx_lean): VGG16/19 and ViT-B; smaller models keep the well-trodden tf2onnx path.
 LEAN_ABOVE_BYTES = 256 * 2**20
@@ -314,9 +338,8 @@ def convert(job: ExportJob) -> list[Path]:
     if job.precision == "fp32":
         shutil.copyfile(float_path, out)
     elif job.precision == "int8":
-        job.extra["quantization"] = quantize_onnx(
-            float_path, out, job.calib, job.work_dir, int8_settings(), job.keep_float
-        )
+        settings = {k: v for k, v in (job.settings or int8_settings()).items() if k not in ("key", "cpu")}
+        job.extra["quantization"] = quantize_onnx(float_path, out, job.calib, job.work_dir, settings, job.keep_float)
     else:
         raise EdgekitError(f"ONNX export has no {job.precision} path; use --fp32 or --int8")
     job.extra["opset"] = OPSET
@@ -369,4 +392,6 @@ FORMAT = ExportFormat(
     timing="onnxruntime",
     side=True,
     precision_of=onnx_reader.onnx_precision,
+    target_settings=target_settings,
+    recorded_setting=recorded_setting,
 )

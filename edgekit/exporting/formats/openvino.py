@@ -30,7 +30,25 @@ def ov_from_keras(job: ExportJob):
         return ov.convert_model(job.model, input=[shape])
 
 
-def nncf_quantize(ov_model, calib, model_name: str, keep_float: dict[str, Any] | None = None, onnx_path=None):
+def target_settings(target, precision: str) -> dict[str, Any] | None:
+    """NNCF's target_device for the device the target's OpenVINO runs on: the NPU's quantization scheme (what its
+    compiler accepts, per-tensor where it requires it) differs from the CPU's."""
+    if precision != "int8":
+        return None
+    device = str(target.runtime.device).upper()
+    device = device if device in ("CPU", "GPU", "NPU") else "CPU"
+    reason = f"OpenVINO on the {device}: NNCF quantizes with target_device={device} (the scheme that device compiles)"
+    return {"key": device.lower(), "target_device": device, "reason": reason}
+
+
+def nncf_quantize(
+    ov_model,
+    calib,
+    model_name: str,
+    keep_float: dict[str, Any] | None = None,
+    onnx_path=None,
+    target_device: str | None = None,
+):
     import nncf
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet
@@ -45,6 +63,8 @@ def nncf_quantize(ov_model, calib, model_name: str, keep_float: dict[str, Any] |
         from edgekit.exporting.keepfloat import openvino_nodes
 
         extra["ignored_scope"] = nncf.IgnoredScope(names=openvino_nodes(ov_model, keep_float, onnx_path))
+    if target_device:
+        extra["target_device"] = nncf.TargetDevice[target_device]
     nncf.set_log_level(40)  # errors only
     from edgekit.exporting.stagelog import stage
 
@@ -60,6 +80,7 @@ def nncf_quantize(ov_model, calib, model_name: str, keep_float: dict[str, Any] |
         "activation_ranges": "min/max over the calibration set",
         "subset_size": len(calib),
         "model_type": "transformer" if model_type else "cnn",
+        "target_device": target_device or "ANY",
     }
 
 
@@ -70,7 +91,10 @@ def convert(job: ExportJob) -> list[Path]:
     if job.precision == "int8":
         onnx_path = job.work_dir / "model-fp32.onnx"  # what the model was converted from, if it exists
         onnx_path = onnx_path if onnx_path.exists() else None
-        model, job.extra["quantization"] = nncf_quantize(model, job.calib, job.model_name, job.keep_float, onnx_path)
+        device = (job.settings or {}).get("target_device")
+        model, job.extra["quantization"] = nncf_quantize(
+            model, job.calib, job.model_name, job.keep_float, onnx_path, device
+        )
     xml = job.out_dir / "model.xml"
     from edgekit.exporting.stagelog import stage
 
@@ -116,4 +140,6 @@ FORMAT = ExportFormat(
     timing="openvino",
     companions=(".bin",),
     side=True,
+    target_settings=target_settings,
+    recorded_setting=lambda manifest: str((manifest.get("quantization") or {}).get("target_device", "any")).lower(),
 )

@@ -195,6 +195,11 @@ def rank_layer_errors(csv_text: str, top: int = 10) -> list[dict[str, Any]]:
     return rows[:top]
 
 
+def target_settings(target, precision: str) -> dict[str, Any] | None:
+    """LiteRT runs the same model on every CPU (XNNPACK picks its kernels at run time): one artifact for all."""
+    return {"key": "", "reason": "LiteRT (XNNPACK) picks its kernels on the device: one model serves every CPU"}
+
+
 FORMAT = ExportFormat(
     name="tflite",
     order=10,
@@ -207,4 +212,5 @@ FORMAT = ExportFormat(
     read_graph=tflite_reader.read_graph,
     timing="litert",
     precision_of=tflite_reader.tflite_precision,
+    target_settings=target_settings,
 )
