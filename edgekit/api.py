@@ -178,6 +178,7 @@ def export(
     seed: int = 0,
     preprocess: str | None = None,
     keep_float: str | Sequence[str] | None = None,
+    targets: str | Sequence[str] | None = None,
     progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
     """Quantize and export a model, then check each artifact's fidelity against Keras (`edgekit export`).
@@ -198,6 +199,8 @@ def export(
         seed: seed for calibration sampling.
         preprocess: "raw", "tf", "torch", "caffe" or "mean=R,G,B:std=R,G,B" (default: the model's).
         keep_float: Keras layers that stay float in an int8 export, as a list or "a,b".
+        targets: target ids (`edgekit targets`) the artifacts are for, as a list or "a,b": each format is made with
+            the settings their runtimes want, one artifact per distinct setting (None: this host).
         progress: called with each step's line (default: the lines go to stderr).
 
     Returns:
@@ -222,26 +225,14 @@ def export(
         from edgekit.data.labelled import parse_preprocess
 
         parse_preprocess(preprocess)  # a bad spelling fails before TensorFlow loads
+    from edgekit.exporting.targeting import parse_targets
+
     opts = ExportOptions(
-        model=str(model),
-        precision=precision,
-        formats=_names(formats, "formats", lower=True),
-        calib=calib,
-        calib_size=calib_size,
-        holdout=holdout,
-        io=io,
-        input_size=input_size,
-        alpha=alpha,
-        num_classes=num_classes,
-        weights=weights,
-        out=_path(out),
-        seed=seed,
-        min_cosine=min_cosine,
-        max_accuracy_drop=max_accuracy_drop,
-        layer_report=layer_report,
-        preprocess=preprocess,
-        keep_float=kept,
-    )
+        model=str(model), precision=precision, formats=_names(formats, "formats", lower=True), calib=calib,
+        calib_size=calib_size, holdout=holdout, io=io, input_size=input_size, alpha=alpha, num_classes=num_classes,
+        weights=weights, out=_path(out), seed=seed, min_cosine=min_cosine, max_accuracy_drop=max_accuracy_drop,
+        layer_report=layer_report, preprocess=preprocess, keep_float=kept, targets=parse_targets(targets),
+    )  # fmt: skip
     return _plain(run_export(opts, on_step=progress))
 
 

@@ -132,8 +132,8 @@ def test_profiled_on_the_host(dummy_format, dummy_export, capsys):
 
 def test_analysed_and_accepted_by_the_target_schema(dummy_format, dummy_export):
     from edgekit.analyze import load_graph
-    from edgekit.hardware.targets import parse_target, read_toml, targets_dir
     from edgekit.exporting.artifacts import find_model_file
+    from edgekit.hardware.targets import parse_target, read_toml, targets_dir
 
     path = Path(dummy_export["path"])
     graph = load_graph(path)

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from edgekit.errors import EdgekitError, UsageError
+from edgekit.exporting.artifacts import find_model_file
 from edgekit.measure.energy import RaplMeter, energy_fields, find_zones
 from edgekit.measure.host import MeasureError, measure_artifact, parse_json_output, tflite_precision
-from edgekit.exporting.artifacts import find_model_file
 from edgekit.results.record import REQUIRED_KEYS, validate_result
 
 FAST = {"runs": 5, "min_seconds": 0.1, "warmup": 1}

@@ -418,8 +418,8 @@ def test_onnx_measured_on_a_pi5_is_filed_under_rpi5(other_formats):
     from edgekit.errors import UsageError
     from edgekit.measure.probe import choose_target
     from edgekit.measure.remote import HostPlan, to_result
-    from edgekit.stages.fleet import remote_artifacts
     from edgekit.measure.ssh import Host
+    from edgekit.stages.fleet import remote_artifacts
     from edgekit.stages.profile import ProfileRequest
 
     (art,) = remote_artifacts(ProfileRequest(items=[str(other_formats["onnx"])]))

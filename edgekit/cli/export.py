@@ -60,6 +60,10 @@ def export(
         str | None,
         typer.Option("--keep-float", help="Keras layers (comma separated) that stay float in an --int8 export."),
     ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", help="Target ids (comma separated) the artifacts are for; default: this host."),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Quantize and export to TFLite, ONNX and OpenVINO IR (and Edge TPU), then check fidelity against Keras."""
@@ -86,6 +90,7 @@ def export(
         seed=seed,
         preprocess=preprocess,
         keep_float=keep_float,
+        targets=target,
     )
     if json_out:
         console.print_json(records)
@@ -125,6 +130,15 @@ def render_export(records: list[dict[str, Any]]) -> None:
                 f"{r['format']}: worst int8 layer {layer['tensor']} ({layer['op']}): "
                 f"RMSE {layer['rmse_in_steps']:.2f} quantization steps"
             )
+        for board in (r.get("fidelity_on_target") or {}).values():
+            if board.get("measured") is False:
+                console.info(f"{r['format']}: fidelity on {board['target']} not measured: {board['why']}")
+            else:
+                console.info(
+                    f"{r['format']}: on the emulated {board['target']} ({board['cpu']}): cosine {board['cosine']:.4f}, "
+                    f"top-1 agree {board['top1_agreement']:.2f}, {'matches' if board['match'] else 'DIFFERS FROM'} "
+                    f"this host (max abs diff {board['max_abs_diff_vs_host']:.3g})"
+                )
         if r.get("compiler") == "absent":
             console.info(
                 "edgetpu: edgetpu_compiler not found on PATH; wrote the int8 TFLite it would compile "

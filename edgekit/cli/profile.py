@@ -30,7 +30,7 @@ from edgekit.cli.options import (
     precision_of,
     split_list,
 )
-from edgekit.errors import EXIT_FAILURE
+from edgekit.errors import EXIT_FAILURE, EXIT_FIDELITY
 
 
 def profile(
@@ -128,6 +128,10 @@ def profile(
         typer.echo(f"error: {line}", err=True)
     if errors:
         raise typer.Exit(EXIT_FAILURE)
+    mismatches = [r for r in results if r.get("source") == "emulated" and r.get("match") is False]
+    if mismatches:  # an emulated board that computes other outputs is a fidelity failure, never a silent pass
+        typer.echo(f"error: {mismatches[0].get('mismatch') or 'emulated outputs differ from this host'}", err=True)
+        raise typer.Exit(EXIT_FIDELITY)
 
 
 def report(

@@ -245,9 +245,13 @@ def predict_artifact(
 
     if format_of_suffix(path) is None:
         raise UsageError(f"cannot predict {path.name}: expected a {suffixes_text()} artifact")
+    other = _made_for_other_cpu(path, target)
     path, edgetpu_log = hook(target, "artifact_sources")(path)
     graph = load_graph(path)
     core = predict_graph(graph, target, threads, precision_hint, link, edgetpu_log=edgetpu_log)
+    if other:  # said, never silently predicted as if it were the target's own artifact
+        core["quantized_for"] = other
+        core.setdefault("warnings", []).append(other["note"])
     return {
         "target": target.id,
         "model": _model_name(path),
@@ -266,3 +270,26 @@ def predict_artifact(
         **{k: v for k, v in core.items() if k not in ("precision", "source", "status", "error", "latency_ms",
                                                       "peak_memory_bytes", "runtime", "layers")},
     }  # fmt: skip
+
+
+def _made_for_other_cpu(path: Path, target: Target) -> dict[str, Any] | None:
+    """What the manifest beside an artifact says it was quantized for, when that is not what the target wants, and
+    what it costs there: the cost model prices int8 kernels per op class, not the activation/weight signedness, so
+    it cannot tell U8S8 from S8S8 and predicts the target's int8 path, saying so."""
+    import json
+
+    from edgekit.exporting.targeting import made_for_other_cpu, other_cpu_line
+
+    try:
+        manifest = json.loads((path.parent / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    other = made_for_other_cpu(manifest if isinstance(manifest, dict) else None, target)
+    if other is None:
+        return None
+    other["cost"] = (
+        "unknown: the cost model has one int8 path per runtime (it cannot tell "
+        f"{other['made_for']['key'].upper()} from {other['wanted']['key'].upper()}); predicted as the target's own"
+    )
+    other["note"] = f"{other_cpu_line(other, target.id)}; cost on {target.id}: {other['cost']}"
+    return other

@@ -99,6 +99,45 @@ def compare_outputs(
     return result
 
 
+def summarize(arrays: list[Any]) -> list[dict[str, Any]]:
+    """Per output: sha256 of its bytes, shape, dtype, min / max / mean and argmax (what a mismatch is read from)."""
+    import hashlib
+
+    import numpy as np
+
+    out = []
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        f = a.astype(np.float64)
+        out.append(
+            {
+                "sha256": hashlib.sha256(a.tobytes()).hexdigest(),
+                "shape": list(a.shape),
+                "dtype": str(a.dtype),
+                "min": float(f.min()) if f.size else None,
+                "max": float(f.max()) if f.size else None,
+                "mean": float(f.mean()) if f.size else None,
+                "argmax": int(np.argmax(f.reshape(-1))) if f.size else None,
+            }
+        )
+    return out
+
+
+def worst_difference(reference: list[Any], candidate: list[Any]) -> dict[str, Any]:
+    """Where the largest difference is: output number, flat index, and both values."""
+    import numpy as np
+
+    best = {"output": 0, "index": None, "diff": -1.0, "reference": None, "candidate": None}
+    for i, (r, c) in enumerate(zip(reference, candidate, strict=False)):
+        r, c = np.asarray(r, np.float64).reshape(-1), np.asarray(c, np.float64).reshape(-1)
+        if r.shape != c.shape or not r.size:
+            continue
+        j = int(np.argmax(np.abs(r - c)))
+        if abs(r[j] - c[j]) > best["diff"]:
+            best = {"output": i, "index": j, "diff": float(abs(r[j] - c[j])), "reference": r[j], "candidate": c[j]}
+    return {k: (float(v) if isinstance(v, np.floating) else v) for k, v in best.items()}
+
+
 # ---------------------------------------------------------------- profiling
 
 
@@ -185,7 +224,7 @@ def _describe(model: Path, manifest: dict[str, Any] | None) -> dict[str, Any]:
     """model / format / precision from the manifest, else the edgekit-out/<model>/<format>-<precision> layout."""
     if manifest:
         return {k: manifest.get(k) for k in ("model", "format", "precision")}
-    fmt, _, precision = model.parent.name.partition("-")
+    fmt, _, precision = model.parent.name.partition("@")[0].partition("-")
     wanted = model.suffix.lstrip(".")
     if fmt == wanted and precision:
         return {"model": model.parent.parent.name, "format": wanted, "precision": precision}
@@ -273,7 +312,8 @@ def profile_emulated(
         if error:
             return {**result, "status": "failed", "error": f"emulated run failed: {error}"}
         steps = onnx_output_steps(model) if model.suffix == ".onnx" else None
-        comparison = compare_outputs(load_arrays(work / "native.npy"), load_arrays(work / "emulated.npy"), steps=steps)
+        native_out, emulated_out = load_arrays(work / "native.npy"), load_arrays(work / "emulated.npy")
+        comparison = compare_outputs(native_out, emulated_out, steps=steps)
         if counter:
             counts = _read_counts(work / "insn.txt", runs)
             if counts:
@@ -300,6 +340,9 @@ def profile_emulated(
         "seed": seed,
     }
     result["output_sha256"] = emulated["output_sha256"]
+    result["outputs"] = {"host": summarize(native_out), "emulated": summarize(emulated_out)}
+    if not comparison["match"]:
+        result["worst"] = worst_difference(native_out, emulated_out)
     result["emulated_load_ms"] = emulated["load_ms"]
     result["emulated_inference_ms"] = emulated["latency_ms"]["median"]
     result["emulated_peak_memory_bytes"] = emulated["peak_memory_bytes"]  # QEMU's RSS: guest memory plus the emulator's

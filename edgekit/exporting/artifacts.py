@@ -133,6 +133,27 @@ def artifact_at(path: Path) -> Artifact:
     return Artifact(file, fmt, meta)
 
 
+def prefer_for_target(arts: list[Artifact], target) -> list[Artifact]:
+    """Of the artifacts of one model, format and precision made with different settings (onnx-int8 and
+    onnx-int8@rpi5), keep the one made for this target, else the one with the setting it wants, else all."""
+    from edgekit.exporting.targeting import recorded_key, settings_for
+
+    groups: dict[tuple, list[Artifact]] = {}
+    for art in arts:
+        meta = art.manifest or {}
+        groups.setdefault((meta.get("model"), art.format, art.precision, str(art.path.parent.parent)), []).append(art)
+    keep: list[Artifact] = []
+    for group in groups.values():
+        if len(group) == 1:
+            keep += group
+            continue
+        made_for = [a for a in group if target.id in ((a.manifest or {}).get("targets") or ["host"])]
+        wanted = settings_for(group[0].format, target, group[0].precision or "fp32") if not made_for else None
+        same = [a for a in group if wanted is not None and recorded_key(a.manifest) == wanted.get("key")]
+        keep += made_for[:1] or same[:1] or group
+    return [a for a in arts if a in keep]
+
+
 def unique_models(arts: list[Artifact], prefer: str) -> list[Artifact]:
     """Profile each distinct model file once (the edgetpu export is the int8 TFLite byte for byte)."""
     by_hash: dict[str, Artifact] = {}

@@ -8,7 +8,7 @@ from typing import Any
 
 from edgekit import console
 from edgekit.errors import EdgekitError, UsageError
-from edgekit.exporting.artifacts import Artifact, artifact_at, scan_exports, unique_models
+from edgekit.exporting.artifacts import Artifact, artifact_at, prefer_for_target, scan_exports, unique_models
 from edgekit.safety import check_folder
 
 
@@ -90,6 +90,7 @@ def export_for(name: str, req: ProfileRequest, target) -> list[Artifact]:
         input_size=req.input_size,
         out=req.export_root,
         reuse=True,
+        targets=() if target.id == "host" else (target.id,),  # quantized the way this target's CPU wants
         **req.build,
     )
     records = export(opts)
@@ -120,6 +121,7 @@ def gather(req: ProfileRequest, target) -> list[Artifact]:
             arts.extend(export_for(item, req, target))
     if req.formats:
         arts = [a for a in arts if a.format in req.formats]
+    arts = prefer_for_target(arts, target)  # onnx-int8@rpi5 over onnx-int8 (made for this host) on --target rpi5
     arts = unique_models(arts, prefer="edgetpu" if "edgetpu" in target_formats(target) else "tflite")
     if req.precision and req.items == []:
         arts = [a for a in arts if a.precision in (None, req.precision)]
@@ -161,6 +163,8 @@ def emulate_one(art: Artifact, req: ProfileRequest, target) -> dict[str, Any]:
         raise UsageError(f"--emulate runs TFLite and ONNX artifacts; {art.path.name} is {art.format}")
 
     result = profile_emulated(art.path, target.id, cpu, runtime=req.guest_runtime, timeout=req.timeout)
+    if result.get("match") is False:
+        result["mismatch"] = mismatch_line(art, result, target)
     if result.get("guest_instructions"):
         from edgekit.costmodel.instructions import predict_from_instructions
 
@@ -169,6 +173,22 @@ def emulate_one(art: Artifact, req: ProfileRequest, target) -> dict[str, Any]:
             runtime=result["runtime"]["name"], runtime_version=result["runtime"]["version"],
         )  # fmt: skip
     return result
+
+
+def mismatch_line(art: Artifact, result: dict[str, Any], target) -> str:
+    """One line on why the board's outputs differ from this host's: the artifact was quantized for another CPU
+    (its manifest says so), else the largest difference and where it is."""
+    from edgekit.exporting.targeting import made_for_other_cpu, other_cpu_line
+
+    other = made_for_other_cpu(art.manifest, target)
+    if other:
+        result["quantized_for"] = other
+        return f"{art.path}: {other_cpu_line(other, target.id)}"
+    worst = result.get("worst") or {}
+    steps = result.get("max_quant_steps")
+    size = f"{result.get('max_abs_diff'):.4g}" + (f" ({steps} quantization steps)" if steps is not None else "")
+    where = f" at output {worst.get('output', 0)}, index {worst.get('index')}" if worst else ""
+    return f"{art.path}: outputs on the emulated {target.id} differ from this host's by {size}{where}"
 
 
 def fill_identity(result: dict[str, Any], art: Artifact, target) -> dict[str, Any]:
