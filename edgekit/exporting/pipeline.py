@@ -53,6 +53,10 @@ def export(opts: ExportOptions, on_step=None) -> list[dict[str, Any]]:
     if opts.holdout < 1:
         raise UsageError("--holdout must be at least 1")
     names = resolve_formats(opts)
+    if opts.formats is None and opts.targets:  # --target without --format: the formats those targets run
+        from edgekit.exporting.targeting import target_formats
+
+        names = list(target_formats(tuple(opts.targets), opts.precision))
     model_name = validate_model(opts)
     root = Path(opts.out) if opts.out else DEFAULT_OUT
 
