@@ -162,8 +162,9 @@ def test_emulated_pi5_x86_onnx_exits_3_and_rpi5_onnx_matches(tmp_path, trained_k
         capsys,
     )
     result = json.loads(out)[0]
-    print("x86-quantized onnx under emulated rpi5:", result["max_abs_diff"], result["max_quant_steps"])
-    if result["match"] is False:  # what the issue saw: exit 3, one line naming the cause
+    # The tiny model's U8S8 ONNX happens to compute the same on the emulated A76 (measured: max abs diff 0.0); the
+    # issue's full-size MobileNetV2 differed by 0.056. Whenever they differ, it must be exit 3 with the cause.
+    if result["match"] is False:
         assert code == 3, err
         assert "quantized for" in err and "--target rpi5" in err and len(err.strip().splitlines()) == 1
         assert result["outputs"]["host"][0]["sha256"] != result["outputs"]["emulated"][0]["sha256"]
