@@ -77,6 +77,47 @@ def test_an_x86_quantized_manifest_is_named_for_an_arm_target():
     assert made_for_other_cpu({**manifest, "quantization": {"activation_type": "QInt8"}}, get_target("rpi5")) is None
 
 
+def _board(**kw) -> dict:
+    got = {"target": "rpi5", "cpu": "cortex-a76", "cosine": 0.97, "accuracy": None, "match": False}
+    got.update(max_quant_steps_vs_host=7.0, max_abs_diff_vs_host=0.13, worst={"image": 0, "index": 140})
+    return {**got, **kw}
+
+
+def test_a_board_mismatch_fails_only_where_the_runtime_computes_alike_on_every_cpu():
+    """Measured (benchmarks/results/target-fidelity.json): ONNX Runtime gives the same S8S8 file other outputs on the
+    emulated A76 than on x86 (7 steps), so its mismatch is recorded with that cause and the board's own fidelity is
+    the bar; LiteRT computes a file alike on both, so there a mismatch is an export failure."""
+    from edgekit.emulate.board import board_cause
+
+    rpi5, opts = get_target("rpi5"), ExportOptions(model="m", precision="int8", min_cosine=0.9)
+    onnx = _board()
+    assert board_cause(onnx, "onnx", "rpi5", rpi5, opts) is None
+    assert "round differently" in onnx["differs_because"]
+    cause = board_cause(_board(), "tflite", "rpi5", rpi5, opts)
+    assert "differ from this host's by 7.0 quantization steps" in cause and "index 140" in cause
+    low = board_cause(_board(cosine=0.5, match=True), "onnx", "rpi5", rpi5, opts)
+    assert "cosine 0.5000 is below --min-cosine 0.9" in low  # the board's fidelity against the float model
+    assert board_cause(_board(match=True), "tflite", "rpi5", rpi5, opts) is None
+
+
+def test_an_emulated_mismatch_names_every_cause_it_knows(tmp_path):
+    from edgekit.exporting.artifacts import Artifact
+    from edgekit.stages.profile import mismatch_line
+
+    manifest = {"model": "mobilenetv2", "format": "onnx", "precision": "int8", "host": {"machine": "x86_64"}}
+    manifest["quantization"] = {"activation_type": "QUInt8", "weight_type": "QInt8", "reduce_range": False}
+    art = Artifact(tmp_path / "model.onnx", "onnx", manifest)
+    result = {"max_abs_diff": 0.0376, "max_quant_steps": 2.0, "worst": {"output": 0, "index": 113},
+              "runtime": {"name": "onnxruntime"}}  # fmt: skip
+    line = mismatch_line(art, result, get_target("rpi5"))
+    assert "differ from this host's by 0.0376 (2.0 quantization steps) at output 0, index 113" in line
+    assert "quantized for x86_64 (U8S8), not rpi5 (S8S8)" in line and "--target rpi5" in line
+    assert "round differently" in line and result["quantized_for"] and result["differs_because"]
+    tflite = Artifact(tmp_path / "model.tflite", "tflite", {"model": "m", "format": "tflite", "precision": "int8"})
+    plain = {**result, "runtime": {"name": "litert"}}
+    assert "round differently" not in mismatch_line(tflite, plain, get_target("rpi5"))
+
+
 def _tiny_export(root: Path, targets: str | None, formats: str, source: str | None = None, **kw) -> list[dict]:
     from edgekit import api
 

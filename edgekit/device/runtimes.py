@@ -20,15 +20,29 @@ class Runtime(NamedTuple):
     pin: str  # the pip requirement installing it (the device extras' pins, pyproject.toml)
     suffixes: tuple  # model file suffixes it runs; the first row listing a suffix is that suffix's runtime
     backend: str  # "module:Class" in edgekit.device, imported only when a model of it is opened
+    # The same file gives the same outputs on aarch64 as on x86-64 (INT8 bit for bit): what an emulated check may
+    # demand. LiteRT: measured equal under QEMU. ONNX Runtime 1.32: its MLAS kernels round differently (an S8S8
+    # MobileNetV2 differs by 7 quantization steps, with and without graph optimisation; benchmarks/target_fidelity.py).
+    same_across_isas: bool = False
 
 
 TABLE = (
-    Runtime("litert", "ai_edge_litert", "ai-edge-litert==2.3.0", (".tflite",), "litert_backend:TfliteBackend"),
+    Runtime("litert", "ai_edge_litert", "ai-edge-litert==2.3.0", (".tflite",), "litert_backend:TfliteBackend", True),
     # Coral's Mendel Linux (Python 3.7) has no LiteRT wheel: tflite-runtime runs .tflite there, unpinned.
     Runtime("tflite-runtime", "tflite_runtime", "tflite-runtime", (".tflite",), "litert_backend:TfliteBackend"),
     Runtime("onnxruntime", "onnxruntime", "onnxruntime==1.32.0", (".onnx",), "onnx_backend:OnnxBackend"),
     Runtime("openvino", "openvino", "openvino==2026.4.1", (".xml",), "openvino_backend:OpenVinoBackend"),
 )
+
+
+def isa_note(name: str) -> str:
+    """Why outputs of one file may differ between x86-64 and aarch64 under this runtime ("" where they must not)."""
+    row = get(name)
+    if row.same_across_isas:
+        return ""
+    return f"{name}'s aarch64 and x86-64 kernels round differently, so the same file gives slightly other outputs"
+
+
 DEFAULT_SUFFIX = ".tflite"  # any other suffix is read as TFLite: the runner's original and only format until 0.2
 
 

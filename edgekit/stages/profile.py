@@ -176,19 +176,27 @@ def emulate_one(art: Artifact, req: ProfileRequest, target) -> dict[str, Any]:
 
 
 def mismatch_line(art: Artifact, result: dict[str, Any], target) -> str:
-    """One line on why the board's outputs differ from this host's: the artifact was quantized for another CPU
-    (its manifest says so), else the largest difference and where it is."""
+    """One line on why the board's outputs differ from this host's: the largest difference and where it is, then
+    what edgekit knows of the cause: the artifact was quantized for another CPU (its manifest says so; a re-export
+    for the board makes the right setting), and the runtime's kernels rounding differently across CPUs."""
+    from edgekit.device.runtimes import isa_note
+    from edgekit.exporting.formats import get_format
     from edgekit.exporting.targeting import made_for_other_cpu, other_cpu_line
 
-    other = made_for_other_cpu(art.manifest, target)
-    if other:
-        result["quantized_for"] = other
-        return f"{art.path}: {other_cpu_line(other, target.id)}"
     worst = result.get("worst") or {}
     steps = result.get("max_quant_steps")
     size = f"{result.get('max_abs_diff'):.4g}" + (f" ({steps} quantization steps)" if steps is not None else "")
     where = f" at output {worst.get('output', 0)}, index {worst.get('index')}" if worst else ""
-    return f"{art.path}: outputs on the emulated {target.id} differ from this host's by {size}{where}"
+    line = f"{art.path}: outputs on the emulated {target.id} differ from this host's by {size}{where}"
+    other = made_for_other_cpu(art.manifest, target)
+    if other:
+        result["quantized_for"] = other
+        line += f"; {other_cpu_line(other, target.id)}"
+    note = isa_note(str((result.get("runtime") or {}).get("name") or get_format(art.format).timing))
+    if note:
+        result["differs_because"] = note
+        line += f"; {note} (the board's own fidelity: `edgekit export MODEL --int8 --target {target.id}`)"
+    return line
 
 
 def fill_identity(result: dict[str, Any], art: Artifact, target) -> dict[str, Any]:
