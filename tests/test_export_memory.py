@@ -352,10 +352,10 @@ def test_an_interrupted_export_stops_its_side_process(tmp_path, monkeypatch):
     started, real_start, real_export_one = [], side.start, core.export_one
     monkeypatch.setattr(side, "start", lambda *a: started.append(real_start(*a)) or started[-1])
 
-    def interrupted(fmt, src, shared):
+    def interrupted(fmt, src, shared, *unit):
         if fmt.name == "tflite":
             raise KeyboardInterrupt
-        return real_export_one(fmt, src, shared)
+        return real_export_one(fmt, src, shared, *unit)
 
     monkeypatch.setattr(core, "export_one", interrupted)
     opts = core.ExportOptions(

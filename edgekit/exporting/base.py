@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgekit.device.runtimes import default_runtimes
+from edgekit.errors import EdgekitError
 
 if TYPE_CHECKING:  # numpy is only needed by type checkers here
     import numpy as np
@@ -90,3 +91,14 @@ class Runner:
         import numpy as np
 
         return np.concatenate([self(images[i : i + 1]) for i in range(len(images))], axis=0)
+
+
+def open_artifact(path: Path, runtime: str, threads: int = 1, precision: str | None = None) -> Any:
+    """An artifact loaded by edgekit.device (the runtime layer every measurement uses too): on the CPU, with its
+    RunnerError turned into the one-line EdgekitError the command line prints."""
+    from edgekit.device import RunnerError, open_model
+
+    try:
+        return open_model(path, runtime=runtime, threads=threads, device="CPU", precision=precision)
+    except RunnerError as exc:
+        raise EdgekitError(str(exc)) from exc

@@ -15,7 +15,7 @@ import numpy as np
 
 from edgekit.analyze.readers import onnx as onnx_reader
 from edgekit.errors import EdgekitError
-from edgekit.exporting.base import ExportFormat, ExportJob, Runner
+from edgekit.exporting.base import ExportFormat, ExportJob, Runner, open_artifact
 from edgekit.procfs import cpuinfo, cpuinfo_field
 from edgekit.quiet import quiet_tf
 
@@ -347,20 +347,10 @@ def convert(job: ExportJob) -> list[Path]:
     return [out]
 
 
-def ort_session(path: Path, threads: int = 1):
-    """The model in edgekit.device's ONNX Runtime backend (CPU provider, sequential, full graph optimisation, quiet:
-    the device runner's session); one-line errors. .session is the InferenceSession itself."""
-    from edgekit.device import RunnerError, open_model
-
-    try:
-        return open_model(path, runtime="onnxruntime", threads=threads)
-    except RunnerError as exc:
-        raise EdgekitError(str(exc)) from exc
-
-
 class OnnxRunner(Runner):
     def __init__(self, path: Path, threads: int = 1):
-        self.model = ort_session(path, threads)
+        # the device runner's session: CPU provider, sequential, full graph optimisation
+        self.model = open_artifact(path, "onnxruntime", threads)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.model.run([np.ascontiguousarray(x, np.float32)])[0], np.float32)

@@ -8,8 +8,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.analyze.readers import openvino as openvino_reader
-from edgekit.errors import EdgekitError
-from edgekit.exporting.base import ExportFormat, ExportJob, Runner
+from edgekit.exporting.base import ExportFormat, ExportJob, Runner, open_artifact
 from edgekit.quiet import quiet_tf
 
 
@@ -106,12 +105,7 @@ def convert(job: ExportJob) -> list[Path]:
 def compile_cpu(path: Path, precision: str | None, threads: int = 1):
     """The IR compiled on the CPU by edgekit.device's OpenVINO backend (LATENCY hint, one stream, `threads`); an FP32
     IR runs in true f32 (this CPU would silently use bfloat16 otherwise). One-line errors."""
-    from edgekit.device import RunnerError, open_model
-
-    try:
-        return open_model(path, runtime="openvino", threads=threads, device="CPU", precision=precision)
-    except RunnerError as exc:
-        raise EdgekitError(str(exc)) from exc
+    return open_artifact(path, "openvino", threads, precision)
 
 
 class OpenVINORunner(Runner):

@@ -8,8 +8,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.analyze.readers import tflite as tflite_reader
-from edgekit.errors import EdgekitError
-from edgekit.exporting.base import ExportFormat, ExportJob, Runner
+from edgekit.exporting.base import ExportFormat, ExportJob, Runner, open_artifact
 from edgekit.ioutil import write_bytes_atomic
 from edgekit.quiet import quiet_tf
 
@@ -113,19 +112,9 @@ def convert(job: ExportJob) -> list[Path]:
     return [path]
 
 
-def open_tflite(path: Path, threads: int = 1):
-    """The model in edgekit.device's LiteRT backend (the device runner's interpreter); one-line errors."""
-    from edgekit.device import RunnerError, open_model
-
-    try:
-        return open_model(path, runtime="litert", threads=threads)
-    except RunnerError as exc:
-        raise EdgekitError(str(exc)) from exc
-
-
 class TFLiteRunner(Runner):
     def __init__(self, path: Path, threads: int = 1):
-        self.model = open_tflite(path, threads)
+        self.model = open_artifact(path, "litert", threads)
         self.inp = self.model.input_specs()[0]
         self.out = self.model.output_specs()[0]
 
@@ -145,7 +134,7 @@ class TFLiteRunner(Runner):
 
 def io_details(path: Path) -> dict[str, Any]:
     """Input/output name, shape, dtype and quantization as the manifest records them."""
-    model = open_tflite(path)
+    model = open_artifact(path, "litert")
     return {"input": model.input_specs()[0], "output": model.output_specs()[0]}
 
 
