@@ -336,6 +336,8 @@ def render_results(results: list[dict[str, Any]]) -> None:
         for line in (_streaming_line(r), _instructions_line(r)):
             if line:
                 console.info(line)
+        for warning in r.get("warnings") or []:  # e.g. a prediction for an artifact quantized for another CPU
+            console.warn(f"{r.get('model')} {r.get('format')}-{r.get('precision')}: {warning}")
 
 
 def _instructions_line(r: dict[str, Any]) -> str | None:

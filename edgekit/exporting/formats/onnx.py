@@ -43,11 +43,13 @@ def int8_settings(machine: str | None = None, flags: set[str] | None = None) -> 
             "reduce_range": not vnni,
             "reason": f"x86 {'with' if vnni else 'without'} VNNI: U8S8 is the fast path",
         }
+    dot = "asimddp" in flags  # ARMv8.2 SDOT (Cortex-A76 and later; the A72 has none)
     return {
         "activation_type": "QInt8",
         "weight_type": "QInt8",
         "reduce_range": False,
-        "reason": f"{machine}: S8S8 maps onto int8 dot-product instructions",
+        "reason": f"{machine}: S8S8, ONNX Runtime's signed int8 kernels on ARM"
+        + (" (SDOT dot-product instructions on this CPU)" if dot else " (no dot-product instructions on this CPU)"),
     }
 
 
@@ -64,7 +66,8 @@ def target_settings(target, precision: str) -> dict[str, Any] | None:
     features = set(target.cpu.features)
     arm = str(target.cpu.isa).lower().startswith(("arm", "aarch64")) or "neon" in features
     machine = "aarch64" if arm else "x86_64"
-    flags = ({"avx512_vnni"} if "vnni" in features else set()) | ({"amx_int8"} if "amx" in features else set())
+    named = {"vnni": "avx512_vnni", "amx": "amx_int8", "dotprod": "asimddp"}  # our vocabulary -> cpuinfo flags
+    flags = {flag for feature, flag in named.items() if feature in features}
     settings = int8_settings(machine, flags)
     settings["reason"] = f"{target.cpu.model}: {settings['reason']}"
     return {"key": settings_key(settings), "cpu": target.cpu.model, **settings}
