@@ -83,7 +83,7 @@ TIMED = [
     ("edgekit.exporting.formats.openvino", "ov_from_keras", "OpenVINO: convert_model (from the ONNX file)"),
     ("edgekit.exporting.formats.openvino", "nncf_quantize", "OpenVINO: NNCF quantize"),
     ("openvino", "save_model", "OpenVINO: save_model"),
-    ("edgekit.exporting.base", "Runner.run", "fidelity: holdout inference (all formats)"),
+    ("edgekit.exporting.base", "LoadedArtifact.run", "fidelity: holdout inference (all formats)"),
     ("edgekit.exporting.pipeline", "build_manifest", "manifests (hashes, I/O details, versions)"),
     ("edgekit.exporting.pipeline", "layer_report_safe", "TFLite quantization debugger (layer report)"),
 ]

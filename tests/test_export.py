@@ -233,10 +233,10 @@ def test_reuse_skips_an_identical_export(tiny_fp32):
 
 
 def test_runner_hides_int8_scaling(tiny_int8):
-    from edgekit.exporting.formats.tflite import TFLiteRunner
+    from edgekit.exporting.formats.tflite import TFLiteArtifact
 
-    runner = TFLiteRunner(Path(tiny_int8["tflite"]["path"]))
-    y = runner.run(np.zeros((2, 32, 32, 3), np.float32))
+    loaded = TFLiteArtifact(Path(tiny_int8["tflite"]["path"]))
+    y = loaded.run(np.zeros((2, 32, 32, 3), np.float32))
     assert y.dtype == np.float32 and y.shape == (2, 8)
 
 

@@ -50,7 +50,7 @@ class ExportFormat:
     precisions: tuple[str, ...]
     extra: str  # the pip extra that brings its toolchain
     convert: Callable[[ExportJob], list[Path]] = field(repr=False)  # writes files into job.out_dir, returns them
-    load: Callable[[Path, dict[str, Any], int], Runner] = field(repr=False)  # (model file, manifest, threads)
+    load: Callable[[Path, dict[str, Any], int], LoadedArtifact] = field(repr=False)  # (model file, manifest, threads)
     io_details: Callable[[Path], dict[str, Any]] = field(repr=False)  # {"input": ..., "output": ...} for the manifest
     # edgekit.analyze's per-op reader of the model file, returning an analyze.graph.Graph (not imported here:
     # analyze reads this table, so the table must not import analyze)
@@ -81,8 +81,9 @@ class ExportFormat:
         return self.export_hint or f"edgekit export MODEL --format {self.name}"
 
 
-class Runner:
-    """Maps an NHWC float32 batch to float32 logits; hides int8 input/output scaling."""
+class LoadedArtifact:
+    """An artifact loaded in its runtime for the fidelity check: maps an NHWC float32 batch to float32 logits and hides
+    int8 input/output scaling. (The board program is edgekit.device's runner; this is not it.)"""
 
     def __call__(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError

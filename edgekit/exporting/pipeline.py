@@ -244,8 +244,8 @@ def export_one(fmt, src: Source | None, shared: SharedInputs, unit: str | None =
             files = fmt.convert(job)
             convert_s = time.perf_counter() - t0
             stage(f"{fmt.name} {opts.precision}: fidelity check")
-            runner = fmt.load(files[0], {"precision": job.precision}, opts.threads)
-            fidelity = fidelity_metrics(shared.reference, runner.run(holdout.images), holdout.labels)
+            loaded = fmt.load(files[0], {"precision": job.precision}, opts.threads)
+            fidelity = fidelity_metrics(shared.reference, loaded.run(holdout.images), holdout.labels)
             reason = gate(fidelity, opts.min_cosine, opts.max_accuracy_drop)
             manifest = build_manifest(fmt, job, shared, files, fidelity)
             manifest["options_key"] = opts.key(fmt.name, variant.key)

@@ -76,7 +76,7 @@ FORMAT = ExportFormat(
     precisions=("int8",),
     extra="tf",
     convert=convert,
-    load=lambda path, manifest, threads=1: tflite.TFLiteRunner(path, threads),  # the CPU twin, for fidelity
+    load=lambda path, manifest, threads=1: tflite.TFLiteArtifact(path, threads),  # the CPU twin, for fidelity
     io_details=tflite.io_details,
     read_graph=tflite.FORMAT.read_graph,
     timing="litert",  # with the Edge TPU delegate, on the device

@@ -15,7 +15,7 @@ import numpy as np
 
 from edgekit.analyze.readers import onnx as onnx_reader
 from edgekit.errors import EdgekitError
-from edgekit.exporting.base import ExportFormat, ExportJob, Runner, open_artifact
+from edgekit.exporting.base import ExportFormat, ExportJob, LoadedArtifact, open_artifact
 from edgekit.procfs import cpuinfo, cpuinfo_field
 from edgekit.quiet import quiet_tf
 
@@ -350,7 +350,7 @@ def convert(job: ExportJob) -> list[Path]:
     return [out]
 
 
-class OnnxRunner(Runner):
+class OnnxArtifact(LoadedArtifact):
     def __init__(self, path: Path, threads: int = 1):
         # the device runner's session: CPU provider, sequential, full graph optimisation
         self.model = open_artifact(path, "onnxruntime", threads)
@@ -379,7 +379,7 @@ FORMAT = ExportFormat(
     precisions=("fp32", "int8"),
     extra="onnx",
     convert=convert,
-    load=lambda path, manifest, threads=1: OnnxRunner(path, threads),
+    load=lambda path, manifest, threads=1: OnnxArtifact(path, threads),
     io_details=io_details,
     read_graph=onnx_reader.read_graph,
     timing="onnxruntime",

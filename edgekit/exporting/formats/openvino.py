@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.analyze.readers import openvino as openvino_reader
-from edgekit.exporting.base import ExportFormat, ExportJob, Runner, open_artifact
+from edgekit.exporting.base import ExportFormat, ExportJob, LoadedArtifact, open_artifact
 from edgekit.quiet import quiet_tf
 
 
@@ -108,7 +108,7 @@ def compile_cpu(path: Path, precision: str | None, threads: int = 1):
     return open_artifact(path, "openvino", threads, precision)
 
 
-class OpenVINORunner(Runner):
+class OpenVINOArtifact(LoadedArtifact):
     def __init__(self, path: Path, precision: str, threads: int = 1):
         self.model = compile_cpu(path, precision, threads)
 
@@ -128,7 +128,7 @@ FORMAT = ExportFormat(
     precisions=("fp32", "fp16", "int8"),
     extra="openvino",
     convert=convert,
-    load=lambda path, manifest, threads=1: OpenVINORunner(path, manifest.get("precision", "fp32"), threads),
+    load=lambda path, manifest, threads=1: OpenVINOArtifact(path, manifest.get("precision", "fp32"), threads),
     io_details=io_details,
     read_graph=openvino_reader.read_graph,
     timing="openvino",

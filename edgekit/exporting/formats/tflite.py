@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.analyze.readers import tflite as tflite_reader
-from edgekit.exporting.base import ExportFormat, ExportJob, Runner, open_artifact
+from edgekit.exporting.base import ExportFormat, ExportJob, LoadedArtifact, open_artifact
 from edgekit.ioutil import write_bytes_atomic
 from edgekit.quiet import quiet_tf
 
@@ -112,7 +112,7 @@ def convert(job: ExportJob) -> list[Path]:
     return [path]
 
 
-class TFLiteRunner(Runner):
+class TFLiteArtifact(LoadedArtifact):
     def __init__(self, path: Path, threads: int = 1):
         self.model = open_artifact(path, "litert", threads)
         self.inp = self.model.input_specs()[0]
@@ -196,7 +196,7 @@ FORMAT = ExportFormat(
     precisions=("fp32", "fp16", "dynamic", "int8"),
     extra="tf",
     convert=convert,
-    load=lambda path, manifest, threads=1: TFLiteRunner(path, threads),
+    load=lambda path, manifest, threads=1: TFLiteArtifact(path, threads),
     io_details=io_details,
     read_graph=tflite_reader.read_graph,
     timing="litert",
