@@ -20,37 +20,14 @@ and, where the defaults below do not fit it:
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable
-from functools import cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from edgekit.errors import UsageError
+from edgekit.hardware.kinds import accelerator_kinds, kind_modules, kind_names  # noqa: F401 (re-exported)
 from edgekit.hardware.targets import Target
-
-
-@cache
-def kind_modules() -> dict[str, ModuleType]:
-    """KIND -> module, for every module of this package that declares one (importing a plugin is the one loop)."""
-    import edgekit.costmodel as package
-
-    found: dict[str, ModuleType] = {}
-    for info in pkgutil.iter_modules(package.__path__):
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
-        if isinstance(getattr(module, "KIND", None), str):
-            found[module.KIND] = module
-    return found
-
-
-def kind_names() -> tuple[str, ...]:
-    return tuple(sorted(kind_modules()))
-
-
-def accelerator_kinds() -> tuple[str, ...]:
-    return tuple(k for k in kind_names() if hook(k, "ACCELERATOR"))
 
 
 def kind_module(kind: str) -> ModuleType:

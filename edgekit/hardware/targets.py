@@ -11,7 +11,6 @@ kind is one module there.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import os
 import re
 import sys
@@ -26,6 +25,7 @@ from typing import Any
 from edgekit.errors import UsageError, did_you_mean
 from edgekit.hardware import host as hostinfo
 from edgekit.hardware.host import FEATURES, detect_cpu
+from edgekit.hardware.kinds import accelerator_kinds, kind_names
 
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
 REACH = ("local", "ssh")
@@ -191,18 +191,9 @@ class Target:
         }
 
 
-def _kinds_module() -> Any:
-    # Imported by name: the registry imports its kind modules, which import this schema (no static cycle).
-    return importlib.import_module("edgekit.costmodel.kinds")
-
-
 def target_kinds() -> tuple[str, ...]:
     """The kinds some cost-model module declares (KIND), read when a file is checked."""
-    return _kinds_module().kind_names()
-
-
-def accelerator_kinds() -> tuple[str, ...]:
-    return _kinds_module().accelerator_kinds()
+    return kind_names()
 
 
 def _format_names() -> tuple[str, ...]:
