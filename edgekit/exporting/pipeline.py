@@ -54,9 +54,9 @@ def export(opts: ExportOptions, on_step=None) -> list[dict[str, Any]]:
         raise UsageError("--holdout must be at least 1")
     names = resolve_formats(opts)
     if opts.formats is None and opts.targets:  # --target without --format: the formats those targets run
-        from edgekit.exporting.targeting import target_formats
+        from edgekit.exporting.targeting import formats_for_targets
 
-        names = list(target_formats(tuple(opts.targets), opts.precision))
+        names = list(formats_for_targets(tuple(opts.targets), opts.precision))
     model_name = validate_model(opts)
     root = Path(opts.out) if opts.out else DEFAULT_OUT
 

@@ -66,7 +66,7 @@ def _key(settings: dict[str, Any] | None) -> str:
     return str((settings or {}).get("key", ""))
 
 
-def target_formats(target_ids: tuple[str, ...], precision: str) -> tuple[str, ...]:
+def formats_for_targets(target_ids: tuple[str, ...], precision: str) -> tuple[str, ...]:
     """The formats the targets run at this precision, in table order (an Edge TPU target's TFLite is its edgetpu
     artifact, as `profile` exports it)."""
     from edgekit.exporting.formats import default_formats, formats

@@ -25,6 +25,7 @@ from edgekit._version import __version__
 from edgekit.errors import EdgekitError, UsageError
 from edgekit.exporting.artifacts import artifact_names, find_model_file, model_files
 from edgekit.ioutil import sha256_file
+from edgekit.measure.ssh import kill_group
 from edgekit.results.record import base_result
 
 RUNNER = "device runner"  # settings.runner of every host result
@@ -147,11 +148,11 @@ def _run(cmd: list[str], file: Path, timeout: float) -> dict[str, Any]:
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        _kill_group(proc)
+        kill_group(proc)
         message = f"{file}: timed out after {timeout:g} s (the runtime hung or is too slow; raise the timeout)"
         raise _Failure(message) from None
     except BaseException:
-        _kill_group(proc)
+        kill_group(proc)
         raise
     data = parse_json_output(stdout)
     sig = _crash_signal(proc.returncode)
@@ -169,14 +170,6 @@ def _run(cmd: list[str], file: Path, timeout: float) -> dict[str, Any]:
         detail = data.get("error") or _last_line(stderr) or f"exit code {proc.returncode}"
         raise _Failure(f"{file}: {' '.join(str(detail).split())}")
     return data
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.communicate()
 
 
 # ---------------------------------------------------------------------------------------------------------- results
