@@ -406,13 +406,17 @@ def compare(
     saved_only: bool = False,
     profiles_dir: PathLike = "profiles",
     progress: Progress | None = None,
+    runtime: str | None = None,
+    format: str | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """One row per model on a target: size, MACs, latency, energy, memory, accuracy, each figure with its source
     (`edgekit compare`). Saved profiles are used where they match; the rest is predicted on the spot.
 
     Args:
-        models: model names, a list or "a,b" (default: every architecture of the notes).
-        target: target id (see `edgekit targets`).
+        models: model names, .keras/.tflite/.onnx/.xml files or export folders (default: the notes' architectures).
+        target: target id (see `edgekit targets`), or several ("rpi4,rpi5": one table each, under "targets").
+        runtime, format, threads: the runtime ("all": one table each) or artifact format, threads (default: target's).
         precision: "int8" or "fp32" (default: int8).
         input_size: square input size (default: each model's).
         num_classes: output classes.
@@ -425,7 +429,7 @@ def compare(
         progress: called with a line per model built for its graph (default: none).
 
     Returns:
-        {"target", "target_name", "precision", "input_size", "rows", "seconds"} (and "written" with html or plots).
+        The first table {"target", "runtime", "threads", "precision", "rows", ...}, "runtimes" and "targets" if several.
     """
     _at_least("input_size", input_size, 8)
     _at_least("num_classes", num_classes, 1)
@@ -441,6 +445,9 @@ def compare(
         profiles_dir=Path(profiles_dir),
         saved_only=saved_only,
         progress=progress,
+        runtime=runtime,
+        format=format,
+        threads=threads,
     )
     return _plain(run_compare(req, _path(csv), _path(html), _path(plots), layers))
 

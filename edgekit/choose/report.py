@@ -1,4 +1,5 @@
-"""Rendering of comparisons and saved profiles: console table, CSV, PNG plots and one self-contained HTML file.
+"""Rendering of saved profiles, and the plots and HTML page compare shares (edgekit.choose.compare_report): PNG
+plots and one self-contained HTML file.
 
 Plots are drawn with matplotlib (the `report` extra), imported only here and only when a plot is asked for. The HTML
 embeds every PNG as a base64 data URI and links nothing, so it opens from disk without a network.
@@ -7,7 +8,6 @@ embeds every PNG as a base64 data URI and links nothing, so it opens from disk w
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import io
 import os
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit._version import __version__
+from edgekit.analyze.layernames import layer_label, names_note
 from edgekit.choose.facts import latency_from_result, profile_accuracy
 from edgekit.errors import UsageError, require
 from edgekit.ioutil import write_bytes_atomic
@@ -56,99 +57,11 @@ def check_outputs(csv_path: Path | None, html_path: Path | None, plots_dir: Path
         require("matplotlib", "report")
 
 
-CSV_COLUMNS = (
-    "model", "params", "params_in_notes", "macs", "size_fp32_mb", "size_int8_mb", "size_int8_source",
-    "latency_median_ms", "latency_low_ms", "latency_high_ms", "latency_source", "energy_mj", "energy_source",
-    "peak_memory_mb", "peak_memory_source", "accuracy", "accuracy_source", "fidelity_cosine", "use_case",
-)  # fmt: skip
-
-
-def _mb(fig: dict | None) -> float | None:
-    value = (fig or {}).get("value")
-    return round(value / 1e6, 3) if isinstance(value, (int, float)) else None
-
-
-def flat_row(row: dict[str, Any]) -> dict[str, Any]:
-    lat = row.get("latency_ms") or {}
-    fid = row.get("fidelity") or {}
-    return {
-        "model": row["model"],
-        "params": row["params"],
-        "params_in_notes": row["params_in_notes"],
-        "macs": row["macs"],
-        "size_fp32_mb": _mb(row["size_fp32_bytes"]),
-        "size_int8_mb": _mb(row["size_int8_bytes"]),
-        "size_int8_source": row["size_int8_bytes"].get("source"),
-        "latency_median_ms": lat.get("median"),
-        "latency_low_ms": lat.get("low"),
-        "latency_high_ms": lat.get("high"),
-        "latency_source": lat.get("source"),
-        "energy_mj": row["energy_mj"].get("value"),
-        "energy_source": row["energy_mj"].get("source"),
-        "peak_memory_mb": _mb(row["peak_memory_bytes"]),
-        "peak_memory_source": row["peak_memory_bytes"].get("source"),
-        "accuracy": row["accuracy"].get("value"),
-        "accuracy_source": row["accuracy"].get("source"),
-        "fidelity_cosine": fid.get("cosine"),
-        "use_case": row["use_case"],
-    }
-
-
-def csv_text(rows: list[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({k: "" if v is None else v for k, v in flat_row(r).items()} for r in rows)
-    return buffer.getvalue()
-
-
-def _num(value: Any, fmt: str) -> str:
-    return format(value, fmt) if isinstance(value, (int, float)) else "-"
-
-
-def _src(fig: dict | None) -> str:
-    source = (fig or {}).get("source")
-    return f" ({source[0]})" if source else ""
-
-
-TABLE_COLUMNS = ("model", "params", "GMACs", "fp32 MB", "int8 MB", "latency ms", "band", "mJ", "peak MB", "top-1",
-                 "use case")  # fmt: skip
-
-
-def table_title(result: dict[str, Any]) -> str:
-    """The compare table's title: target, precision and what the source marks mean."""
-    return f"{result['target']} ({result['precision']}): (m) measured, (p) predicted, (pub) published"
-
-
-def table_rows(rows: list[dict[str, Any]]) -> list[tuple[str, ...]]:
-    """Console rows; each figure is tagged (m)easured, (p)redicted or p(u)blished."""
-    out = []
-    for r in rows:
-        lat = r.get("latency_ms") or {}
-        tag = {"measured": " (m)", "predicted": " (p)", "emulated": " (e)", "published": " (pub)"}
-        out.append(
-            (
-                r["model"],
-                f"{r['params'] / 1e6:.2f} M" if r["params"] else "-",
-                _num(r["macs"] / 1e9 if r["macs"] else None, ".2f"),
-                _num(_mb(r["size_fp32_bytes"]), ".2f") + tag.get(r["size_fp32_bytes"].get("source"), ""),
-                _num(_mb(r["size_int8_bytes"]), ".2f") + tag.get(r["size_int8_bytes"].get("source"), ""),
-                _num(lat.get("median"), ".3g") + tag.get(lat.get("source"), ""),
-                f"{_num(lat.get('low'), '.3g')}-{_num(lat.get('high'), '.3g')}",
-                _num(r["energy_mj"].get("value"), ".3g") + tag.get(r["energy_mj"].get("source"), ""),
-                _num(_mb(r["peak_memory_bytes"]), ".1f"),
-                _num(r["accuracy"].get("value"), ".3f") + tag.get(r["accuracy"].get("source"), ""),
-                r["use_case"],
-            )
-        )
-    return out
-
-
 # ---------------------------------------------------------------------------------------------------------------------
 # Points: what the plots draw, from a comparison or from saved profiles
 
 
-def _point(target: str, model: str, precision: str, lat: dict, size: Any, acc: dict | None, label: str) -> dict:
+def point(target: str, model: str, precision: str, lat: dict, size: Any, acc: dict | None, label: str) -> dict:
     return {
         "target": target,
         "model": model,
@@ -164,26 +77,6 @@ def _point(target: str, model: str, precision: str, lat: dict, size: Any, acc: d
     }
 
 
-def points_from_compare(result: dict[str, Any]) -> list[dict[str, Any]]:
-    points = []
-    for r in result["rows"]:
-        lat = r.get("latency_ms") or {}
-        size = r["size_int8_bytes" if r["precision"] == "int8" else "size_fp32_bytes"].get("value")
-        points.append(_point(r["target"], r["model"], r["precision"], lat, size, r["accuracy"], r["model"]))
-    return points
-
-
-def pairs_from_compare(result: dict[str, Any]) -> list[tuple[str, dict, dict]]:
-    """(model, fp32 latency, int8 latency) where both are known."""
-    pairs = []
-    for r in result["rows"]:
-        fp32 = (r["by_precision"].get("fp32") or {}).get("latency_ms")
-        int8 = (r["by_precision"].get("int8") or {}).get("latency_ms")
-        if fp32 and int8 and fp32.get("median") and int8.get("median"):
-            pairs.append((r["model"], fp32, int8))
-    return pairs
-
-
 def points_from_profiles(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     points = []
     for res in results:
@@ -192,7 +85,7 @@ def points_from_profiles(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         acc = profile_accuracy(res)
         label = f"{res['model']} {res['format']}-{res['precision']}"
         lat = latency_from_result(res)
-        points.append(_point(res["target"], res["model"], res["precision"], lat, res.get("size_bytes"), acc, label))
+        points.append(point(res["target"], res["model"], res["precision"], lat, res.get("size_bytes"), acc, label))
     return points
 
 
@@ -316,23 +209,18 @@ def plot_precision(pairs: list[tuple[str, dict, dict]], target: str) -> bytes | 
     return _png(fig)
 
 
-def _short_layer(name: str) -> str:
-    """The last component of a converter's fused layer name (they run to hundreds of characters)."""
-    parts = name.split(";")[0].rstrip("/").split("/")
-    return "/".join(parts[-2:])[-48:] or name[:48]
-
-
 def plot_layers(model: str, layers: list[dict], target: str, source: str | None) -> bytes | None:
     if not layers:
         return None
     plt = _pyplot()
     top = layers[:12][::-1]
     fig, ax = plt.subplots(figsize=(7.5, 0.35 * len(top) + 1.5))
-    labels = [f"{_short_layer(layer['name'])} ({layer.get('op', '')})" for layer in top]
+    labels = [layer_label(layer) for layer in top]  # the Keras layer (op type), else the runtime's op name
     ax.barh(range(len(top)), [layer.get("time_ms") or 0 for layer in top], color="tab:purple")
     ax.set_yticks(range(len(top)), labels, fontsize=7)
     ax.set_xlabel(f"time per inference (ms, {source or 'unknown source'})")
-    ax.set_title(f"{model} on {target}: slowest layers")
+    note = names_note(layers)
+    ax.set_title(f"{model} on {target}: slowest layers" + (f"\n({note})" if note else ""), fontsize=10)
     ax.grid(True, axis="x", alpha=0.3)
     return _png(fig)
 
@@ -391,7 +279,7 @@ def write_outputs(title: str, meta: list[str], tables: list, figures: list, html
     return written
 
 
-def _meta_lines(extra: list[str]) -> list[str]:
+def meta_lines(extra: list[str]) -> list[str]:
     from edgekit.results.record import utc_now_iso
 
     return [
@@ -400,39 +288,6 @@ def _meta_lines(extra: list[str]) -> list[str]:
         "with its band) or published (ImageNet top-1 of the trained weights, as their authors report).",
         *extra,
     ]
-
-
-def compare_figures(result: dict[str, Any], layers_model: str | None) -> list[tuple[str, str, bytes]]:
-    target, points = result["target"], points_from_compare(result)
-    figures = [
-        ("pareto-size", f"{target}: median latency vs file size ({result['precision']})",
-         plot_pareto(points, "size_mb", target)),
-        ("pareto-accuracy", f"{target}: median latency vs top-1 accuracy ({result['precision']})",
-         plot_pareto(points, "accuracy", target)),
-        ("int8-vs-fp32", f"{target}: INT8 vs FP32", plot_precision(pairs_from_compare(result), target)),
-    ]  # fmt: skip
-    rows = result["rows"]
-    chosen = next((r for r in rows if r["model"] == layers_model), None) if layers_model else None
-    if chosen is None and rows:
-        chosen = min(rows, key=lambda r: (r.get("latency_ms") or {}).get("median") or float("inf"))
-    if chosen is not None:
-        src = (chosen.get("latency_ms") or {}).get("source")
-        figures.append((f"layers-{chosen['model']}", f"{chosen['model']} on {target}: per-layer time ({src})",
-                        plot_layers(chosen["model"], chosen["layers"], target, src)))  # fmt: skip
-    return [f for f in figures if f[2] is not None]
-
-
-def write_compare_report(result: dict[str, Any], html_path: Path | None, plots_dir: Path | None,
-                         layers_model: str | None) -> list[str]:  # fmt: skip
-    figures = compare_figures(result, layers_model)
-    rows = result["rows"]
-    extra = [f"Target {result['target']} ({result['target_name']}), {result['precision']}; "
-             "(m) measured, (p) predicted, (pub) published."]  # fmt: skip
-    tables = [(f"Models on {result['target']}", list(TABLE_COLUMNS), table_rows(rows))]
-    basis = sorted({r.get("from") or "" for r in rows})
-    extra.append("Row sources: " + "; ".join(basis))
-    title = f"edgekit compare: {result['target']}"
-    return write_outputs(title, _meta_lines(extra), tables, figures, html_path, plots_dir)
 
 
 def write_profiles_report(results: list[dict[str, Any]], html_path: Path | None, plots_dir: Path | None,
@@ -454,14 +309,15 @@ def write_profiles_report(results: list[dict[str, Any]], html_path: Path | None,
     chosen = [r for r in results if r.get("layers") and (layers_model is None or r.get("model") == layers_model)]
     if chosen:
         best = min(chosen, key=lambda r: SOURCE_ORDER.get(r.get("source"), 9))
-        name = f"{best['model']} {best['format']}-{best['precision']}"
+        runtime = (best.get("runtime") or {}).get("name") or best["format"]
+        name = f"{best['model']} {best['format']}-{best['precision']} ({runtime})"
         figures.append((f"layers-{best['target']}-{best['model']}-{best['format']}-{best['precision']}",
                         f"{name} on {best['target']}: per-layer time ({best.get('source')})",
                         plot_layers(name, best["layers"], best["target"], best.get("source"))))  # fmt: skip
     rows = [[report_row(r)[c] for c in REPORT_COLUMNS] for r in results]
     tables = [("Saved profiles", list(REPORT_COLUMNS), rows)]
     figures = [f for f in figures if f[2] is not None]
-    return write_outputs("edgekit report", _meta_lines([]), tables, figures, html_path, plots_dir)
+    return write_outputs("edgekit report", meta_lines([]), tables, figures, html_path, plots_dir)
 
 
 SOURCE_ORDER = {"measured": 0, "predicted": 1, "emulated": 2}

@@ -27,13 +27,29 @@ from edgekit.errors import UsageError
 LayersOpt = Annotated[str | None, typer.Option("--layers", help="Model whose per-layer time breakdown is plotted.")]
 
 
+RuntimeOpt = Annotated[
+    str | None,
+    typer.Option("--runtime", help="Runtime to compare on (default: the target's), or 'all' for one table each."),
+]
+FormatOpt = Annotated[str | None, typer.Option("--format", help="Compare on the runtime that runs this format.")]
+ThreadsOpt = Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads (default: the target's).")]
+
+
 def compare(
     models: Annotated[
-        list[str] | None, typer.Argument(help="Model names (default: every architecture of the notes).")
+        list[str] | None,
+        typer.Argument(
+            help="Model names, .keras/.tflite/.onnx/.xml files or export folders (default: the notes' architectures)."
+        ),
     ] = None,
-    target: Annotated[str, typer.Option("--target", help="Target id (see `edgekit targets`).")] = ...,
+    target: Annotated[
+        str, typer.Option("--target", help="Target id, or several: rpi4,rpi5 (see `edgekit targets`).")
+    ] = ...,
     int8: Int8Opt = False,
     fp32: Fp32Opt = False,
+    runtime: RuntimeOpt = None,
+    fmt: FormatOpt = None,
+    threads: ThreadsOpt = None,
     input_size: InputSizeOpt = None,
     num_classes: NumClassesOpt = 1000,
     csv: Annotated[Path | None, typer.Option("--csv", help="Also write the rows as CSV.")] = None,
@@ -44,29 +60,36 @@ def compare(
     profiles_dir: ProfilesOpt = Path("profiles"),
     json_out: JsonOpt = False,
 ) -> None:
-    """One row per model on a target: size, MACs, latency, energy, memory, accuracy; each figure with its source."""
-    from edgekit import api, console
+    """One table per target and runtime, one row per model: size, MACs, latency, energy, memory, accuracy; each
+    figure with its source."""
+    from edgekit import console
+    from edgekit.choose.compare import CompareRequest, run_compare, tables_of
 
-    result = api.compare(
-        models or [],
+    req = CompareRequest(
+        models=tuple(models or ()),
         target=target,
         precision=precision_of(int8, False, fp32, default=None),
         input_size=input_size,
         num_classes=num_classes,
-        csv=csv,
-        html=html,
-        plots=plots,
-        layers=layers,
-        saved_only=saved_only,
         profiles_dir=profiles_dir,
+        saved_only=saved_only,
         progress=console.info,
+        runtime=runtime,
+        format=fmt,
+        threads=threads,
+        bar=not json_out,
     )
+    result = run_compare(req, csv, html, plots, layers)
     if json_out:
         console.print_json(result)
-    else:
-        from edgekit.choose.report import TABLE_COLUMNS, table_rows, table_title
+        return
+    from edgekit.choose.compare_report import TABLE_COLUMNS, layer_rows, table_rows, table_title
 
-        console.print_table(TABLE_COLUMNS, table_rows(result["rows"]), title=table_title(result))
+    for table in tables_of(result):
+        console.print_table(TABLE_COLUMNS, table_rows(table["rows"]), title=table_title(table))
+        if layers is not None:
+            title, columns, rows = layer_rows(table, layers)
+            console.print_table(columns, rows, title=title)
 
 
 def recommend(

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.analyze import Graph, load_graph
+from edgekit.analyze.layernames import name_artifact_layers
 from edgekit.costmodel.common import OpCost, Request, per_graph
 from edgekit.costmodel.constants import FITTED_JSON
 from edgekit.costmodel.kinds import fitted_target, hook, kind_module
@@ -260,7 +261,7 @@ def predict_artifact(
         "size_bytes": _artifact_size(path),
         "peak_memory_bytes": core["peak_memory_bytes"],
         "runtime": core["runtime"],
-        "layers": core["layers"],
+        "layers": name_artifact_layers(core["layers"], path, graph),  # Keras layer names where the export traced them
         "artifact": {"path": str(path), "sha256": sha256_file(path)},
         "host": _host_info(),
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

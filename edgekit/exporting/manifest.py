@@ -70,6 +70,7 @@ def build_manifest(fmt, job, shared, files: list[Path], fidelity: dict[str, Any]
         "holdout": shared.holdout.describe(),
         "fidelity": fidelity,
         "keep_float": list(opts.keep_float),
+        "layer_scopes": getattr(shared, "layer_scopes", None),  # edgekit.analyze.layernames reads it
         "tool_versions": tool_versions(),
         "host": {"machine": platform.machine(), "system": platform.system()},
         **job.extra,

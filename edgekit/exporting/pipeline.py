@@ -96,6 +96,7 @@ def export(opts: ExportOptions, on_step=None) -> list[dict[str, Any]]:
 
         keep = plan(src.model, opts.keep_float)  # unknown names fail here, before any conversion
         step(f"keeping {len(opts.keep_float)} layer(s) float: {', '.join(opts.keep_float)}")
+    scopes = keep["all_scopes"] if keep else traced_scopes(src.model)  # per-layer views name ops by Keras layer
     stage("keras reference outputs on the held-out images")
     reference = predict_in_chunks(src.model, holdout.images)  # one eager call would hold every activation
     if not untrained:  # a random network scores chance by design; a trained one near chance is fed the wrong inputs
@@ -120,6 +121,7 @@ def export(opts: ExportOptions, on_step=None) -> list[dict[str, Any]]:
             bn_layers,
             keep,
             variants,
+            scopes,
         )
         side = start_side_export(shared, src.model, units)
         try:
@@ -177,6 +179,19 @@ class SharedInputs:
     bn_layers: int
     keep_float: dict[str, Any] | None = None  # edgekit.exporting.keepfloat.plan: the layers and their scopes
     variants: dict[str, Any] | None = None  # unit ("onnx@rpi5") -> edgekit.exporting.targeting.Variant
+    layer_scopes: dict[str, list[str]] | None = None  # Keras layer -> the scope segments its ops carry
+
+
+def traced_scopes(model) -> dict[str, list[str]] | None:
+    """The keep-float trace of every layer, recorded in each manifest so that per-layer views (compare --layers,
+    profile --profile-ops, the reports) name ops by Keras layer; an export never fails over it (None then)."""
+    from edgekit.exporting.keepfloat import layer_scopes
+
+    try:
+        with quiet_tf():
+            return layer_scopes(model)
+    except Exception:  # a model the trace cannot call (exotic inputs): the views keep the runtime's names
+        return None
 
 
 def start_side_export(shared: SharedInputs, model, names: list[str]):

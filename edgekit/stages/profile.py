@@ -210,6 +210,10 @@ def fill_identity(result: dict[str, Any], art: Artifact, target) -> dict[str, An
     result.setdefault("format", art.format)
     if meta.get("fidelity"):
         result.setdefault("fidelity", meta["fidelity"])
+    if result.get("layers") and result.get("source") == "measured":  # --profile-ops: Keras layers beside op names
+        from edgekit.analyze.layernames import name_artifact_layers
+
+        result["layers"] = name_artifact_layers(result["layers"], art.path)
     build = meta.get("build") if isinstance(meta.get("build"), dict) else {}
     for key in ("input_size", "alpha"):  # part of the result's configuration (results.CONFIG_KEYS)
         if build.get(key) is not None:

@@ -1,0 +1,103 @@
+"""Readable layer names for per-layer views: the Keras layer an op came from, with the op type beside it.
+
+Converters name ops after TensorFlow name scopes, and Keras 3 opens a uniquified scope per layer call, so a layer's
+name is not found in op names as such. edgekit's keep-float trace (edgekit.exporting.keepfloat.layer_scopes) records
+the exact scope segment each layer's ops carry; exports store it in their manifest ("layer_scopes") and compare keeps
+it with its cached graphs. An op is given the layer whose segment sits deepest in one of its own names (its name, its
+outputs); failing that, in its weights' names (tf2onnx names a convolution with a folded BatchNorm with a made-up
+name, `t__109`, while its weights keep the convolution's scope). A fused op (convolution + BatchNorm + ReLU) takes the
+first of its layers in call order: the convolution. Without a recorded trace (a foreign file) the runtime's names
+stay, and the view says so.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+RUNTIME_NAMES = "runtime op names: no Keras origin is recorded for this file"
+_SEGMENT = re.compile(r"[/:]")
+
+
+def _segment_index(scopes: dict[str, list[str]]) -> tuple[dict[str, str], dict[str, int]]:
+    """scope segment -> layer, and layer -> call order."""
+    segment_layer = {seg: layer for layer, segs in scopes.items() for seg in segs}
+    return segment_layer, {layer: i for i, layer in enumerate(scopes)}
+
+
+def _layers_in(names: list[str], segment_layer: dict[str, str]) -> list[str]:
+    """For each ';'-separated part of each name, the layer of its deepest known scope segment."""
+    found = []
+    for name in names:
+        for part in str(name).split(";"):
+            hits = [segment_layer[s] for s in _SEGMENT.split(part) if s in segment_layer]
+            if hits:
+                found.append(hits[-1])
+    return found
+
+
+def op_layer_map(graph: Any, scopes: dict[str, list[str]] | None) -> dict[str, str]:
+    """op name -> the Keras layer it came from, for the ops of an analysed graph (edgekit.analyze.Graph)."""
+    if not scopes:
+        return {}
+    segment_layer, order = _segment_index(scopes)
+    out = {}
+    for op in graph.ops:
+        own = _layers_in([op.name, *(t.name for t in op.outputs)], segment_layer)
+        layers = own or _layers_in([t.name for t in op.inputs if t.const], segment_layer)
+        if layers:
+            out[op.name] = min(layers, key=lambda layer: order[layer])
+    return out
+
+
+def with_keras_names(layers: list[dict[str, Any]], mapping: dict[str, str]) -> list[dict[str, Any]]:
+    """Per-layer rows with "keras_layer" added where the op has a Keras origin (the runtime's "name" is kept)."""
+    return [{**row, "keras_layer": mapping[row["name"]]} if row.get("name") in mapping else row for row in layers]
+
+
+def short_runtime_name(name: str) -> str:
+    """The last components of a converter's fused op name (they run to hundreds of characters)."""
+    parts = name.split(";")[0].rstrip("/").split("/")
+    return "/".join(parts[-2:])[-48:] or name[:48]
+
+
+def layer_label(row: dict[str, Any]) -> str:
+    """`block_3_depthwise (DEPTHWISE_CONV_2D)`: the Keras layer, else the runtime's own (shortened) name."""
+    name = row.get("keras_layer") or short_runtime_name(str(row.get("name", "")))
+    return f"{name} ({row['op']})" if row.get("op") else name
+
+
+def names_note(layers: list[dict[str, Any]]) -> str | None:
+    """What a per-layer view must say when its names are the runtime's (None when they are Keras layers)."""
+    if layers and not any(row.get("keras_layer") for row in layers):
+        return RUNTIME_NAMES
+    return None
+
+
+def scopes_beside(path: Path) -> dict[str, list[str]] | None:
+    """The keep-float trace an export recorded in the manifest beside a model file (None: none recorded)."""
+    try:
+        manifest = json.loads((Path(path).parent / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    scopes = manifest.get("layer_scopes") if isinstance(manifest, dict) else None
+    return scopes if isinstance(scopes, dict) and scopes else None
+
+
+def name_artifact_layers(layers: list[dict[str, Any]], path: Path, graph: Any = None) -> list[dict[str, Any]]:
+    """An artifact's per-layer rows with their Keras layers, from the trace its manifest recorded; unchanged when
+    there is none or the file cannot be read (a per-layer view never fails over its labels)."""
+    scopes = scopes_beside(path)
+    if not layers or not scopes:
+        return layers
+    if graph is None:
+        from edgekit.analyze.graph import load_graph
+        from edgekit.errors import EdgekitError
+
+        try:
+            graph = load_graph(Path(path))
+        except (EdgekitError, OSError, ValueError):
+            return layers
+    return with_keras_names(layers, op_layer_map(graph, scopes))
