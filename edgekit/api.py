@@ -271,6 +271,14 @@ def profile(
     cpus: str | None = None,
     cooldown_c: float | None = None,
     power_cmd: str | None = None,
+    device: Literal["CPU", "GPU", "NPU"] | None = None,
+    delegate: Literal["edgetpu"] | None = None,
+    mode: Literal["latency", "throughput"] = "latency",
+    batch: int = 1,
+    xnnpack_fp16: bool = False,
+    no_xnnpack: bool = False,
+    max_seconds: float | None = None,
+    inputs: PathLike | None = None,
     progress: Progress | None = None,
     on_error: Progress | None = None,
 ) -> list[dict[str, Any]]:
@@ -300,6 +308,9 @@ def profile(
         cpus: pin the device runner to these CPUs, e.g. "2-3".
         cooldown_c: wait until the board is below this temperature (°C).
         power_cmd: a meter command printing watts.
+        device, delegate, mode, batch, xnnpack_fp16, no_xnnpack, max_seconds, inputs: how the timing runs: OpenVINO's
+            device, LiteRT's Edge TPU delegate, "throughput" (measured frames/s), the batch, XNNPACK, a time bound on
+            the timed loop, a folder of images fed as the manifest says (edgekit.measure.options.TimingOptions).
         progress: called with the remote measurement's progress lines (default: none).
         on_error: called with each error line (an artifact that failed, a result not saved); the failed results are
             in the returned list too. Default: each line is a RuntimeWarning (the command exits 1 instead).
@@ -312,30 +323,18 @@ def profile(
     for name, value, low in (*bounds, ("calib_size", calib_size, 1), ("timeout", timeout, 1)):
         _at_least(name, value, low)
     _precision(precision, EXPORT_PRECISIONS)
+    from edgekit.measure.options import timing_options
     from edgekit.stages.profile import ProfileRequest, profile_all
 
+    timing = timing_options(device, delegate, mode, batch, xnnpack_fp16, no_xnnpack, max_seconds, inputs)
     req = ProfileRequest(
-        items=_listed(items) or [],
-        target=target or "host",
-        threads=threads,
-        runs=runs,
-        min_seconds=min_seconds,
-        warmup=warmup,
-        precision=precision,
-        formats=_names(formats, "formats", lower=True),
-        input_size=input_size,
-        build=dict(
-            alpha=alpha, num_classes=num_classes, weights=weights, calib=calib, calib_size=calib_size, io=io, seed=seed
-        ),
-        predict=predict,
-        emulate=emulate,
-        guest_runtime=guest_runtime,
-        timeout=timeout,
-        save=save,
-        profiles_dir=Path(profiles_dir),
-        export_root=_path(out),
-        link=link,
-    )
+        items=_listed(items) or [], target=target or "host", threads=threads, runs=runs, min_seconds=min_seconds,
+        warmup=warmup, precision=precision, formats=_names(formats, "formats", lower=True), input_size=input_size,
+        build=dict(alpha=alpha, num_classes=num_classes, weights=weights, calib=calib, calib_size=calib_size, io=io,
+                   seed=seed),
+        predict=predict, emulate=emulate, guest_runtime=guest_runtime, timeout=timeout, save=save,
+        profiles_dir=Path(profiles_dir), export_root=_path(out), link=link, timing=timing,
+    )  # fmt: skip
     host_list = _listed(host) or []
     remote = dict(
         identity=_path(identity), python=remote_python, ssh_config=_path(ssh_config), cpus=cpus, power_cmd=power_cmd

@@ -77,6 +77,28 @@ def profile(
         float | None, typer.Option("--cooldown-c", help="Wait until the board is below this °C (remote).")
     ] = None,
     power_cmd: Annotated[str | None, typer.Option("--power-cmd", help="Meter command printing watts.")] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="OpenVINO device: CPU | GPU | NPU (by name, never AUTO).")
+    ] = None,
+    delegate: Annotated[
+        str | None, typer.Option("--delegate", help="LiteRT delegate: edgetpu (needs libedgetpu and a Coral).")
+    ] = None,
+    mode: Annotated[
+        str,
+        typer.Option("--mode", help="latency | throughput (measured frames/s: async requests, parallel interpreters)."),
+    ] = "latency",
+    batch: Annotated[int, typer.Option("--batch", help="Batch size, where the model allows reshaping it.")] = 1,
+    xnnpack_fp16: Annotated[
+        bool,
+        typer.Option("--xnnpack-fp16", help="LiteRT: force XNNPACK to FP16 (float ops; via CompiledModel)."),
+    ] = False,
+    no_xnnpack: Annotated[bool, typer.Option("--no-xnnpack", help="LiteRT: run without XNNPACK.")] = False,
+    max_seconds: Annotated[
+        float | None, typer.Option("--max-seconds", help="Stop the timed loop after this many seconds.")
+    ] = None,
+    inputs: Annotated[
+        Path | None, typer.Option("--inputs", help="Folder of images fed to the timed runs (manifest preprocessing).")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Measure artifacts on this machine or on boards over SSH, or predict them (every number says which)."""
@@ -117,6 +139,14 @@ def profile(
         cpus=cpus,
         cooldown_c=cooldown_c,
         power_cmd=power_cmd,
+        device=device,
+        delegate=delegate,
+        mode=mode,
+        batch=batch,
+        xnnpack_fp16=xnnpack_fp16,
+        no_xnnpack=no_xnnpack,
+        max_seconds=max_seconds,
+        inputs=inputs,
         progress=None if json_out else console.info,
         on_error=errors.append,  # printed after the results, then exit 1
     )

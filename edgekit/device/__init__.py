@@ -17,7 +17,21 @@ Command line::
         openvino] [--device CPU|GPU|NPU] [--threads N] [--precision fp32|fp16|dynamic|int8]
         [--runs N] [--warmup N] [--min-seconds S] [--inputs FILE.npy|.npz] [--seed N] [--save-inputs FILE.npy]
         [--save-outputs FILE.npy|.npz] [--profile-ops] [--mark-invokes] [--cpus LIST] [--cooldown-c T]
-        [--cooldown-max-s S] [--idle-seconds S] [--delegate edgetpu]
+        [--cooldown-max-s S] [--idle-seconds S] [--delegate edgetpu] [--mode latency|throughput] [--batch N]
+        [--requests N] [--xnnpack-fp16 | --no-xnnpack] [--max-seconds S] [--cache-dir DIR|none] [--inputs DIR]
+
+--mode throughput measures frames/s instead of deriving it from latency: OpenVINO compiles with PERFORMANCE_HINT
+THROUGHPUT (streams chosen by the plugin; all cores unless --threads) and keeps OPTIMAL_NUMBER_OF_INFER_REQUESTS
+asynchronous requests busy (AsyncInferQueue, each request filled once, as benchmark_app); LiteRT and ONNX Runtime run
+--requests (default: one per --threads CPUs) loaded copies of the model, one Python thread each (both runtimes release
+the GIL while computing). fps = frames completed / wall time of the timed loop (throughput.py); latency_ms is then
+each call's time under that load. --batch N reshapes the first input dimension (OpenVINO reshape, LiteRT
+resize_tensor_input, an ONNX symbolic batch); a model that cannot take it is a usage error (exit 2).
+--no-xnnpack builds LiteRT's interpreter without its default delegates (BUILTIN_WITHOUT_DEFAULT_DELEGATES);
+--xnnpack-fp16 runs through LiteRT's CompiledModel with XNNPACK FORCE_FP16 (litert_compiled.py: the Interpreter takes
+no XNNPACK flags). --max-seconds stops the timed loop at that time even before --runs. --inputs DIR: a folder of .npy
+samples (one per file; `edgekit profile --inputs DIR` writes them from images) cycled through by the timed runs.
+OpenVINO compiles with CACHE_DIR (default $EDGEKIT_CACHE/openvino, else ~/.cache/edgekit/openvino).
 
 Inputs are fixed: read from --inputs (already in the model's input dtype, shape exact; float64 is cast to float32),
 or generated from --seed (default 0): integers over the whole range for int8/uint8 inputs, uniform [-1, 1] for float.
@@ -41,7 +55,8 @@ Keys (stable; new keys may be added, none removed)::
     status               "ok" | "failed"
     error                null | one-line message
     model                {path, bytes, sha256}
-    runtime              {name: "litert"|"tflite-runtime"|"onnxruntime"|"openvino", version, threads,
+    runtime              {name: "litert"|"tflite-runtime"|"onnxruntime"|"openvino", version, threads, xnnpack (LiteRT:
+                         "default"|"fp16"|"off"; null with a delegate),
                          device: "cpu"|"edgetpu" (OpenVINO: the device the compiled model executes on, "CPU"|"GPU"|
                          "NPU"), cpus}; onnxruntime adds providers (["CPUExecutionProvider"]), inter_op_threads (1)
                          and execution_mode ("sequential"); openvino adds requested_device, execution_devices,
@@ -65,6 +80,14 @@ Keys (stable; new keys may be added, none removed)::
     input_source         "seed:N" | "file:PATH"
     load_ms              Interpreter() + allocate_tensors(); InferenceSession() (ONNX Runtime); read_model() +
                          compile_model() (OpenVINO)
+    read_ms, compile_ms  load_ms apart: Interpreter() / allocate_tensors() (XNNPACK applied); reading the file /
+                         InferenceSession(); read_model() / compile_model(); CompiledModel: null / from_file()
+    compile_cache        OpenVINO: {dir, hit} (hit: LOADED_FROM_CACHE); null for the others or with --cache-dir none
+    mode, batch          latency | throughput; the batch fed
+    max_seconds          the --max-seconds bound, or null; stopped_by "runs" | "max_seconds"
+    throughput           {fps, frames, calls, batch, seconds, requests, streams, method, source: "measured"}
+    throughput_fps       throughput.fps (latency mode: the sequential loop's frames / wall time)
+    input_feeds          with --inputs DIR: the input sets cycled through
     first_inference_ms   the first invoke() (with --delegate edgetpu it includes the parameter transfer; a note says so)
     warmup               warm-up runs done (after the first inference)
     latency_ms           {median, p90, p99, std (population), mean, min, max, n} over the timed runs
@@ -87,8 +110,15 @@ On failure the object is ``{"schema", "status": "failed", "error", "error_type"}
 file). A missing runtime names the pip line that installs it (e.g. ``pip install "onnxruntime==1.32.0"``).
 """
 
-from .api import open_model, openvino_device_description, openvino_devices, read_openvino_model, tflite_ops
-from .base import RunnerError
+from .api import (
+    edgetpu_missing,
+    open_model,
+    openvino_device_description,
+    openvino_devices,
+    read_openvino_model,
+    tflite_ops,
+)
+from .base import RunnerError, RunSettings
 from .runtimes import names as _runtime_names
 
 SCHEMA = "edgekit.device.run/1"
@@ -97,7 +127,9 @@ RUNTIMES = _runtime_names()  # the runtime table's names (runtimes.py)
 __all__ = [
     "RUNTIMES",
     "SCHEMA",
+    "RunSettings",
     "RunnerError",
+    "edgetpu_missing",
     "open_model",
     "openvino_device_description",
     "openvino_devices",

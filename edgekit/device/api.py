@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import runtimes
-from .base import RunnerError
+from .base import RunnerError, RunSettings
 
 
 def open_model(
@@ -24,17 +24,25 @@ def open_model(
     device: str | None = "CPU",
     precision: str | None = None,
     delegate: str | None = None,
+    settings: RunSettings | None = None,
 ) -> Any:
     """A loaded backend for this model file. precision: the declared one (OpenVINO: "fp32" keeps f32 inference on
-    the CPU; None reads it from the IR)."""
+    the CPU; None reads it from the IR). settings: mode, batch, XNNPACK, compile cache (base.RunSettings)."""
     model = Path(path)
     if not model.is_file():
         raise RunnerError(f"model file not found: {model}")
     name = runtime or "auto"
     _, backend_cls = runtimes.resolve(model, name)
-    backend = backend_cls(runtime=name, device=device, delegate=delegate, precision=precision)
+    backend = backend_cls(runtime=name, device=device, delegate=delegate, precision=precision, settings=settings)
     backend.load(model, threads)
     return backend
+
+
+def edgetpu_missing() -> str | None:
+    """Why --delegate edgetpu cannot run here (libedgetpu.so.1 does not load), in one line; None when it can."""
+    from .litert_backend import edgetpu_missing as probe
+
+    return probe()
 
 
 def openvino_devices() -> list:

@@ -14,7 +14,24 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
+
+MODES = ("latency", "throughput")
+XNNPACK = ("default", "fp16", "off")  # LiteRT's CPU delegate: as the runtime applies it, forced to FP16, or none
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How a backend compiles and runs a model beyond threads/device/delegate: the benchmark_app and LiteRT
+    benchmark_model options (--mode, --batch, --xnnpack-fp16/--no-xnnpack, OpenVINO's compile cache)."""
+
+    mode: str = "latency"  # throughput: OpenVINO THROUGHPUT hint + async requests; others: parallel instances
+    batch: int = 1  # the first input dimension, reshaped/resized where the model allows
+    xnnpack: str = "default"  # LiteRT only: "default" | "fp16" | "off"
+    cache_dir: str | None = None  # OpenVINO CACHE_DIR (None: no compile cache)
+    requests: int | None = None  # throughput: parallel requests / instances (None: the runtime's optimum / CPUs)
+    threads_given: bool = True  # False: --threads left to the runtime in throughput mode (OpenVINO: all cores)
 
 
 class RunnerError(Exception):
@@ -36,6 +53,22 @@ class Backend:
     input_details: list
     precision_detected: Any = None
     profile_note = ""
+    settings: RunSettings = RunSettings()
+    # Filled by load(): reading the file and compiling/allocating it, apart (ms); the compile cache, where one is used.
+    read_ms: Any = None
+    compile_ms: Any = None
+    cache: Any = None
+
+    def instance(self) -> Any:
+        """Another loaded copy of the model (throughput mode's parallel interpreters/sessions): a callable
+        infer(inputs) -> ms. Backends with their own asynchronous API (OpenVINO) override throughput() instead."""
+        raise RunnerUsageError(f"{self.runtime['name']} has no parallel mode here")
+
+    def throughput(self, feeds: list, bound: Any) -> dict:
+        """Measure throughput: parallel instances in threads, each fed in turn from feeds (throughput.py)."""
+        from .throughput import parallel_instances
+
+        return parallel_instances(self, feeds, bound)
 
     def loaded_runtime(self) -> dict:
         return {}

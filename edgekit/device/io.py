@@ -61,6 +61,37 @@ def read_inputs(path: Path, details: list[dict[str, Any]]) -> list[Any]:
     return [_check_input(a, d) for a, d in zip(arrays, details)]  # noqa: B905 (same length; strict= needs 3.10)
 
 
+def read_input_folder(folder: Path, details: list[dict[str, Any]], batch: int) -> list[list[Any]]:
+    """A folder of .npy samples (one per file, sorted by name; the model's single input with a batch dimension of
+    1 or none, already preprocessed) -> feeds of `batch` samples each, cycling through the files to fill the last."""
+    import numpy as np
+
+    files = sorted(p for p in folder.iterdir() if p.suffix == ".npy" and not p.name.startswith("."))
+    if not files:
+        raise RunnerError(
+            f"--inputs {folder}: no .npy samples in it (a folder of images is preprocessed by `edgekit profile "
+            "--inputs DIR`, which writes such samples)"
+        )
+    if len(details) != 1:
+        raise RunnerError(f"--inputs {folder}: a folder of samples feeds one input; this model has {len(details)}")
+    detail = details[0]
+    one = {**detail, "shape": [1, *[int(d) for d in detail["shape"][1:]]]}
+    samples = []
+    for path in files:
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise RunnerError(f"cannot read input sample {path}: {exc}") from exc
+        if len(array.shape) == len(one["shape"]) - 1:
+            array = array[None]
+        samples.append(_check_input(array, one))
+    feeds = []
+    for start in range(0, max(len(samples), batch) - batch + 1, batch) or [0]:
+        chunk = [samples[(start + i) % len(samples)] for i in range(batch)]
+        feeds.append([np.ascontiguousarray(np.concatenate(chunk, axis=0))])
+    return feeds
+
+
 def _check_input(array: Any, detail: dict[str, Any]) -> Any:
     import numpy as np
 

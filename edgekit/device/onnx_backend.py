@@ -10,11 +10,22 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 from . import runtimes
-from .base import Backend, RunnerError, RunnerUsageError, array_infos, one_line, plain_info, rank_layers, timed_call
+from .base import (
+    Backend,
+    RunnerError,
+    RunnerUsageError,
+    RunSettings,
+    array_infos,
+    one_line,
+    plain_info,
+    rank_layers,
+    timed_call,
+)
 
 ORT_PIN = runtimes.get("onnxruntime").pin
 PROVIDER = "CPUExecutionProvider"
@@ -47,7 +58,7 @@ def resolved_shape(dims: list) -> tuple:
     return shape, dynamic
 
 
-def session(ort: Any, model: Path, threads: int, profile_prefix: str | None = None) -> Any:
+def session(ort: Any, model: Path, threads: int, profile_prefix: str | None = None, content: Any = None) -> Any:
     """The one way edgekit opens an ONNX model: CPU provider, sequential, full graph optimisation, quiet."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -59,7 +70,8 @@ def session(ort: Any, model: Path, threads: int, profile_prefix: str | None = No
         options.enable_profiling = True
         options.profile_file_prefix = profile_prefix
     try:
-        return ort.InferenceSession(str(model), sess_options=options, providers=[PROVIDER])
+        source = content if content is not None else str(model)
+        return ort.InferenceSession(source, sess_options=options, providers=[PROVIDER])
     except Exception as exc:  # onnxruntime's own exceptions (InvalidProtobuf, Fail, ...) derive from Exception
         raise RunnerError(f"cannot load {model}: {one_line(exc)}") from exc
 
@@ -68,8 +80,16 @@ class OnnxBackend(Backend):
     """ONNX Runtime on the CPU: the runner's backend for .onnx files."""
 
     def __init__(
-        self, runtime: str = "auto", device: str | None = None, delegate: str | None = None, precision: Any = None
+        self,
+        runtime: str = "auto",
+        device: str | None = None,
+        delegate: str | None = None,
+        precision: Any = None,
+        settings: RunSettings | None = None,
     ):
+        self.settings = settings or RunSettings()
+        if self.settings.xnnpack != "default":
+            raise RunnerUsageError("--xnnpack-fp16 and --no-xnnpack are LiteRT's (.tflite); ONNX Runtime runs MLAS")
         if delegate:
             raise RunnerUsageError("--delegate edgetpu runs .tflite models; an .onnx model runs on ONNX Runtime's CPU")
         if device not in (None, "CPU"):
@@ -80,16 +100,43 @@ class OnnxBackend(Backend):
         self.last: list = []
 
     def load(self, model: Path, threads: int) -> None:
-        self.session = session(self.ort, model, threads)
+        self.model, self.threads = model, threads
+        start = time.perf_counter()
+        try:
+            content = model.read_bytes()
+        except OSError as exc:
+            raise RunnerError(f"cannot read {model}: {one_line(exc)}") from exc
+        self.read_ms = (time.perf_counter() - start) * 1000.0
+        start = time.perf_counter()
+        self.session = session(self.ort, model, threads, content=content)
+        self.compile_ms = (time.perf_counter() - start) * 1000.0  # graph optimisation and kernel set-up
         self.input_details = [self._detail(arg) for arg in self.session.get_inputs()]
         self.output_names = [arg.name for arg in self.session.get_outputs()]
 
-    @staticmethod
-    def _detail(arg: Any) -> dict:
+    def _detail(self, arg: Any) -> dict:
         if arg.type not in DTYPES:
             raise RunnerError(f"input '{arg.name}' is {arg.type}: the device runner feeds numeric tensors only")
         shape, dynamic = resolved_shape(list(arg.shape))
+        batch = self.settings.batch
+        if batch != 1 and shape:
+            if not dynamic[0]:
+                raise RunnerUsageError(
+                    f"--batch {batch}: input '{arg.name}' has a fixed batch of {shape[0]} in this ONNX model "
+                    "(export it with a dynamic batch dimension)"
+                )
+            shape[0] = batch
         return {"name": arg.name, "shape": shape, "dtype": DTYPES[arg.type], "dynamic": dynamic}
+
+    def instance(self) -> Any:
+        """Another session of the same model (throughput mode): its infer(inputs) -> ms."""
+        other = session(self.ort, self.model, self.threads)
+        names = [d["name"] for d in self.input_details]
+
+        def infer(inputs: list) -> float:
+            feed = dict(zip(names, inputs))  # noqa: B905 (same length; strict= needs 3.10)
+            return timed_call(lambda: other.run(self.output_names, feed))
+
+        return infer
 
     def loaded_runtime(self) -> dict:
         return {"providers": self.session.get_providers(), "inter_op_threads": 1, "execution_mode": "sequential"}

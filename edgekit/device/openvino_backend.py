@@ -8,17 +8,31 @@ HETERO, which would silently run on the CPU. The device reported is the one the 
 CPU: PERFORMANCE_HINT LATENCY, one stream, INFERENCE_NUM_THREADS = --threads, and for an FP32 IR (--precision, else
 read from the IR) INFERENCE_PRECISION_HINT f32: OpenVINO would otherwise run it in bfloat16 on CPUs that have it; FP16
 and INT8 IRs keep the plugin's default. GPU/NPU: LATENCY hint only (no thread count). Dynamic input dimensions are
-fixed to 1 before compiling (an NPU compiles static shapes). The only place edgekit creates an OpenVINO Core.
+fixed to 1 before compiling (an NPU compiles static shapes); --batch N sets the first dimension. Throughput mode:
+PERFORMANCE_HINT THROUGHPUT (the plugin picks the streams; INFERENCE_NUM_THREADS only with --threads) and an
+AsyncInferQueue of OPTIMAL_NUMBER_OF_INFER_REQUESTS requests. CACHE_DIR (when given) is OpenVINO's compile cache; the
+compiled model's LOADED_FROM_CACHE says whether this compile was a hit. The only place edgekit creates an OpenVINO Core.
 Standard library + numpy + openvino; imported only for an .xml file. Only infer() is timed.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from . import runtimes
-from .base import Backend, RunnerError, RunnerUsageError, array_infos, one_line, plain_info, rank_layers, timed_call
+from .base import (
+    Backend,
+    RunnerError,
+    RunnerUsageError,
+    RunSettings,
+    array_infos,
+    one_line,
+    plain_info,
+    rank_layers,
+    timed_call,
+)
 
 OPENVINO_PIN = runtimes.get("openvino").pin
 NPU_DRIVER_HINT = "install the Intel NPU driver (github.com/intel/linux-npu-driver) and check /dev/accel/accel0"
@@ -86,10 +100,18 @@ class OpenVinoBackend(Backend):
     """OpenVINO on the CPU, GPU or NPU, by name only: the runner's backend for .xml files."""
 
     def __init__(
-        self, runtime: str = "auto", device: str | None = None, delegate: str | None = None, precision: Any = None
+        self,
+        runtime: str = "auto",
+        device: str | None = None,
+        delegate: str | None = None,
+        precision: Any = None,
+        settings: RunSettings | None = None,
     ):
+        self.settings = settings or RunSettings()
         if delegate:
             raise RunnerUsageError("--delegate edgetpu runs .tflite models; for OpenVINO name the --device")
+        if self.settings.xnnpack != "default":
+            raise RunnerUsageError("--xnnpack-fp16 and --no-xnnpack are LiteRT's (.tflite); OpenVINO has its own")
         self.ov = import_openvino()
         self.requested = device or "CPU"
         self.core = self.ov.Core()
@@ -100,11 +122,17 @@ class OpenVinoBackend(Backend):
         self.threads = 1
 
     def _config(self, perf_count: bool = False) -> dict:
-        config: dict = {"PERFORMANCE_HINT": "LATENCY"}
+        throughput = self.settings.mode == "throughput"
+        config: dict = {"PERFORMANCE_HINT": "THROUGHPUT" if throughput else "LATENCY"}
         if self.requested == "CPU":
-            config.update(NUM_STREAMS=1, INFERENCE_NUM_THREADS=self.threads)
+            if not throughput:
+                config["NUM_STREAMS"] = 1
+            if self.settings.threads_given or not throughput:  # throughput, no --threads: every core, as benchmark_app
+                config["INFERENCE_NUM_THREADS"] = self.threads
             if (self.declared_precision or self.precision_detected) == "fp32":
                 config["INFERENCE_PRECISION_HINT"] = "f32"  # no silent bfloat16 for an FP32 IR
+        if self.settings.cache_dir and not perf_count:
+            config["CACHE_DIR"] = self.settings.cache_dir
         if perf_count:
             config["PERF_COUNT"] = True
         return config
@@ -115,18 +143,20 @@ class OpenVinoBackend(Backend):
             raise RunnerError(f"{weights} not found: an OpenVINO IR is {model.name} with {weights.name} beside it")
         self.threads = threads
         try:
+            start = time.perf_counter()
             self.ir = self.core.read_model(str(model))
+            self.read_ms = (time.perf_counter() - start) * 1000.0
             self.precision_detected = ir_precision(self.ir)
-            static = {}
-            for port in self.ir.inputs:
-                shape = port.get_partial_shape()
-                if shape.is_dynamic:
-                    static[port] = [d.get_length() if d.is_static else 1 for d in shape]
-            if static:
-                self.ir.reshape(static)
-            self.compiled = self.core.compile_model(self.ir, self.compile_device, self._config())
         except Exception as exc:  # OpenVINO raises RuntimeError or its own Exception subclasses
             raise RunnerError(f"cannot load {model}: {one_line(exc)}") from exc
+        self._reshape()
+        try:
+            start = time.perf_counter()
+            self.compiled = self.core.compile_model(self.ir, self.compile_device, self._config())
+            self.compile_ms = (time.perf_counter() - start) * 1000.0
+        except Exception as exc:
+            raise RunnerError(f"cannot compile {model} for {self.compile_device}: {one_line(exc)}") from exc
+        self.cache = self._cache_record()
         self.executed = [str(d) for d in self.compiled.get_property("EXECUTION_DEVICES")]
         check_execution(self.requested, self.executed)
         self.request = self.compiled.create_infer_request()
@@ -135,6 +165,67 @@ class OpenVinoBackend(Backend):
             for i, p in enumerate(self.compiled.inputs)
         ]
         self.output_names = [_port_name(p, f"output_{i}") for i, p in enumerate(self.compiled.outputs)]
+
+    def _reshape(self) -> None:
+        """Fix dynamic dimensions to 1 and the first (batch) dimension to --batch, where the model allows."""
+        batch = self.settings.batch
+        shapes, changed = {}, False
+        for port in self.ir.inputs:
+            partial = port.get_partial_shape()
+            dims = [d.get_length() if d.is_static else 1 for d in partial]
+            if dims and batch != 1:
+                dims[0] = batch
+            changed = changed or partial.is_dynamic or batch != 1
+            shapes[port] = dims
+        if not changed:
+            return
+        try:
+            self.ir.reshape(shapes)
+        except Exception as exc:
+            if batch == 1:
+                raise RunnerError(f"cannot fix the dynamic input dimensions: {one_line(exc)}") from exc
+            raise RunnerUsageError(f"--batch {batch}: this model cannot be reshaped to a batch of {batch} "
+                                   f"({one_line(exc)[:160]})") from exc  # fmt: skip
+
+    def _cache_record(self) -> dict | None:
+        """The compile cache: its folder and whether this compile was loaded from it (LOADED_FROM_CACHE)."""
+        if not self.settings.cache_dir:
+            return None
+        hit = self._property("LOADED_FROM_CACHE")
+        return {"dir": self.settings.cache_dir, "hit": bool(hit) if hit is not None else None}
+
+    def throughput(self, feeds: list, bound: Any) -> dict:
+        """OpenVINO's asynchronous infer requests (AsyncInferQueue, OPTIMAL_NUMBER_OF_INFER_REQUESTS of them),
+        kept busy until the bound stops them; each request holds its own input set, filled once, as benchmark_app
+        does."""
+        from .throughput import summary
+
+        requests = self.settings.requests or int(self._property("OPTIMAL_NUMBER_OF_INFER_REQUESTS") or 1)
+        queue = self.ov.AsyncInferQueue(self.compiled, requests)
+        times: list = []
+        queue.set_callback(lambda request, _: times.append(request.latency))
+        for index in range(requests):
+            self._set_inputs(queue[index], feeds[index % len(feeds)])
+        calls = 0
+        start = time.perf_counter()
+        try:
+            while not bound.done(calls, time.perf_counter() - start):
+                queue.start_async()  # waits for an idle request
+                calls += 1
+            queue.wait_all()
+        except Exception as exc:
+            raise RunnerError(f"inference failed: {one_line(exc)}") from exc
+        seconds = time.perf_counter() - start
+        streams = self._property("NUM_STREAMS")
+        hint = self._config()["PERFORMANCE_HINT"]
+        method = f"OpenVINO AsyncInferQueue: {requests} infer requests, {streams} streams, {hint} hint"
+        return {
+            "times": times,
+            "calls": calls,
+            "seconds": seconds,
+            "stopped_by": bound.stopped_by(calls, seconds),
+            "throughput": summary(calls, self.settings.batch, seconds, requests, streams, method),
+        }
 
     def _property(self, key: str) -> Any:
         try:
@@ -161,6 +252,7 @@ class OpenVinoBackend(Backend):
             "performance_hint": self._property("PERFORMANCE_HINT"),
             "num_streams": self._property("NUM_STREAMS"),
             "cpu_pinning": self._property("ENABLE_CPU_PINNING") if on_cpu else None,
+            "optimal_infer_requests": self._property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"),
         }
 
     def describe(self, detail: dict) -> dict:

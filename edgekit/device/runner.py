@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from . import runtimes, system
-from .base import MARK_START, MARK_STOP, RunnerError, RunnerUsageError, insn_marker, one_line
-from .io import generate_inputs, latency_stats, outputs_sha256, read_inputs, save_arrays, sha256_file
+from .base import MARK_START, MARK_STOP, MODES, RunnerError, RunnerUsageError, RunSettings, insn_marker, one_line
+from .io import generate_inputs, latency_stats, outputs_sha256, read_input_folder, read_inputs, save_arrays, sha256_file
+from .throughput import Bound, summary
 
 SCHEMA = "edgekit.device.run/1"
 __all__ = ["RunnerError", "RunnerUsageError", "SCHEMA", "build_parser", "host_info", "main", "open_backend", "run"]
@@ -86,10 +87,71 @@ def peak_memory_bytes() -> int:
     return int(rss if sys.platform == "darwin" else rss * 1024)
 
 
+def default_cache_dir() -> str:
+    """OpenVINO's compile cache: <edgekit's cache>/openvino ($EDGEKIT_CACHE, else ~/.cache/edgekit)."""
+    root = os.environ.get("EDGEKIT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "edgekit")
+    return os.path.join(root, "openvino")
+
+
+def run_settings(args: argparse.Namespace) -> RunSettings:
+    """The runner's options beyond runtime/device/delegate/precision, as the backends take them."""
+    xnnpack = "fp16" if args.xnnpack_fp16 else ("off" if args.no_xnnpack else "default")
+    cache = None if args.cache_dir in ("", "none") else (args.cache_dir or default_cache_dir())
+    return RunSettings(args.mode, args.batch, xnnpack, cache, args.requests, args.threads is not None)
+
+
 def open_backend(model: Path, args: argparse.Namespace) -> Any:
     """The backend for this file (runtimes.resolve): its runtime imported, nothing loaded."""
     _, backend_cls = runtimes.resolve(model, args.runtime)
-    return backend_cls(runtime=args.runtime, device=args.device, delegate=args.delegate, precision=args.precision)
+    return backend_cls(runtime=args.runtime, device=args.device, delegate=args.delegate, precision=args.precision,
+                       settings=run_settings(args))  # fmt: skip
+
+
+def feeds_of(args: argparse.Namespace, backend: Any, result: dict[str, Any]) -> list:
+    """The input sets the timed runs cycle through: --inputs (a .npy/.npz, or a folder of .npy samples) or seeded."""
+    details = backend.input_details
+    if not args.inputs:
+        result["input_source"] = f"seed:{args.seed}"
+        return [generate_inputs(details, args.seed)]
+    path = Path(args.inputs)
+    if path.is_dir():
+        feeds = read_input_folder(path, details, args.batch)
+        result["input_source"] = f"dir:{args.inputs}"
+        result["input_feeds"] = len(feeds)
+        return feeds
+    result["input_source"] = f"file:{args.inputs}"
+    return [read_inputs(path, details)]
+
+
+def check_args(args: argparse.Namespace) -> None:
+    if args.mode == "throughput" and args.mark_invokes:
+        raise RunnerUsageError("--mark-invokes counts one inference at a time: use it with --mode latency")
+    if args.max_seconds and args.max_seconds < args.min_seconds:
+        raise RunnerUsageError(f"--max-seconds {args.max_seconds:g} is below --min-seconds {args.min_seconds:g}")
+
+
+def timed_loop(args: argparse.Namespace, backend: Any, feeds: list) -> dict[str, Any]:
+    """Latency mode: one call at a time (only the runtime's call timed); throughput mode: the backend's parallel
+    measurement. Both stop at the bound (--runs and --min-seconds reached, or --max-seconds passed)."""
+    bound = Bound(args.runs, args.min_seconds, args.max_seconds or 0.0)
+    if args.mode == "throughput":
+        return backend.throughput(feeds, bound)
+    times: list[float] = []
+    if args.mark_invokes:  # an empty START/STOP pair first: the markers' own cost, which the plugin subtracts
+        insn_marker(MARK_START)
+        insn_marker(MARK_STOP)
+    start = time.perf_counter()
+    while not bound.done(len(times), time.perf_counter() - start):
+        times.append(backend.infer(feeds[len(times) % len(feeds)], args.mark_invokes))
+    seconds = time.perf_counter() - start
+    method = "one inference at a time (latency mode): frames / wall time of the timed loop"
+    return {
+        "times": times,
+        "calls": len(times),
+        "seconds": seconds,
+        "stopped_by": bound.stopped_by(len(times), seconds),
+        "throughput": summary(len(times), args.batch, seconds, 1, 1, method),
+    }
 
 
 def profile_runs(runs: int, median_ms: float) -> int:
@@ -107,13 +169,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for path in (args.save_inputs, args.save_outputs):  # fail before the slow part, not after
         if path and Path(path).suffix not in (".npy", ".npz"):
             raise RunnerError(f"{path}: use a .npy or .npz file name")
+    check_args(args)
+    threads = args.threads or 1
     backend = open_backend(model, args)
     result: dict[str, Any] = {
         "schema": SCHEMA,
         "status": "ok",
         "error": None,
         "model": {"path": str(model), "bytes": model.stat().st_size, "sha256": sha256_file(model)},
-        "runtime": {**backend.runtime, "threads": args.threads, "device": backend.device},
+        "runtime": {**backend.runtime, "threads": threads, "device": backend.device},
         "machine": platform.machine(),
         "host": host_info(),
         "python": platform.python_version(),
@@ -123,18 +187,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     power = prepare_board(args, result)
     result["baseline_memory_bytes"] = peak_memory_bytes()  # python + numpy + runtime, before the model
     start = time.perf_counter()
-    backend.load(model, args.threads)
+    backend.load(model, threads)
     result["load_ms"] = round((time.perf_counter() - start) * 1000.0, 4)
+    # Apart: reading the file, and compiling it (OpenVINO) / allocating and applying XNNPACK (LiteRT) / the session.
+    for key, value in (("read_ms", backend.read_ms), ("compile_ms", backend.compile_ms)):
+        result[key] = None if value is None else round(value, 4)
+    result["compile_cache"] = backend.cache
     result["runtime"].update(backend.loaded_runtime())
     result["precision_detected"] = backend.precision_detected
+    result.update(mode=args.mode, batch=args.batch, max_seconds=args.max_seconds)
 
     input_details = backend.input_details
-    if args.inputs:
-        inputs = read_inputs(Path(args.inputs), input_details)
-        result["input_source"] = f"file:{args.inputs}"
-    else:
-        inputs = generate_inputs(input_details, args.seed)
-        result["input_source"] = f"seed:{args.seed}"
+    feeds = feeds_of(args, backend, result)
+    inputs = feeds[0]
     # The shapes fed (a dynamic dimension of an ONNX/OpenVINO input is 1 unless --inputs says otherwise).
     result["inputs"] = [{**backend.describe(d), "shape": list(a.shape)} for d, a in zip(input_details, inputs)]  # noqa: B905
     result["input"] = result["inputs"][0] if result["inputs"] else None
@@ -147,20 +212,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         result["first_inference_ms"] = round(backend.infer(inputs), 4)
         for _ in range(args.warmup):
             backend.infer(inputs)
-        times: list[float] = []
-        if args.mark_invokes:  # an empty START/STOP pair first: the markers' own cost, which the plugin subtracts
-            insn_marker(MARK_START)
-            insn_marker(MARK_STOP)
         before = system.snapshot(result["cpus"])
         power.start()
-        timed_start = time.perf_counter()
-        while len(times) < args.runs or time.perf_counter() - timed_start < args.min_seconds:
-            times.append(backend.infer(inputs, args.mark_invokes))
-        timed_seconds = time.perf_counter() - timed_start
+        timed = timed_loop(args, backend, feeds)
+        times, timed_seconds = timed["times"], timed["seconds"]
         active_w = power.stop()
     except (ValueError, RuntimeError) as exc:
         raise RunnerError(f"inference failed: {one_line(exc)}") from exc
+    if not times:
+        raise RunnerError(f"no inference finished within --max-seconds {args.max_seconds:g}")
     result["timed_seconds"] = round(timed_seconds, 4)
+    result["stopped_by"] = timed["stopped_by"]
+    result["throughput"] = timed["throughput"]
+    result["throughput_fps"] = timed["throughput"]["fps"]
     result["thermal"] = system.thermal_summary(before, system.snapshot(result["cpus"]))
     result["power"] = system.power_block(power.method, result.pop("_idle_w"), active_w, len(times), timed_seconds)
     if args.delegate == "edgetpu":
@@ -183,7 +247,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.profile_ops:
         try:
             runs = profile_runs(args.runs, result["latency_ms"]["median"])
-            result["layers"] = backend.profile_ops(model, inputs, args.threads, runs)
+            result["layers"] = backend.profile_ops(model, inputs, threads, runs)
             result["layers_note"] = backend.profile_note
         except RunnerError as exc:
             result["layers_error"] = str(exc)
@@ -201,13 +265,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--runtime", choices=["auto", *runtimes.names()], default="auto", help="default: by the suffix")
     p.add_argument("--device", type=str.upper, choices=["CPU", "GPU", "NPU"], help="OpenVINO device (default CPU)")
-    p.add_argument("--threads", type=_positive_int, default=1)
+    p.add_argument("--threads", type=_positive_int, help="inference threads (default 1; throughput mode with "
+                   "OpenVINO: the plugin's choice, every core)")  # fmt: skip
+    p.add_argument("--mode", choices=MODES, default="latency", help="latency: one inference at a time; "
+                   "throughput: OpenVINO async requests (THROUGHPUT hint), or parallel interpreters")  # fmt: skip
+    p.add_argument("--batch", type=_positive_int, default=1, help="batch size: the first input dimension")
+    p.add_argument("--requests", type=_positive_int, help="throughput mode: parallel requests/instances "
+                   "(default: OpenVINO's optimum; one per --threads CPUs for LiteRT/ONNX Runtime)")  # fmt: skip
+    xnn = p.add_mutually_exclusive_group()
+    xnn.add_argument("--xnnpack-fp16", action="store_true", help="LiteRT: force XNNPACK to FP16 "
+                     "(through LiteRT's CompiledModel: its Interpreter takes no XNNPACK flags)")  # fmt: skip
+    xnn.add_argument("--no-xnnpack", action="store_true", help="LiteRT: run without the XNNPACK delegate")
+    p.add_argument("--max-seconds", type=_positive_float, help="stop the timed loop after this many seconds")
+    p.add_argument("--cache-dir", help="OpenVINO compile cache (default $EDGEKIT_CACHE/openvino or "
+                   "~/.cache/edgekit/openvino; 'none': no cache)")  # fmt: skip
     p.add_argument("--precision", choices=["fp32", "fp16", "dynamic", "int8"], help="declared (else read from the IR): "
                    "an FP32 OpenVINO IR runs with f32 inference precision on the CPU")  # fmt: skip
     p.add_argument("--runs", type=_positive_int, default=50, help="timed runs (at least)")
     p.add_argument("--warmup", type=_non_negative_int, default=5, help="warm-up runs after the first inference")
     p.add_argument("--min-seconds", type=float, default=0.0, help="keep timing until this many seconds passed")
-    p.add_argument("--inputs", help=".npy (one input) or .npz with inputs already in the model's dtype")
+    p.add_argument("--inputs", help=".npy (one input) or .npz with inputs already in the model's dtype, or a folder "
+                   "of .npy samples (one per file) the timed runs cycle through")  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="seed of the generated inputs (without --inputs)")
     p.add_argument("--save-inputs", help="write the inputs fed to the model (.npy or .npz)")
     p.add_argument("--save-outputs", help="write the outputs of the last run (.npy or .npz)")
@@ -232,6 +310,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return value
+
+
 def _non_negative_int(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -246,6 +331,7 @@ def _print_human(result: dict[str, Any], out) -> None:
         f"threads={result['runtime']['threads']} on {result['machine']}\n"
         f"  load {result['load_ms']:.1f} ms, first inference {result['first_inference_ms']:.2f} ms\n"
         f"  latency median {lat['median']:.3f} ms, p90 {lat['p90']:.3f}, p99 {lat['p99']:.3f} (n={lat['n']})\n"
+        f"  {result['mode']} mode, batch {result['batch']}: {result['throughput_fps']} frames/s measured\n"
         f"  peak memory {result['peak_memory_bytes'] / 2**20:.1f} MiB, outputs sha256 {result['output_sha256'][:16]}\n"
     )
     for row in (result.get("layers") or [])[:10]:

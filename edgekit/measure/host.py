@@ -18,6 +18,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from edgekit._version import __version__
 from edgekit.errors import EdgekitError, UsageError
 from edgekit.exporting.artifacts import artifact_names, find_model_file, model_files
 from edgekit.ioutil import sha256_file
+from edgekit.measure.options import TimingOptions
 from edgekit.measure.ssh import kill_group
 from edgekit.results.record import base_result
 
@@ -74,11 +76,20 @@ def host_runtime(file: Path) -> str:
 
 
 def runner_command(
-    file: Path, threads: int, runs: int, warmup: int, min_seconds: float, layers: bool, precision: str | None
+    file: Path,
+    threads: int | None,
+    runs: int,
+    warmup: int,
+    min_seconds: float,
+    layers: bool,
+    precision: str | None,
+    extra: list[str] | None = None,
 ) -> list[str]:
-    """The device runner's command measuring one file (its runtime named: a subprocess sees no patched table)."""
+    """The device runner's command measuring one file (its runtime named: a subprocess sees no patched table).
+    threads None: the runner's default (throughput mode: the runtime's choice); extra: TimingOptions.runner_args."""
     cmd = [sys.executable, "-m", "edgekit.device", "run", str(file), "--json", "--runtime", host_runtime(file)]
-    cmd += ["--threads", str(threads), "--runs", str(runs), "--warmup", str(warmup)]
+    cmd += ["--threads", str(threads)] if threads is not None else []
+    cmd += ["--runs", str(runs), "--warmup", str(warmup), *(extra or [])]
     cmd += ["--min-seconds", repr(float(min_seconds)), "--idle-seconds", _IDLE_SECONDS]
     if layers:
         cmd.append("--profile-ops")
@@ -166,6 +177,8 @@ def _run(cmd: list[str], file: Path, timeout: float) -> dict[str, Any]:
     if data is None:
         detail = _last_line(stderr) or "no output"
         raise _Failure(f"{file}: measurement exited with code {proc.returncode} and no result: {detail}")
+    if data.get("error_type") == "RunnerUsageError":  # an option this model cannot take (--batch 4): exit 2
+        raise UsageError(f"{file}: {' '.join(str(data.get('error')).split())}")
     if data.get("status", "ok") != "ok" or proc.returncode != 0:
         detail = data.get("error") or _last_line(stderr) or f"exit code {proc.returncode}"
         raise _Failure(f"{file}: {' '.join(str(detail).split())}")
@@ -222,8 +235,8 @@ def _versions(runtime: dict[str, Any]) -> dict[str, Any]:
     return versions
 
 
-def _check_args(threads: int, runs: int, min_seconds: float, warmup: int, timeout: float) -> None:
-    if threads < 1:
+def _check_args(threads: int | None, runs: int, min_seconds: float, warmup: int, timeout: float) -> None:
+    if threads is not None and threads < 1:
         raise UsageError(f"threads must be at least 1, not {threads}")
     if runs < 1:
         raise UsageError(f"runs must be at least 1, not {runs}")
@@ -235,7 +248,7 @@ def _check_args(threads: int, runs: int, min_seconds: float, warmup: int, timeou
 
 def measure_artifact(
     path: Path,
-    threads: int = 1,
+    threads: int | None = 1,
     runs: int = 50,
     min_seconds: float = 1.0,
     warmup: int = 5,
@@ -243,8 +256,10 @@ def measure_artifact(
     profile_layers: bool = True,
     *,
     raise_errors: bool = True,
+    timing: TimingOptions | None = None,
 ) -> dict[str, Any]:
     """Measure one artifact on this host in a fresh subprocess; a profile result dict (source measured, target host).
+    timing: --device, --mode, --batch, ... (edgekit.measure.options); threads None: the runner's default.
 
     On a crash, hang or runtime error: raises MeasureError (an EdgekitError; .result holds the failed result, to save)
     or, with raise_errors=False, returns that failed result.
@@ -252,28 +267,34 @@ def measure_artifact(
     _check_args(threads, runs, min_seconds, warmup, timeout)
     source = Path(path)
     file, fmt, manifest = find_model_file(source)
-    _host_format(file, fmt)  # a UsageError for formats that cannot run here
+    timing = timing or TimingOptions()
+    _host_format(file, fmt, timing)  # a UsageError for formats that cannot run here
     model, precision = artifact_names(file, fmt, manifest)
     files = model_files(file, fmt)
 
-    # One run: the runner reads peak memory before its per-layer pass, which loads a second copy of the model.
-    cmd = runner_command(file, threads, runs, warmup, min_seconds, profile_layers, precision)
     settings = {"runs": runs, "min_seconds": min_seconds, "warmup": warmup, "timeout": timeout, "runner": RUNNER}
+    settings.update(timing.settings())
     try:
-        data = _run(cmd, file, timeout)
+        with tempfile.TemporaryDirectory(prefix="edgekit-inputs-") as samples:
+            extra = timing.runner_args(_prepared_inputs(timing, file, manifest, Path(samples)))
+            # One run: the runner reads peak memory before its per-layer pass, which loads a second model copy.
+            cmd = runner_command(file, threads, runs, warmup, min_seconds, profile_layers, precision, extra)
+            data = _run(cmd, file, timeout)
     except _Failure as exc:
         detected = detected_precision(file, fmt)
         result = base_result("host", model, fmt, precision or detected or "unknown", "measured")
         result.update(status="failed", error=str(exc), size_bytes=sum(p.stat().st_size for p in files))
         result.update(artifact=_artifact(file, files, manifest, source), settings=settings)
-        result["runtime"] = {"name": host_runtime(file), "version": None, "threads": threads, "device": "CPU"}
+        device = timing.delegate or timing.device or "CPU"
+        result["runtime"] = {"name": host_runtime(file), "version": None, "threads": threads, "device": device}
+        result.update(mode=timing.mode, batch=timing.batch)  # its configuration, as a success would record it
         if raise_errors:
             raise MeasureError(str(exc), result) from None
         return result
 
     detected = data.get("precision_detected") or detected_precision(file, fmt)
     result = base_result("host", model, fmt, precision or detected or "unknown", "measured")
-    runtime = _runtime(data, threads)
+    runtime = _runtime(data, threads or 1)
     result.update(
         latency_ms=data.get("latency_ms") or {},
         size_bytes=sum(p.stat().st_size for p in files),
@@ -287,6 +308,7 @@ def measure_artifact(
         energy_mj=data.get("energy_mj"),
     )
     result.update(_derived_fields(data, profile_layers))
+    result.update(timing_fields(data))
     result["precision_detected"] = detected
     result["versions"] = _versions(runtime)
     result["settings"] = settings
@@ -308,14 +330,40 @@ def measure_artifact(
     return result
 
 
-def _host_format(file: Path, fmt: str):
-    """The formats-table row of a file measured here; a UsageError when its format cannot run on the host."""
+def _prepared_inputs(timing: TimingOptions, file: Path, manifest: dict[str, Any] | None, dest: Path) -> str | None:
+    """--inputs DIR: its images preprocessed into dest (one .npy each) for the runner; None without --inputs."""
+    if timing.inputs is None:
+        return None
+    from edgekit.measure.inputs import prepare_samples
+
+    prepare_samples(timing.inputs, manifest, file, dest)
+    return str(dest)
+
+
+# What the device runner says of its own settings, kept at the top of a result: the mode and batch it ran, read and
+# compile time apart, OpenVINO's compile cache, the measured throughput and what stopped the timed loop.
+TIMING_KEYS = ("mode", "batch", "read_ms", "compile_ms", "compile_cache", "throughput", "throughput_fps", "stopped_by",
+               "input_source", "input_feeds")  # fmt: skip
+
+
+def timing_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """The runner's timing keys for a profile result; throughput mode's measured figure is its throughput_ips too."""
+    out = {key: data[key] for key in TIMING_KEYS if key in data}
+    if data.get("mode") == "throughput" and data.get("throughput_fps") is not None:
+        out["throughput_ips"] = data["throughput_fps"]
+        out["throughput_note"] = f"measured: {(data.get('throughput') or {}).get('method')}"
+    return out
+
+
+def _host_format(file: Path, fmt: str, timing: TimingOptions):
+    """The formats-table row of a file measured here; a UsageError when its format cannot run on the host (an Edge
+    TPU artifact runs here with --delegate edgetpu, where libedgetpu and a Coral are)."""
     from edgekit.exporting.formats import formats
 
     row = formats().get(fmt)
     if row is None:
         raise UsageError(f"{file}: cannot measure format {fmt!r} on the host")
-    if row.host_note:
+    if row.host_note and not timing.delegate:
         raise UsageError(f"{file}: {row.host_note}")
     return row
 

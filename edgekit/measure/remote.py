@@ -25,6 +25,7 @@ from edgekit.device import runtimes
 from edgekit.errors import EdgekitError, UsageError
 from edgekit.hardware.boards import detect_targets
 from edgekit.ioutil import sha256_file
+from edgekit.measure.options import TimingOptions
 from edgekit.measure.probe import choose_target, install_line, probe_host, python_of, remote_formats
 from edgekit.measure.ssh import Host, Ssh
 
@@ -164,14 +165,20 @@ def ensure_cached(plan: HostPlan, name: str, data: bytes, kind: str, timeout: fl
     return True
 
 
-def runner_argv(plan: HostPlan, model: str, req, opts: RemoteOptions) -> list[str]:
-    argv = [python_of(plan.host), "-m", "edgekit.device", "run", model, "--json", "--threads", str(req.threads or 1)]
+def runner_argv(plan: HostPlan, model: str, req, opts: RemoteOptions, inputs: str | None = None) -> list[str]:
+    """The device runner's command on the board; the timing options as edgekit profile got them (inputs: the
+    board-side folder of prepared samples)."""
+    timing = getattr(req, "timing", None) or TimingOptions()
+    argv = [python_of(plan.host), "-m", "edgekit.device", "run", model, "--json"]
+    if req.threads or timing.mode == "latency":  # throughput without --threads: the runtime's own choice
+        argv += ["--threads", str(req.threads or 1)]
     argv += ["--runs", str(req.runs), "--warmup", str(req.warmup), "--min-seconds", repr(float(req.min_seconds))]
+    argv += timing.runner_args(inputs)
     if opts.cpus:
         argv += ["--cpus", opts.cpus]
     if opts.cooldown_c is not None:
         argv += ["--cooldown-c", repr(float(opts.cooldown_c))]
-    if plan.delegate:
+    if plan.delegate and not timing.delegate:
         argv += ["--delegate", plan.delegate]
     if plan.probe.get("timeout"):  # the remote kills its own runner at --timeout, even if the link is gone
         argv = ["timeout", "-k", "5", str(int(req.timeout) + 1), *argv]
@@ -193,7 +200,8 @@ def measure_on(plan: HostPlan, art, req, opts: RemoteOptions) -> dict[str, Any]:
     ensure_cached(plan, runner_name, bundle, "tar", opts.connect_timeout + _GRACE_S + len(bundle) / 1e6)
     name = entries[0][0]
     root = plan.probe["root"]
-    argv = runner_argv(plan, f"{root}/{name}", req, opts)
+    inputs = _remote_inputs(plan, art, req, opts)
+    argv = runner_argv(plan, f"{root}/{name}", req, opts, f"{root}/{inputs}" if inputs else None)
     meter = PowerCommand(opts.power_cmd) if opts.power_cmd else None
     idle_w = meter.idle_w() if meter else None
     started = time.time()
@@ -228,6 +236,28 @@ def measure_on(plan: HostPlan, art, req, opts: RemoteOptions) -> dict[str, Any]:
     return result
 
 
+def _remote_inputs(plan: HostPlan, art, req, opts: RemoteOptions) -> str | None:
+    """--inputs DIR: its images preprocessed here (the artifact's manifest), copied to the board's cache as a folder
+    of .npy samples; the cache name, or None without --inputs."""
+    import tempfile
+
+    from edgekit.measure.inputs import folder_digest, prepare_samples
+
+    timing = getattr(req, "timing", None)
+    if timing is None or timing.inputs is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="edgekit-inputs-") as tmp:
+        prepare_samples(timing.inputs, art.manifest, art.path, Path(tmp))
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            for path in sorted(Path(tmp).glob("*.npy")):
+                tar.add(path, arcname=path.name)
+        name = f"inputs/{folder_digest(Path(tmp))}"
+    data = buffer.getvalue()
+    ensure_cached(plan, name, data, "tar", opts.connect_timeout + _GRACE_S + len(data) / 1e6)
+    return name
+
+
 def _last_json(stdout: str) -> dict[str, Any] | None:
     for line in reversed(stdout.strip().splitlines()):
         try:
@@ -240,12 +270,13 @@ def _last_json(stdout: str) -> dict[str, Any] | None:
 
 def to_result(out: dict[str, Any], art, plan: HostPlan, sha: str, remote: dict[str, Any]) -> dict[str, Any]:
     """The device runner's JSON -> a profile result: source measured, filed under the remote's target."""
-    from edgekit.measure.host import detected_precision
+    from edgekit.measure.host import detected_precision, timing_fields
     from edgekit.results.record import base_result, host_info
 
     meta = art.manifest or {}
     precision = meta.get("precision") or detected_precision(art.path, art.format) or "unknown"
     result = base_result(plan.target_id, meta.get("model") or art.path.stem, art.format, precision, "measured")
+    result["mode"], result["batch"] = out.get("mode") or "latency", out.get("batch") or 1
     result["host"] = out.get("host") or _probe_host(plan.probe)
     if plan.host.address != "localhost" or plan.host.name != "local":
         result["host"]["ssh"] = plan.host.name  # over SSH: the board's name in the fleet
@@ -275,6 +306,7 @@ def to_result(out: dict[str, Any], art, plan: HostPlan, sha: str, remote: dict[s
                 "outputs", "timed_seconds", "output_sha256", "first_inference_note", "warmup"):  # fmt: skip
         if key in out:
             result[key] = out[key]
+    result.update(timing_fields(out))
     result["throttled"] = (out.get("thermal") or {}).get("throttled")
     return result
 

@@ -1,7 +1,8 @@
 """Profile results on disk: one flat JSON file per configuration under profiles/.
 
 A configuration is everything that changes the number (CONFIG_KEYS: target, model, format, precision, source, input
-size, width, threads, runtime and its version, host, link), so a 160 px run never replaces the 224 px one, nor a
+size, width, threads, runtime and its version, host, link; and TIMING_DEFAULTS where a result differs from them: mode,
+batch, device, xnnpack), so a 160 px run never replaces the 224 px one, nor a
 predicted result the measured one: profiles/<target>/<model>__<format>-<precision>__<config id>.json, the
 configuration inside. Re-running the same configuration replaces its file (git history is the history).
 Files named the old way (<model>__<format>-<precision>.json) are still read.
@@ -36,6 +37,10 @@ CONFIG_KEYS = (
     "host",
     "link",
 )
+# How the runner timed it (issue 27): part of the configuration only when away from the default, so results made
+# before these options existed keep their config ids. A throughput result never replaces a latency one, nor batch 4
+# batch 1, nor a GPU run the CPU's, nor XNNPACK off the default.
+TIMING_DEFAULTS = {"mode": "latency", "batch": 1, "device": "CPU", "xnnpack": "default"}
 MAX_NAME = 80  # file name parts are cut here: a hostile 10 kB model name must not make an unwritable path
 
 
@@ -60,12 +65,29 @@ def result_config(result: dict[str, Any]) -> dict[str, Any]:
         host=(host.get("ssh") or host.get("hostname")) if isinstance(host, dict) else host,
         link=result.get("link") or split.get("link"),
     )
+    config.update(timing_config(result, runtime))
     return config
+
+
+def timing_config(result: dict[str, Any], runtime: dict[str, Any]) -> dict[str, Any]:
+    """mode, batch, device and xnnpack of a result (TIMING_DEFAULTS where it does not say)."""
+    settings = result.get("settings") if isinstance(result.get("settings"), dict) else {}
+    device = runtime.get("device") or settings.get("device")
+    device = "CPU" if device is None or str(device).lower() == "cpu" else str(device)
+    xnnpack = runtime.get("xnnpack") or settings.get("xnnpack") or "default"
+    return {
+        "mode": result.get("mode") or settings.get("mode") or "latency",
+        "batch": result.get("batch") or settings.get("batch") or 1,
+        "device": device,
+        "xnnpack": xnnpack if str(runtime.get("name") or "").startswith(("litert", "tflite")) else "default",
+    }
 
 
 def config_id(config: dict[str, Any]) -> str:
     """A short stable hash of a configuration (the file name's last part)."""
-    text = json.dumps({k: config.get(k) for k in CONFIG_KEYS}, sort_keys=True, default=str)
+    keyed = {k: config.get(k) for k in CONFIG_KEYS}
+    keyed.update({k: config[k] for k, default in TIMING_DEFAULTS.items() if config.get(k, default) != default})
+    text = json.dumps(keyed, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 

@@ -26,7 +26,7 @@ from edgekit.measure.remote import (
 )
 from edgekit.measure.ssh import Host, RemoteTimeout, SshError
 from edgekit.results.store import save_result
-from edgekit.stages.profile import folder_artifacts
+from edgekit.stages.profile import check_timing, folder_artifacts
 from edgekit.stages.vs_predicted import attach_prediction
 
 
@@ -36,6 +36,7 @@ def profile_remote(req, opts: RemoteOptions, say=None) -> tuple[list[dict[str, A
     the hosts in parallel. Saves each result as soon as it exists. Returns (results, error lines)."""
     if req.predict or req.emulate:
         raise UsageError("--host, --cpus, --cooldown-c and --power-cmd measure; --predict and --emulate do not")
+    check_timing(req, remote=True)
     arts = remote_artifacts(req)
     names = [name for a in arts for name, _ in cache_entries(a)] + [runner_bundle()[0]]
     formats = tuple(sorted({a.format for a in arts}))

@@ -9,6 +9,7 @@ from typing import Any
 from edgekit import console
 from edgekit.errors import EdgekitError, UsageError
 from edgekit.exporting.artifacts import Artifact, artifact_at, prefer_for_target, scan_exports, unique_models
+from edgekit.measure.options import TimingOptions
 from edgekit.safety import check_folder
 
 
@@ -32,6 +33,7 @@ class ProfileRequest:
     profiles_dir: Path = Path("profiles")  # ./profiles of the current folder, beside ./edgekit-out (--profiles DIR)
     export_root: Path | None = None
     link: str | None = None  # Edge TPU targets: usb2 | usb3 | pcie instead of the target's own link
+    timing: TimingOptions = field(default_factory=TimingOptions)  # --device, --mode, --batch, ... (measure/options)
 
 
 def target_formats(target) -> tuple[str, ...]:
@@ -141,13 +143,15 @@ def profile_one(art: Artifact, req: ProfileRequest, target) -> dict[str, Any]:
             return measure(art.path, req, target)
         from edgekit.measure.host import measure_artifact
 
+        throughput_default = req.timing.mode == "throughput" and req.threads is None  # the runtime's own choice
         return measure_artifact(
             art.path,
-            threads=req.threads or 1,
+            threads=None if throughput_default else (req.threads or 1),
             runs=req.runs,
             min_seconds=req.min_seconds,
             warmup=req.warmup,
             timeout=req.timeout,
+            timing=req.timing,
         )
     from edgekit.costmodel.predict import predict_artifact
 
@@ -244,6 +248,50 @@ def _check_link(link: str, target) -> None:
         raise UsageError(f"unknown link {link!r}; choose one of {', '.join(links)}")
 
 
+def check_timing(req: ProfileRequest, target: Any = None, remote: bool = False) -> None:
+    """The timing options measure: refused (exit 2) where profile predicts or emulates; they narrow the formats a
+    model name is exported to; --delegate edgetpu needs its library here (exit 1 before anything runs)."""
+    given = req.timing.given()
+    if not given:
+        return
+    if not remote and (req.predict or req.emulate or not target.is_this_machine()):
+        how = "emulates" if req.emulate else "predicts"
+        raise UsageError(f"{', '.join(given)} set how a measurement runs; this profile {how} ({target.id}): "
+                         "measure here, or on a board with --host")  # fmt: skip
+    allowed = req.timing.formats()
+    if allowed is not None:
+        wrong = [f for f in (req.formats or ()) if f not in allowed]
+        if wrong:
+            raise UsageError(f"--format {wrong[0]}: {req.timing.why_formats()}")
+        req.formats = req.formats or allowed
+        for item in req.items:
+            path = Path(item)
+            if path.is_file() and (artifact_at(path).format not in allowed):
+                raise UsageError(f"{path}: {req.timing.why_formats()}")
+    if not remote:
+        check_local_hardware(req.timing)
+
+
+def check_local_hardware(timing: TimingOptions) -> None:
+    """--delegate edgetpu and --device GPU/NPU on this machine: one line (exit 1) before anything is measured or
+    saved, when the library or the device is not here."""
+    from edgekit import device
+
+    if timing.delegate == "edgetpu":
+        missing = device.edgetpu_missing()
+        if missing:
+            raise EdgekitError(missing)
+    if timing.device in ("GPU", "NPU"):
+        try:
+            listed = device.openvino_devices()
+        except device.RunnerError as exc:
+            raise EdgekitError(str(exc)) from None
+        if not any(d == timing.device or d.startswith(timing.device + ".") for d in listed):
+            hint = "; install the Intel NPU driver" if timing.device == "NPU" else ""
+            raise EdgekitError(f"--device {timing.device}: OpenVINO lists no {timing.device} here "
+                               f"(available: {', '.join(listed) or 'none'}){hint}")  # fmt: skip
+
+
 def profile_all(req: ProfileRequest) -> tuple[list[dict[str, Any]], list[str]]:
     from edgekit.hardware.targets import get_target
 
@@ -254,6 +302,7 @@ def profile_all(req: ProfileRequest) -> tuple[list[dict[str, Any]], list[str]]:
         raise UsageError("choose --emulate or --predict, not both")
     if req.link is not None:
         _check_link(req.link, target)
+    check_timing(req, target)
     results, errors = [], []
     for art in gather(req, target):
         source = (
