@@ -25,7 +25,7 @@ CONTRACT_KEYS = {
 # What every run imports of edgekit/device, whatever the format (each backend module adds itself).
 DEVICE_CORE = [
     "edgekit.device", "edgekit.device.api", "edgekit.device.base", "edgekit.device.io", "edgekit.device.runner",
-    "edgekit.device.runtimes", "edgekit.device.system",
+    "edgekit.device.runtimes", "edgekit.device.system", "edgekit.device.throughput",
 ]  # fmt: skip
 
 
@@ -62,7 +62,7 @@ def test_json_contract(tiny_models, precision):
     assert stdout.count("\n") == 1, "stdout must hold exactly one JSON object"
     assert CONTRACT_KEYS <= data.keys()
     assert data["status"] == "ok" and data["error"] is None and data["schema"] == "edgekit.device.run/1"
-    assert set(data["runtime"]) == {"name", "version", "threads", "device", "cpus"}
+    assert set(data["runtime"]) == {"name", "version", "threads", "device", "cpus", "xnnpack"}
     assert data["runtime"]["cpus"] == sorted(os.sched_getaffinity(0)) == data["cpus"]
     assert data["runtime"]["name"] in ("litert", "tflite-runtime") and data["runtime"]["threads"] == 1
     assert data["machine"] == os.uname().machine

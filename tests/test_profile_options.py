@@ -301,3 +301,14 @@ def test_inputs_are_preprocessed_as_the_manifest_says(tiny_int8, labelled_folder
     scale, zero = spec["quantization"]["scale"], spec["quantization"]["zero_point"]
     expected = np.clip(np.round(calib.images[index] / scale + zero), -128, 127)
     assert np.abs(expected - first[0]).max() <= 1 and np.abs(first[0]).max() > 10
+
+
+def test_the_npu_runner_gets_them_too():
+    from edgekit.errors import UsageError
+    from edgekit.measure.npu import npu_command
+    from edgekit.measure.options import timing_options
+
+    cmd = npu_command(Path("m.xml"), 5, 1, 1.0, timing_options(device="NPU", mode="throughput", batch=2))
+    assert cmd.count("--device") == 1 and " --mode throughput --batch 2" in " ".join(cmd)
+    with pytest.raises(UsageError, match="measures the NPU"):
+        npu_command(Path("m.xml"), 5, 1, 1.0, timing_options(device="GPU"))

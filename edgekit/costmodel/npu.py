@@ -83,7 +83,8 @@ def measure_here(path: Path, req: Any, target: Target) -> dict[str, Any]:
     """On the NPU device itself, never AUTO or a CPU fallback filed as NPU."""
     from edgekit.measure.npu import measure_npu
 
-    return measure_npu(path, req.runs, req.warmup, req.min_seconds, req.timeout)
+    timing = getattr(req, "timing", None)
+    return measure_npu(path, req.runs, req.warmup, req.min_seconds, req.timeout, timing)
 
 
 def apply_constants(target: Target, constants: dict[str, Any], runtime: str, precision: str) -> Target:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, UsageError
 
 NPU = "NPU"
 
@@ -44,17 +46,25 @@ def check_execution(devices: list[str]) -> None:
         raise NpuUnavailable(str(exc)) from None
 
 
-def npu_command(path: Path, runs: int, warmup: int, min_seconds: float) -> list[str]:
+def npu_command(path: Path, runs: int, warmup: int, min_seconds: float, timing: Any = None) -> list[str]:
+    """The runner on the NPU; timing: the TimingOptions of edgekit profile (--mode, --batch, --max-seconds...)."""
     cmd = [sys.executable, "-m", "edgekit.device", "run", str(path), "--json", "--runtime", "openvino"]
-    return cmd + ["--device", NPU, "--runs", str(runs), "--warmup", str(warmup), "--min-seconds", repr(min_seconds)]
+    cmd += ["--device", NPU, "--runs", str(runs), "--warmup", str(warmup), "--min-seconds", repr(min_seconds)]
+    if timing is not None:
+        if timing.device not in (None, NPU):
+            raise UsageError(f"--device {timing.device}: the intel-npu target measures the NPU")
+        cmd += replace(timing, device=None).runner_args()
+    return cmd
 
 
-def measure_npu(path: Path, runs: int = 50, warmup: int = 5, min_seconds: float = 1.0, timeout: float = 600) -> dict:
+def measure_npu(
+    path: Path, runs: int = 50, warmup: int = 5, min_seconds: float = 1.0, timeout: float = 600, timing: Any = None
+) -> dict:
     """A profile result (source measured, runtime.device "NPU") or NpuUnavailable / EdgekitError with one line."""
-    from edgekit.measure.host import parse_json_output
+    from edgekit.measure.host import parse_json_output, timing_fields
     from edgekit.results.record import base_result
 
-    cmd = npu_command(Path(path), runs, warmup, float(min_seconds))
+    cmd = npu_command(Path(path), runs, warmup, float(min_seconds), timing)
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
@@ -69,4 +79,5 @@ def measure_npu(path: Path, runs: int = 50, warmup: int = 5, min_seconds: float 
     result.update({k: data[k] for k in ("latency_ms", "load_ms", "first_inference_ms", "runtime")})
     result["precision_detected"] = data.get("precision_detected")
     result["size_bytes"] = Path(path).stat().st_size
+    result.update(timing_fields(data))
     return result
