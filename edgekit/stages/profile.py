@@ -358,6 +358,9 @@ def _cells(r: dict[str, Any]) -> dict[str, str]:
         "artifact": f"{r.get('model')} {r.get('format')}-{r.get('precision')}",
         "source": str(r.get("source")),
         "latency ms": latency,
+        # throughput mode's measured frames/s (async requests / parallel interpreters), and a batch other than 1
+        "fps": f"{r['throughput_fps']:.1f}" if r.get("mode") == "throughput" and r.get("throughput_fps") else "",
+        "batch": str(r["batch"]) if (r.get("batch") or 1) != 1 else "",
         "size MB": f"{r['size_bytes'] / 1e6:.2f}" if r.get("size_bytes") else "",
         "peak MB": f"{r['peak_memory_bytes'] / 1e6:.0f}" if r.get("peak_memory_bytes") else "",
         "energy mJ": f"{r['energy_mj']:.2f}" if r.get("energy_mj") is not None else "",
