@@ -87,7 +87,7 @@ def train_and_export(model: str, args: argparse.Namespace) -> dict[str, Any]:
     export_opts = ExportOptions(
         trained["model_path"], "int8", FORMATS, calib_size=args.calib_size, out=args.work / "exports", layer_report=None
     )
-    export_opts.max_accuracy_drop = DROP_BAR_PP / 100  # beyond the bar: export names the layers to keep float
+    export_opts.max_accuracy_drop = DROP_BAR_PP  # in pp; beyond the bar: export names the layers to keep float
     records = export(export_opts, on_step=say)
     row: dict[str, Any] = {
         "model": model,

@@ -87,6 +87,7 @@ def build(
     weights: str = "auto",
     softmax: bool = False,
     out: PathLike | None = None,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Build a zoo model and write <out>/<model>/keras/<model>.keras with a manifest.json beside it (`edgekit build`).
 
@@ -95,7 +96,7 @@ def build(
         input_size: square input size (default: the model's).
         num_classes: output classes.
         alpha: width multiplier (MobileNet families).
-        weights: "auto" (ImageNet if available, else random with a warning), "imagenet", "none" or a weights file.
+        weights: "auto" (ImageNet if available, else random: seeded by seed), "imagenet", "none" or a weights file.
         softmax: end in a softmax instead of logits.
         out: export root (default ./edgekit-out).
 
@@ -108,7 +109,8 @@ def build(
 
     root = _path(out)
     folder = root / get_spec(model).name / "keras" if root else None  # None: the same under ./edgekit-out
-    return _plain(build_to_dir(model, input_size, num_classes, alpha, weights, folder, "softmax" if softmax else None))
+    activation = "softmax" if softmax else None
+    return _plain(build_to_dir(model, input_size, num_classes, alpha, weights, folder, activation, seed))
 
 
 def train(
@@ -194,9 +196,9 @@ def export(
         input_size, alpha, num_classes, weights: how a model name is built (as in `build`).
         out: export root (default ./edgekit-out) holding <model>/<format>-<precision>/ folders.
         min_cosine: mark an artifact "below-threshold" under this cosine similarity to Keras.
-        max_accuracy_drop: mark it "below-threshold" if labelled accuracy drops more than this.
+        max_accuracy_drop: mark it "below-threshold" if labelled top-1 accuracy drops by more percentage points.
         layer_report: per-layer INT8 error of the TFLite (None: only when an int8 TFLite looks damaged).
-        seed: seed for calibration sampling.
+        seed: seed of random weights and of the calibration and held-out samples.
         preprocess: "raw", "tf", "torch", "caffe" or "mean=R,G,B:std=R,G,B" (default: the model's).
         keep_float: Keras layers that stay float in an int8 export, as a list or "a,b".
         targets: target ids (`edgekit targets`) the artifacts are for, as a list or "a,b": each format is made with

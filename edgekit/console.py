@@ -44,7 +44,8 @@ def info(message: str) -> None:
 
 
 def warn(message: str) -> None:
-    err_console().print(f"warning: {message}", style="yellow", markup=False)
+    # One line whatever the width: the terminal may fold it, rich does not cut it into several.
+    err_console().print(f"warning: {message}", style="yellow", markup=False, soft_wrap=True)
 
 
 def print_json(obj: Any) -> None:

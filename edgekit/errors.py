@@ -18,6 +18,7 @@ class EdgekitError(Exception):
         self.message = message
         self.exit_code = exit_code
         self.hint = hint
+        self.suggestion: str | None = None
 
 
 class UsageError(EdgekitError):
@@ -37,11 +38,17 @@ class MissingExtraError(EdgekitError):
         )
 
 
-def did_you_mean(kind: str, name: str, choices: Iterable[str]) -> UsageError:
-    """`unknown model 'mobilenetv3'; did you mean mobilenetv2?` as a UsageError."""
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+def did_you_mean(kind: str, name: str, choices: Iterable[str], listed: bool = False) -> UsageError:
+    """`unknown model 'mobilenetv3'; did you mean mobilenetv2?` as a UsageError; listed=True also names every valid
+    choice, for short lists: `unknown format 'coreml' (valid: tflite, onnx, openvino, edgetpu, all)`."""
+    choices = list(choices)
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
     suffix = f"; did you mean {close[0]}?" if close else ""
-    return UsageError(f"unknown {kind} '{name}'{suffix}")
+    if listed:
+        suffix += f" (valid: {', '.join(choices)})"
+    error = UsageError(f"unknown {kind} '{name}'{suffix}")
+    error.suggestion = close[0] if close else None  # for callers that word the suggestion themselves
+    return error
 
 
 def require(module: str, extra: str):

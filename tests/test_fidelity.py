@@ -28,6 +28,7 @@ def test_accuracy_with_labels_and_gate():
     out = np.array([[0.0, 1.0], [0.0, 1.0]])
     rep = fidelity_metrics(ref, out, labels=np.array([1, 0]))
     assert rep["reference_accuracy"] == 1.0 and rep["accuracy"] == 0.5
-    assert "accuracy dropped" in gate(rep, None, 0.1)
-    assert gate(rep, None, 0.6) is None
+    assert rep["accuracy_drop_pp"] == 50.0  # percentage points, the unit of --max-accuracy-drop
+    assert "accuracy dropped by 50.00 pp" in gate(rep, None, 0.1)
+    assert gate(rep, None, 60) is None
     assert "below --min-cosine" in gate(rep, 0.99, None)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.errors import EdgekitError, UsageError
+from edgekit.errors import UsageError
 from edgekit.exporting.artifacts import find_model_file
 from edgekit.measure.energy import RaplMeter, energy_fields, find_zones
 from edgekit.measure.host import MeasureError, measure_artifact, parse_json_output, tflite_precision
@@ -169,15 +169,21 @@ def test_bad_arguments(models):
         measure_artifact(models["onnx"], runs=0)
 
 
-def test_truncated_model_is_a_one_line_error(models, tmp_path):
+def test_truncated_model_is_a_one_line_usage_error(models, tmp_path):
+    """A damaged file is the user's input whether measured or predicted: the reader's usage error, exit 2."""
+    from edgekit.analyze.graph import load_graph
+
     for key in ("onnx", "tflite"):
         data = models[key].read_bytes()
         bad = tmp_path / f"truncated{models[key].suffix}"
         bad.write_bytes(data[: len(data) // 3])
-        with pytest.raises(EdgekitError) as info:
+        with pytest.raises(UsageError) as info:
             measure_artifact(bad, **FAST)
-        assert str(bad) in info.value.message and "\n" not in info.value.message
-        assert info.value.exit_code == 1
+        assert bad.name in info.value.message and "\n" not in info.value.message
+        assert info.value.exit_code == 2
+        with pytest.raises(UsageError) as predicted:  # the same message as the prediction's reader gives
+            load_graph(bad)
+        assert predicted.value.message == info.value.message
 
 
 def test_crash_names_file_and_signal(models, monkeypatch):

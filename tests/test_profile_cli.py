@@ -139,16 +139,14 @@ def test_bad_input_is_one_line_exit_2(args, message, tmp_path, capsys):
     assert code == 2 and message in err and "Traceback" not in err
 
 
-def test_crashing_model_is_one_line_and_others_survive(tiny_int8, tmp_path, capsys):
+def test_damaged_model_is_one_line_exit_2_measured_and_predicted(tiny_int8, tmp_path, capsys):
+    """One cause, one exit code: a damaged file is a usage error whether it is measured or predicted."""
     bad = tmp_path / "broken.onnx"
     bad.write_bytes(Path(tiny_int8["onnx"]["path"]).read_bytes()[:500])
-    code, results, err = _profile([str(bad), tiny_int8["onnx"]["path"], "--target", "host", *FAST], capsys, tmp_path)
-    assert code == 1 and "broken.onnx" in err
-    assert [r["status"] for r in results] == ["failed", "ok"]
-    (saved,) = (tmp_path / "host").glob("broken__onnx-*.json")  # a failed run is kept, with its error
-    assert (
-        json.loads(saved.read_text())["status"] == "failed" and "broken.onnx" in json.loads(saved.read_text())["error"]
-    )
+    for target in ("host", "rpi4"):
+        code, _, err = _profile([str(bad), "--target", target, *FAST], capsys, tmp_path)
+        assert code == 2 and "broken.onnx" in err and len(err.strip().splitlines()) == 1, (target, err)
+    assert not list(tmp_path.rglob("broken__*.json"))  # bad input is no result, failed or not
 
 
 @pytest.mark.arm

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, UsageError
 from edgekit.results.record import REQUIRED_KEYS, base_result, validate_result
 from edgekit.results.store import (
     latest_per_config,
@@ -20,7 +20,7 @@ from edgekit.results.store import (
     result_path,
     save_result,
 )
-from edgekit.results.table import REPORT_COLUMNS, report, result_rows_for_table
+from edgekit.results.table import REPORT_COLUMNS, report, result_rows_for_table, table_columns
 
 
 def _measured(model: str = "mobilenetv2", fmt: str = "onnx", precision: str = "fp32", median: float = 4.2) -> dict:
@@ -67,7 +67,9 @@ def test_failed_result_is_saved_with_status_and_error(tmp_path):
     failed = _measured(fmt="tflite", precision="int8")
     failed.update(status="failed", error="model.tflite: the runtime crashed with SIGSEGV (signal 11)", latency_ms=None)
     path = save_result(failed, tmp_path)
-    (loaded,) = load_results(tmp_path, target="host")
+    assert path.parent == tmp_path / "host" / "failed"  # kept apart from the results
+    assert load_results(tmp_path, target="host") == []
+    (loaded,) = load_results(tmp_path, target="host", failed=True)
     assert loaded["status"] == "failed" and "SIGSEGV" in loaded["error"] and path.exists()
     failed_without_error = dict(failed, error=None)
     with pytest.raises(EdgekitError, match="needs an 'error'"):
@@ -104,20 +106,24 @@ def test_report_rows_csv_markdown(tmp_path):
 
     csv_path, md_path = tmp_path / "out" / "report.csv", tmp_path / "out" / "report.md"
     rows = report(tmp_path, csv_path=csv_path, markdown_path=md_path)
-    assert len(rows) == 4 and all(tuple(row) == REPORT_COLUMNS for row in rows)
+    assert len(rows) == 3 and all(tuple(row) == REPORT_COLUMNS for row in rows)  # the failed run only when asked
     by_key = {(r["target"], r["format"], r["model"]): r for r in rows}
     onnx = by_key[("host", "onnx", "mobilenetv2")]
     assert onnx["median ms"] == 4.2 and onnx["p90"] == 4.62 and onnx["size MB"] == 14.0 and onnx["peak MB"] == 120.0
     assert onnx["runtime"] == "onnxruntime 1.32.0" and onnx["threads"] == 1 and onnx["status"] == "ok"
     rpi = by_key[("rpi4", "tflite", "mobilenetv2")]
     assert rpi["source"] == "predicted" and rpi["median ms"] == 30.0 and rpi["p90"] is None
-    assert by_key[("host", "openvino", "resnet50")]["status"].startswith("failed: timed out")
+    assert (rpi["low ms"], rpi["high ms"]) == (20.0, 45.0)
+    (failed_row,) = report(tmp_path, failed=True)
+    assert failed_row["model"] == "resnet50" and failed_row["status"].startswith("failed: timed out")
 
     with open(csv_path, newline="") as f:
         csv_rows = list(csv.DictReader(f))
-    assert tuple(csv_rows[0]) == REPORT_COLUMNS and len(csv_rows) == 4
+    assert tuple(csv_rows[0]) == REPORT_COLUMNS and len(csv_rows) == 3
     markdown = md_path.read_text().splitlines()
-    assert markdown[0] == "| " + " | ".join(REPORT_COLUMNS) + " |" and len(markdown) == 6
+    columns = table_columns(rows)
+    assert markdown[0] == "| " + " | ".join(columns) + " |" and len(markdown) == 5
+    assert "band ms" in columns and "20.00-45.00" in md_path.read_text()
 
     only_rpi = report(tmp_path, target="rpi4")
     assert [r["target"] for r in only_rpi] == ["rpi4"]
@@ -125,14 +131,16 @@ def test_report_rows_csv_markdown(tmp_path):
 
 def test_result_rows_for_table():
     columns, rows = result_rows_for_table([_measured("b", median=1.0), _measured("a", median=2.0)])
-    assert columns == list(REPORT_COLUMNS)
+    assert columns[:4] == ["target", "model", "format", "precision"] and "config" not in columns
     assert [row[1] for row in rows] == ["a", "b"]  # sorted by target, model, ...
     assert all(isinstance(cell, str) for row in rows for cell in row)
     assert len(rows[0][columns.index("date")]) == 10  # the day only
 
 
-def test_report_of_empty_root(tmp_path: Path):
-    assert report(tmp_path / "none") == []
+def test_report_of_a_missing_root_is_a_usage_error(tmp_path: Path):
+    with pytest.raises(UsageError, match="no profiles folder"):
+        report(tmp_path / "none")
+    assert report(tmp_path) == []  # an empty folder is no error: nothing profiled yet
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,6 @@ from edgekit.cli.options import (
     OutOpt,
     PlotsOpt,
     ProfilesOpt,
-    WeightsOpt,
     precision_of,
 )
 from edgekit.errors import UsageError
@@ -136,7 +135,10 @@ def recommend(
 def ensemble(
     members: Annotated[list[str], typer.Argument(help="Two or more .keras files or model names.")],
     input_size: InputSizeOpt = None,
-    weights: WeightsOpt = "none",
+    weights: Annotated[
+        str,
+        typer.Option("--weights", help="For members given by name: none (random) | auto | imagenet | PATH."),
+    ] = "none",
     num_classes: NumClassesOpt = 1000,
     out: OutOpt = None,
     json_out: JsonOpt = False,

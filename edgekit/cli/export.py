@@ -46,7 +46,12 @@ def export(
     out: OutOpt = None,
     min_cosine: Annotated[float | None, typer.Option("--min-cosine", help="Fail (exit 3) below this cosine.")] = None,
     max_accuracy_drop: Annotated[
-        float | None, typer.Option("--max-accuracy-drop", help="Fail (exit 3) if labelled accuracy drops more.")
+        float | None,
+        typer.Option(
+            "--max-accuracy-drop",
+            help="Fail (exit 3) if labelled top-1 accuracy drops by more than this many percentage points "
+            "(1.0 = one point; needs labelled images: --calib DIR with a folder per class).",
+        ),
     ] = None,
     layer_report: Annotated[
         bool | None, typer.Option("--layer-report/--no-layer-report", help="Per-layer INT8 error (TFLite).")
@@ -74,7 +79,7 @@ def export(
     records = api.export(
         model,
         precision=precision_of(int8, fp16, fp32, dynamic) or "fp32",
-        formats=split_list(format),
+        formats=split_list(format, allow_all=True),
         calib=calib,
         calib_size=calib_size,
         holdout=holdout,

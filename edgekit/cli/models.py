@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from edgekit import console
-from edgekit.cli.options import AlphaOpt, InputSizeOpt, JsonOpt, NumClassesOpt, OutOpt, WeightsOpt
+from edgekit.cli.options import AlphaOpt, InputSizeOpt, JsonOpt, NumClassesOpt, OutOpt, SeedOpt, WeightsOpt
 
 
 def models(
@@ -15,9 +15,9 @@ def models(
     json_out: JsonOpt = False,
 ) -> None:
     """List the model zoo: parameters, MACs, default input size and use case (no TensorFlow import)."""
-    from edgekit.models.registry import list_models
+    from edgekit.models.registry import models_matching
 
-    specs = list_models(pattern)
+    specs = models_matching(pattern)
     if json_out:
         console.print_json([s.summary() for s in specs])
         return
@@ -30,11 +30,12 @@ def models(
             f"{s.macs / 1e9:.2f} G",
             s.default_input_size,
             "yes" if s.edge else "",
+            ", ".join(s.aliases),
             s.use_case,
         )
         for s in specs
     ]
-    console.print_table(("model", "family", "year", "params", "MACs", "input", "edge", "use case"), rows)
+    console.print_table(("model", "family", "year", "params", "MACs", "input", "edge", "aliases", "use case"), rows)
 
 
 def build(
@@ -45,13 +46,21 @@ def build(
     weights: WeightsOpt = "auto",
     softmax: Annotated[bool, typer.Option("--softmax/--logits", help="Output softmax or logits.")] = False,
     out: OutOpt = None,
+    seed: SeedOpt = 0,
     json_out: JsonOpt = False,
 ) -> None:
     """Build a model and write <out>/<model>/keras/MODEL.keras with a manifest.json beside it, atomically."""
     from edgekit import api, console
 
     record = api.build(
-        model, input_size=input_size, num_classes=num_classes, alpha=alpha, weights=weights, softmax=softmax, out=out
+        model,
+        input_size=input_size,
+        num_classes=num_classes,
+        alpha=alpha,
+        weights=weights,
+        softmax=softmax,
+        out=out,
+        seed=seed,
     )
     if json_out:
         console.print_json(record)

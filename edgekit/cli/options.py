@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from edgekit.errors import UsageError
+from edgekit.errors import UsageError, did_you_mean
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 InputSizeOpt = Annotated[
@@ -28,7 +28,15 @@ DynOpt = Annotated[bool, typer.Option("--dynamic", help="TFLite dynamic-range IN
 CalibOpt = Annotated[str, typer.Option("--calib", help="Image folder, 'builtin' or 'synthetic'.")]
 CalibSizeOpt = Annotated[int, typer.Option("--calib-size", min=1, help="Calibration images.")]
 IoOpt = Annotated[str, typer.Option("--io", help="TFLite int8 input/output type: int8 or float.")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for calibration sampling.")]
+# One meaning of --seed in build, export and profile: the seed of everything random the command does.
+SeedOpt = Annotated[
+    int,
+    typer.Option(
+        "--seed",
+        help="Seed of everything random here: random weights (--weights none, or auto without ImageNet weights) "
+        "and the calibration and held-out image samples.",
+    ),
+]
 # One meaning of --out in build, export and profile: the export root, holding <model>/<format>-<precision>/ folders.
 OutOpt = Annotated[
     Path | None,
@@ -54,11 +62,18 @@ def precision_of(int8: bool, fp16: bool, fp32: bool, dynamic: bool = False, defa
     return chosen[0] if chosen else default
 
 
-def split_list(value: str | None) -> tuple[str, ...] | None:
-    """--format a,b -> ('a', 'b'); None stays None (the command's default set)."""
+def split_list(value: str | None, allow_all: bool = False) -> tuple[str, ...] | None:
+    """--format a,b -> ('a', 'b'), each a name of the formats table (or 'all' where allow_all); None stays None (the
+    command's default set). An unknown name is a usage error listing the valid ones."""
     if value is None:
         return None
     items = tuple(v.strip().lower() for v in value.split(",") if v.strip())
     if not items:
         raise UsageError("--format needs at least one format")
+    from edgekit.exporting.formats import format_names  # the table (numpy only), read when --format is given
+
+    valid = (*format_names(), "all") if allow_all else format_names()
+    for item in items:
+        if item not in valid:
+            raise did_you_mean("format", item, valid, listed=True)
     return items

@@ -172,9 +172,13 @@ def report(
     plots: PlotsOpt = None,
     layers: Annotated[str | None, typer.Option("--layers", help="Model whose per-layer time is plotted.")] = None,
     profiles_dir: ProfilesOpt = Path("profiles"),
+    failed: Annotated[
+        bool, typer.Option("--failed", help="List the failed runs (kept apart, in <profiles>/<target>/failed/).")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Roll up the saved profile results."""
+    """Roll up the saved profile results: the newest per configuration, with the prediction band and the
+    measured/predicted ratio where both exist."""
     from edgekit.results.table import report as make_report
     from edgekit.results.table import report_table
 
@@ -182,9 +186,9 @@ def report(
         from edgekit.choose.report import report_profiles_html
 
         report_profiles_html(profiles_dir, target, html, plots, layers)
-    rows = make_report(profiles_dir, target=target, csv_path=csv, markdown_path=markdown)
+    rows = make_report(profiles_dir, target=target, csv_path=csv, markdown_path=markdown, failed=failed)
     if json_out:
         console.print_json(rows)
         return
-    columns, table = report_table(rows)
+    columns, table = report_table(rows, failed)
     console.print_table(columns, table)

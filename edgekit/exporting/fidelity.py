@@ -51,7 +51,16 @@ def fidelity_metrics(reference: np.ndarray, test: np.ndarray, labels: np.ndarray
     if labels is not None and len(labels) == len(ref):
         report["accuracy"] = float(np.mean(top5_out[:, 0] == labels))
         report["reference_accuracy"] = float(np.mean(top5_ref[:, 0] == labels))
+        report["accuracy_drop_pp"] = accuracy_drop_pp(report)
     return report
+
+
+def accuracy_drop_pp(fidelity: dict[str, Any]) -> float | None:
+    """Labelled accuracy lost against the float model, in percentage points (accuracies are fractions); None
+    without labels."""
+    if fidelity.get("accuracy") is None or fidelity.get("reference_accuracy") is None:
+        return None
+    return round(100 * (fidelity["reference_accuracy"] - fidelity["accuracy"]), 4)
 
 
 def _finite(x: float) -> float | None:
@@ -60,11 +69,17 @@ def _finite(x: float) -> float | None:
 
 
 def gate(fidelity: dict[str, Any], min_cosine: float | None, max_accuracy_drop: float | None) -> str | None:
-    """The reason an artifact fails the user's bar, or None."""
+    """The reason an artifact fails the user's bar, or None. max_accuracy_drop is in percentage points (1.0: the
+    artifact may lose one point of labelled top-1 accuracy); without labels it cannot judge (warn_unjudged says so)."""
     if min_cosine is not None and fidelity.get("cosine", 1.0) < min_cosine:
         return f"cosine {fidelity['cosine']:.4f} is below --min-cosine {min_cosine}"
-    if max_accuracy_drop is not None and "accuracy" in fidelity:
-        drop = fidelity["reference_accuracy"] - fidelity["accuracy"]
-        if drop > max_accuracy_drop:
-            return f"accuracy dropped by {drop:.3f} (more than --max-accuracy-drop {max_accuracy_drop})"
+    drop = accuracy_drop_pp(fidelity)
+    if max_accuracy_drop is not None and drop is not None and drop > max_accuracy_drop:
+        return f"accuracy dropped by {drop:.2f} pp (more than --max-accuracy-drop {max_accuracy_drop:g} pp)"
     return None
+
+
+UNJUDGED = (
+    "--max-accuracy-drop cannot be judged: the held-out images carry no labels "
+    "(give --calib DIR with one sub-folder of images per class)"
+)

@@ -81,6 +81,10 @@ def export(opts: ExportOptions, on_step=None) -> list[dict[str, Any]]:
     calib, holdout = calibration_and_holdout(opts, src.input_size, src.preprocess, src.training)
     if opts.calib == "synthetic":
         console.warn("calibrating on synthetic images (asked for): INT8 ranges will not reflect real photographs")
+    if opts.max_accuracy_drop is not None and holdout.labels is None:  # never a silent pass
+        from edgekit.exporting.fidelity import UNJUDGED
+
+        console.warn(UNJUDGED)
     # Random weights (asked for, or --weights auto without ImageNet weights); a user's .keras file is taken as trained.
     untrained = src.build.get("weights_used", opts.weights) in ("none", "random") and "file" not in src.build
     recal = opts.recalibrate_bn if opts.recalibrate_bn is not None else untrained

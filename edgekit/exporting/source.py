@@ -26,7 +26,7 @@ def resolve_formats(opts: ExportOptions) -> list[str]:
         names, explicit = list(known), False
     for n in names:
         if n not in known:
-            raise did_you_mean("format", n, known)
+            raise did_you_mean("format", n, (*known, "all"), listed=True)
     rows = formats()
     kept = []
     for n in dict.fromkeys(names):

@@ -246,6 +246,22 @@ def _check_args(threads: int | None, runs: int, min_seconds: float, warmup: int,
         raise UsageError(f"timeout must be positive, not {timeout}")
 
 
+def reject_unreadable(file: Path) -> None:
+    """Raise the UsageError prediction raises for this file (edgekit's reader of its format rejects it), if any.
+
+    Called once the runtime failed on the file: a file that is not a model of its format is a usage error whether it
+    is predicted or measured, while a readable model that the runtime cannot run stays a measurement failure.
+    """
+    from edgekit.analyze.graph import load_graph
+
+    try:
+        load_graph(file)
+    except UsageError:
+        raise
+    except EdgekitError:  # the reader's extra is missing, or it failed otherwise: the runtime's failure stands
+        return
+
+
 def measure_artifact(
     path: Path,
     threads: int | None = 1,
@@ -281,6 +297,7 @@ def measure_artifact(
             cmd = runner_command(file, threads, runs, warmup, min_seconds, profile_layers, precision, extra)
             data = _run(cmd, file, timeout)
     except _Failure as exc:
+        reject_unreadable(file)  # a damaged file is the user's input, as when predicted: exit 2, not a failed run
         detected = detected_precision(file, fmt)
         result = base_result("host", model, fmt, precision or detected or "unknown", "measured")
         result.update(status="failed", error=str(exc), size_bytes=sum(p.stat().st_size for p in files))

@@ -19,7 +19,12 @@ def build_to_dir(
     weights: str = "none",
     out: Path | None = None,
     classifier_activation: str | None = None,
+    seed: int = 0,
 ) -> dict[str, Any]:
+    """Build and save; random weights (weights "none", or "auto" without ImageNet weights) come from seed, as in
+    export: the same seed gives the same model."""
+    import keras
+
     from edgekit.models.macs import count_params_macs
     from edgekit.models.registry import create_model, get_spec
     from edgekit.models.weights import weights_used
@@ -28,6 +33,7 @@ def build_to_dir(
     spec = get_spec(name)
     size = input_size or spec.default_input_size
     spec.check_input_size(size)
+    keras.utils.set_random_seed(seed)
     model = create_model(spec.name, size, num_classes, alpha, weights, classifier_activation)
     params, macs = count_params_macs(model)
     folder = Path(out) if out else Path("edgekit-out") / spec.name / "keras"
@@ -48,6 +54,7 @@ def build_to_dir(
             "alpha": alpha,
             "weights": weights,
             "weights_used": weights_used(model),  # what --weights auto resolved to
+            "seed": seed,
             "classifier_activation": classifier_activation or "logits",
         },
         "input": {"shape": [1, size, size, 3], "dtype": "float32"},

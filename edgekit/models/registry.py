@@ -157,14 +157,32 @@ def default_models() -> list[ModelSpec]:
 
 
 def list_models(pattern: str | None = None) -> list[ModelSpec]:
+    """The registered models, or those whose name, family or an alias matches pattern (glob or substring)."""
     _load_families()
     specs = list(_REGISTRY.values())
     if pattern:
         pat = pattern.lower()
         if not any(c in pat for c in "*?["):
             pat = f"*{pat}*"
-        specs = [s for s in specs if fnmatch.fnmatch(s.name, pat) or fnmatch.fnmatch(s.family.lower(), pat)]
+        specs = [s for s in specs if any(fnmatch.fnmatch(n, pat) for n in (s.name, s.family.lower(), *s.aliases))]
     return specs
+
+
+def models_matching(pattern: str | None) -> list[ModelSpec]:
+    """list_models(pattern), refusing a filter that matches nothing (a usage error naming the closest model)."""
+    specs = list_models(pattern)
+    if pattern and not specs:
+        raise unknown_model(pattern, "no model matches")
+    return specs
+
+
+def unknown_model(name: str, what: str = "unknown model") -> UsageError:
+    """`unknown model 'resnet18'; did you mean resnet (an alias of resnet50)?`: an alias names its model."""
+    close = did_you_mean("model", normalize_name(name), list(_REGISTRY) + list(_ALIASES)).suggestion
+    suffix = ""
+    if close:
+        suffix = f"; did you mean {close}" + (f" (an alias of {_ALIASES[close]})" if close in _ALIASES else "") + "?"
+    return UsageError(f"{what} '{name}'{suffix}")
 
 
 def get_spec(name: str) -> ModelSpec:
@@ -172,7 +190,7 @@ def get_spec(name: str) -> ModelSpec:
     key = normalize_name(name)
     key = _ALIASES.get(key, key)
     if key not in _REGISTRY:
-        raise did_you_mean("model", name, list(_REGISTRY) + list(_ALIASES))
+        raise unknown_model(name)
     return _REGISTRY[key]
 
 

@@ -5,7 +5,8 @@ size, width, threads, runtime and its version, host, link; and TIMING_DEFAULTS w
 batch, device, xnnpack), so a 160 px run never replaces the 224 px one, nor a
 predicted result the measured one: profiles/<target>/<model>__<format>-<precision>__<config id>.json, the
 configuration inside. Re-running the same configuration replaces its file (git history is the history).
-Files named the old way (<model>__<format>-<precision>.json) are still read.
+Files named the old way (<model>__<format>-<precision>.json) are still read. A failed run is saved apart, under
+profiles/<target>/failed/ (same file name): it never replaces a good result, and `edgekit report --failed` lists it.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ CONFIG_KEYS = (
 # before these options existed keep their config ids. A throughput result never replaces a latency one, nor batch 4
 # batch 1, nor a GPU run the CPU's, nor XNNPACK off the default.
 TIMING_DEFAULTS = {"mode": "latency", "batch": 1, "device": "CPU", "xnnpack": "default"}
+FAILED_DIR = "failed"  # <profiles>/<target>/failed/: failed measurements, kept apart from the results
 MAX_NAME = 80  # file name parts are cut here: a hostile 10 kB model name must not make an unwritable path
 
 
@@ -92,10 +94,13 @@ def config_id(config: dict[str, Any]) -> str:
 
 
 def result_path(result: dict[str, Any], root: Path = Path("profiles")) -> Path:
-    """profiles/<target>/<model>__<format>-<precision>__<config id>.json"""
+    """profiles/<target>/<model>__<format>-<precision>__<config id>.json; a failed run goes under <target>/failed/
+    (FAILED_DIR), apart from the results: it never replaces a good result of its configuration, and `edgekit
+    report` lists it only with --failed."""
     model, fmt, precision = (_safe_name(result[k]) for k in ("model", "format", "precision"))
     name = f"{model}__{fmt}-{precision}__{config_id(result_config(result))}.json"
-    return Path(root) / _safe_name(result["target"]) / name
+    folder = Path(root) / _safe_name(result["target"])
+    return folder / FAILED_DIR / name if result.get("status") == "failed" else folder / name
 
 
 def save_result(result: dict[str, Any], root: Path = Path("profiles")) -> Path:
@@ -148,11 +153,14 @@ def migrate_results(root: Path = Path("profiles")) -> list[tuple[Path, Path]]:
 
 
 def load_results_with_problems(
-    root: Path = Path("profiles"), target: str | None = None
+    root: Path = Path("profiles"), target: str | None = None, failed: bool = False
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """All valid results under root (optionally one target), plus one line per unreadable or invalid file."""
+    """All valid results under root (optionally one target), plus one line per unreadable or invalid file;
+    failed=True reads the failed runs (<target>/failed/) instead."""
     root = Path(root)
     folders = [root / _safe_name(target)] if target else sorted(p for p in root.glob("*") if p.is_dir())
+    if failed:
+        folders = [folder / FAILED_DIR for folder in folders]
     results: list[dict[str, Any]] = []
     problems: list[str] = []
     for folder in folders:
@@ -172,9 +180,11 @@ def load_results_with_problems(
     return results, problems
 
 
-def load_results(root: Path = Path("profiles"), target: str | None = None) -> list[dict[str, Any]]:
-    """All valid results; bad files are reported as warnings on stderr and skipped, never fatal."""
-    results, problems = load_results_with_problems(root, target)
+def load_results(
+    root: Path = Path("profiles"), target: str | None = None, failed: bool = False
+) -> list[dict[str, Any]]:
+    """All valid results (failed=True: the failed runs); bad files are reported as warnings on stderr and skipped."""
+    results, problems = load_results_with_problems(root, target, failed)
     if problems:
         for line in problems:
             warn(f"skipping {line}")

@@ -58,7 +58,7 @@ def get_format(name: str) -> ExportFormat:
     """The row of a format name; a UsageError with "did you mean" for an unknown one."""
     rows = formats()
     if name not in rows:
-        raise did_you_mean("format", name, rows)
+        raise did_you_mean("format", name, rows, listed=True)
     return rows[name]
 
 
