@@ -228,7 +228,8 @@ def test_emulation_without_userland_or_qemu_names_the_cause(tiny_tflite, tmp_pat
     args = ["profile", str(tiny_tflite), "--target", "rpi4", "--emulate", "--profiles-dir", str(profiles)]
     code, _, err = run_cli(args, capsys)
     assert code == 1 and "emulate setup" in err and "refusing to save" not in err and "Traceback" not in err
-    (saved,) = load_results_with_problems(profiles)[0]
+    assert load_results_with_problems(profiles)[0] == []  # a failed run is no result: kept apart, under failed/
+    (saved,) = load_results_with_problems(profiles, failed=True)[0]
     assert saved["status"] == "failed" and saved["source"] == "emulated" and "emulate setup" in saved["error"]
     code, _, err = run_cli(["emulate", "setup", "--dir", str(tmp_path / "emu")], capsys)
     assert code == 1 and "qemu" in err and "install" in err and "Traceback" not in err
