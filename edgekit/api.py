@@ -107,10 +107,9 @@ def build(
     from edgekit.models.build import build_to_dir
     from edgekit.models.registry import get_spec
 
-    root = _path(out)
-    folder = root / get_spec(model).name / "keras" if root else None  # None: the same under ./edgekit-out
-    activation = "softmax" if softmax else None
-    return _plain(build_to_dir(model, input_size, num_classes, alpha, weights, folder, activation, seed))
+    folder = Path(out) / get_spec(model).name / "keras" if out else None  # None: the same under ./edgekit-out
+    head = "softmax" if softmax else None
+    return _plain(build_to_dir(model, input_size, num_classes, alpha, weights, folder, head, seed))
 
 
 def train(
