@@ -69,6 +69,14 @@ def test_measured_over_predicted_pairs_one_artifact_target_and_configuration(tmp
     assert "2.00x" in _table(tmp_path)["vs predicted"]
 
 
+def test_throughput_mode_is_another_configuration(tmp_path):
+    """A throughput-mode measurement is not paired with a latency prediction, and the table shows the mode."""
+    save_result(_result("rpi4", "measured", 34.0, mode="throughput"), tmp_path)
+    save_result(_result("rpi4", "predicted", 17.0), tmp_path)
+    assert all(r["vs predicted"] is None for r in report(tmp_path))
+    assert sorted(_table(tmp_path)["mode"]) == ["latency", "throughput"]
+
+
 def test_a_ratio_carried_by_the_result_wins(tmp_path):
     save_result(_result("rpi4", "measured", 34.0, measured_over_predicted=1.8), tmp_path)
     save_result(_result("rpi4", "predicted", 17.0), tmp_path)

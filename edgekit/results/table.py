@@ -16,13 +16,20 @@ from typing import Any
 from edgekit.errors import UsageError
 from edgekit.ioutil import write_bytes_atomic
 from edgekit.results.record import input_size_of
-from edgekit.results.store import CONFIG_KEYS, config_id, latest_per_config, load_results, result_config
+from edgekit.results.store import (
+    CONFIG_KEYS,
+    TIMING_DEFAULTS,
+    config_id,
+    latest_per_config,
+    load_results,
+    result_config,
+)
 
 # Configuration keys with a column of their own name below; any other configuration key (a new one) becomes a column
 # named after it, so that the report keeps telling results apart when the configuration grows.
 _CONFIG_COLUMN = {"input_size": "input", "alpha": "width", "threads": "threads", "link": "link", "host": "host"}
 _NAMED = ("target", "model", "format", "precision", "source", "runtime", "runtime_version", *_CONFIG_COLUMN)
-EXTRA_CONFIG_KEYS = tuple(k for k in CONFIG_KEYS if k not in _NAMED)
+EXTRA_CONFIG_KEYS = tuple(k for k in (*CONFIG_KEYS, *TIMING_DEFAULTS) if k not in _NAMED)  # mode, batch, device...
 
 REPORT_COLUMNS = (
     "target",
@@ -113,7 +120,8 @@ def _sort_key(result: dict[str, Any]) -> tuple:
 def _pairing_key(result: dict[str, Any]) -> tuple:
     """What a measurement and a prediction share when they are of one artifact on one target in one configuration:
     the artifact's hash (it fixes model, format, precision, input size and width) or, without one, those names; and
-    threads and link. Runtime names differ by design (a prediction names the kernels it models)."""
+    threads, link and how it was timed (mode, batch, device). Runtime names differ by design (a prediction names the
+    kernels it models)."""
     config = result_config(result)
     artifact = result.get("artifact") if isinstance(result.get("artifact"), dict) else {}
     what = (
@@ -121,7 +129,8 @@ def _pairing_key(result: dict[str, Any]) -> tuple:
         if artifact.get("sha256")
         else tuple(config.get(k) for k in ("model", "format", "precision", "input_size", "alpha"))
     )
-    return (config.get("target"), *what, config.get("threads"), config.get("link"))
+    timing = tuple(config.get(k) for k in ("mode", "batch", "device"))
+    return (config.get("target"), *what, config.get("threads"), config.get("link"), *timing)
 
 
 def predicted_ratios(results: list[dict[str, Any]]) -> dict[int, float]:
