@@ -12,6 +12,8 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+# Ported ImageNet weights (edgekit.models.ported) come from a closed local port: no test reaches the internet.
+os.environ.setdefault("EDGEKIT_WEIGHTS_URL", "http://127.0.0.1:9")
 
 # Libraries that must not load unless a command needs them (`edgekit --help` stays instant).
 HEAVY = ("tensorflow", "keras", "openvino", "onnxruntime", "onnx", "nncf", "tf2onnx", "ai_edge_litert")

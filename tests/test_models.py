@@ -274,11 +274,6 @@ def test_weights_file_errors(tmp_path):
         create_model("squeezenet11", input_size=32, weights=str(tmp_path / "w.bin"))
 
 
-def test_hand_built_models_have_no_imagenet_weights():
-    with pytest.raises(UsageError, match="no published ImageNet weights"):
-        create_model("squeezenet", input_size=32, weights="imagenet")
-
-
 @pytest.fixture
 def keras_home(tmp_path, monkeypatch):
     """Point keras' download cache at a temporary folder."""

@@ -27,7 +27,7 @@ def build_to_dir(
 
     from edgekit.models.macs import count_params_macs
     from edgekit.models.registry import create_model, get_spec
-    from edgekit.models.weights import weights_used
+    from edgekit.models.weights import weights_source, weights_used
 
     quiet_env()
     spec = get_spec(name)
@@ -55,6 +55,7 @@ def build_to_dir(
             "weights": weights,
             "weights_used": weights_used(model),  # what --weights auto resolved to
             "seed": seed,
+            "weights_source": weights_source(model),  # ported weights: publisher, file, SHA-256, preprocessing
             "classifier_activation": classifier_activation or "logits",
         },
         "input": {"shape": [1, size, size, 3], "dtype": "float32"},

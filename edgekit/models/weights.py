@@ -21,6 +21,7 @@ from edgekit.errors import EdgekitError, UsageError
 from edgekit.safety import check_keras_file
 
 WEIGHT_SUFFIXES = (".weights.h5", ".keras", ".h5")
+CHECKPOINT_SUFFIXES = (".pth", ".pt", ".safetensors")  # publisher checkpoints (see edgekit.models.ported)
 DOWNLOAD_TIMEOUT_S = 60.0
 _NONE = {"", "none", "random", "null"}
 
@@ -39,9 +40,10 @@ def resolve_weights(weights: str | Path | None) -> str | Path:
     if str(weights).strip().lower() in ("imagenet", "auto"):
         return str(weights).strip().lower()
     path = Path(weights).expanduser()
-    if not path.name.endswith(WEIGHT_SUFFIXES):
+    if not path.name.endswith(WEIGHT_SUFFIXES + CHECKPOINT_SUFFIXES):
         raise UsageError(
-            f"weights must be 'auto', 'none', 'imagenet' or a .weights.h5/.keras/.h5 file, got '{weights}'"
+            "weights must be 'auto', 'none', 'imagenet', a .weights.h5/.keras/.h5 file or a publisher's "
+            f".pth/.safetensors checkpoint, got '{weights}'"
         )
     if not path.is_file():
         raise UsageError(f"weights file not found: {path}")
@@ -50,6 +52,8 @@ def resolve_weights(weights: str | Path | None) -> str | Path:
 
 def load_weights_file(model: Any, path: Path, model_name: str) -> None:
     """Load a .weights.h5, .keras (its weights only) or legacy .h5 file into an already built model."""
+    if path.name.endswith(CHECKPOINT_SUFFIXES):
+        raise UsageError(f"{model_name} takes no publisher checkpoint (.pth/.safetensors): Keras publishes its weights")
     if path.name.endswith(".keras"):
         check_keras_file(path, config=False)  # weights only: the archive's members are what Keras unpacks
     try:
@@ -67,9 +71,15 @@ def weights_used(model: Any) -> str:
     return getattr(model, "_edgekit_weights", "unknown")
 
 
-def mark_weights(model: Any, used: str) -> Any:
+def mark_weights(model: Any, used: str, source: dict[str, Any] | None = None) -> Any:
     model._edgekit_weights = used  # read back by weights_used(): manifests record what --weights auto resolved to
+    model._edgekit_weights_source = source  # ported weights: publisher, file, preprocessing (weights_source())
     return model
+
+
+def weights_source(model: Any) -> dict[str, Any] | None:
+    """Where ported weights came from (see edgekit.models.ported.source_record); None for Keras' own or random."""
+    return getattr(model, "_edgekit_weights_source", None)
 
 
 def fallback_warning(model_name: str, reason: str) -> None:
@@ -84,19 +94,30 @@ def fallback_warning(model_name: str, reason: str) -> None:
 
 
 def build_hand_made(model_name: str, weights: str | Path | None, build: Callable[[], Any]) -> Any:
-    """Build one of edgekit's own architectures; they have no published Keras ImageNet weights."""
+    """Build one of edgekit's own architectures; ImageNet weights come from their publisher (edgekit.models.ported)."""
+    from edgekit.models import ported
+
     source = resolve_weights(weights)
-    if source == "imagenet":
+    port = ported.port_for(model_name)
+    if source == "imagenet" and port is None:
         raise UsageError(
-            f"{model_name} has no published ImageNet weights for Keras; use --weights none or a local "
-            ".weights.h5/.keras file"
+            f"{model_name} has no published ImageNet weights; use --weights none or a local .weights.h5/.keras file"
         )
     model = build()
     if isinstance(source, Path):
+        if source.name.endswith(CHECKPOINT_SUFFIXES):
+            return mark_weights(model, str(source), ported.load_checkpoint_file(model, source, model_name))
         load_weights_file(model, source, model_name)
         return mark_weights(model, str(source))
-    if source == "auto":
-        fallback_warning(model_name, "none are published for Keras")
+    if source in ("imagenet", "auto") and port is not None:
+        try:
+            return mark_weights(model, "imagenet", ported.load_imagenet(model, model_name))
+        except EdgekitError as exc:
+            if source == "imagenet":
+                raise
+            fallback_warning(model_name, exc.message)
+    elif source == "auto":
+        fallback_warning(model_name, "none are published")
     return mark_weights(model, "random")
 
 

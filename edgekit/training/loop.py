@@ -27,6 +27,7 @@ from edgekit._version import __version__
 from edgekit.errors import EdgekitError, UsageError
 from edgekit.ioutil import atomic_path, sha256_file, write_json_atomic
 from edgekit.models.layers import batchnorm_layers, reestimate_batchnorm
+from edgekit.models.weights import weights_source
 from edgekit.quiet import quiet_env, quiet_tf
 from edgekit.training.split import Split, augment, prepare_data
 
@@ -88,7 +89,7 @@ def build_for_strategy(spec, size: int, classes: int, opts: TrainOptions, strate
     elif want not in ("auto", "imagenet"):
         return make(opts.weights), strategy, opts.weights  # a local pretrained weights file
     elif not spec.imagenet_weights:
-        reason = f"{spec.name} has no published ImageNet weights for Keras"
+        reason = f"{spec.name} has no published ImageNet weights"
     else:
         try:
             return make("imagenet"), strategy, "imagenet"
@@ -98,6 +99,11 @@ def build_for_strategy(spec, size: int, classes: int, opts: TrainOptions, strate
             reason = exc.message
     say(f"warning: {strategy} needs pretrained weights; none available ({reason}): training from scratch instead")
     return make("none"), "scratch", "random"
+
+
+def describe_weights(used: str, source: dict[str, Any] | None) -> str:
+    """'random', 'imagenet (torchvision squeezenet1_1)', a weights file: what training starts from, in one phrase."""
+    return f"{used} ({source['publisher']} {source['architecture']})" if source else used
 
 
 def _weights_label(given: str, want: str) -> str:
@@ -276,6 +282,8 @@ def train(opts: TrainOptions, say=None) -> dict[str, Any]:
             if used != strategy:
                 why, strategy = f"{why}; no pretrained weights, so from scratch", used
             state = {"run": run_key, "strategy": strategy, "strategy_reason": why, "weights": weights_used}
+            state["weights_source"] = weights_source(model)
+            say(f"weights: {describe_weights(weights_used, state['weights_source'])}")
             state |= {"epoch": -1, "best_acc": -1.0, "best_epoch": -1, "phase": "head", "history": []}
             set_trainable(model, strategy, "head")
             state["bn_momentum"] = set_bn_momentum(model, math.ceil(len(split.train) / opts.batch_size))
@@ -397,7 +405,7 @@ def finish(model, split, opts, state, spec, name, out, pre, folder, size, say) -
         "path": str(path),
         "files": [{"path": path.name, "bytes": path.stat().st_size, "sha256": sha256_file(path)}],
         "build": {"input_size": size, "num_classes": len(split.classes), "alpha": opts.alpha},
-        "weights": {"requested": opts.weights, "used": state["weights"]},
+        "weights": {"requested": opts.weights, "used": state["weights"], "source": state.get("weights_source")},
         "input": {"shape": [1, size, size, 3], "dtype": "float32"},
         "preprocess": {**pre.to_dict(), "mode": preprocess_name(pre)},
         "params": params,

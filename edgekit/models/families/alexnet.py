@@ -59,11 +59,10 @@ ALEXNET = register_model(
         macs=714_188_480,
         use_case=USE_CASE,
         published_top1=PublishedTop1(
-            0.5652, "https://pytorch.org/vision/stable/models.html (AlexNet_Weights.IMAGENET1K_V1)"
+            0.56522, "https://pytorch.org/vision/stable/models.html (AlexNet_Weights.IMAGENET1K_V1, acc@1)"
         ),
         notes=NOTES,
         default_row=0,
         preprocess=PREPROCESS_TORCH,
-        imagenet_weights=False,
     )
 )

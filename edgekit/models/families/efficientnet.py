@@ -124,12 +124,13 @@ EFFICIENTNET_LITE0 = register_model(
         macs=385_187_552,
         use_case=USE_CASE,
         published_top1=PublishedTop1(
-            0.751, "https://github.com/tensorflow/tpu/tree/master/models/official/efficientnet/lite"
+            0.7483,
+            "https://github.com/huggingface/pytorch-image-models/blob/main/results/results-imagenet.csv "
+            "(tf_efficientnet_lite0.in1k, top1)",
         ),
         notes=NOTES,
         preprocess=PREPROCESS_TF,
         edge=True,
         aliases=("efficientnetlite", "effnetlite0"),
-        imagenet_weights=False,
     )
 )

@@ -47,14 +47,20 @@ GOOGLENET_MODULES = {
 
 
 def build_inceptionv1(input_size: int, num_classes: int = 1000, classifier_activation: str | None = None) -> Any:
-    """GoogLeNet as TF-slim's inception_v1 (the graph of Coral's published benchmark): BatchNorm folded into the
-    convolutions, the "5x5" branch as a 3x3, no auxiliary heads. Layers: 'conv1', 'conv2_reduce', 'conv2',
-    'inception_{3a..5b}_{b1,b2r,b2,b3r,b3,pool,proj}', 'predictions'."""
+    """GoogLeNet as torchvision builds it (the publisher of its ImageNet weights): BatchNorm (eps 1e-3) after every
+    convolution, the "5x5" branch as a 3x3 (as in torchvision and TF-slim), ceil-mode max pools, no auxiliary heads.
+    Layers: 'conv1', 'conv2_reduce', 'conv2', 'inception_{3a..5b}_{b1,b2r,b2,b3r,b3,pool,proj}', 'predictions'."""
     import keras
     from keras import layers
 
-    def conv(x: Any, filters: int, kernel: int, name: str, strides: int = 1) -> Any:
-        return blocks.conv_bn_act(x, filters, kernel, strides, "relu", batch_norm=False, name=name)
+    def conv(x: Any, filters: int, kernel: int, name: str, strides: int = 1, padding: str = "same") -> Any:
+        return blocks.conv_bn_act(x, filters, kernel, strides, "relu", padding=padding, name=name)
+
+    def pool(x: Any, size: int, name: str) -> Any:
+        # torch's ceil_mode (stride 2, no padding) is Keras' "valid" where the windows tile the input exactly and
+        # its "same" (all padding at the end) where one more, clipped window is needed.
+        padding = "valid" if (int(x.shape[1]) - size) % 2 == 0 else "same"
+        return layers.MaxPooling2D(size, 2, padding=padding, name=name)(x)
 
     def module(x: Any, key: str) -> Any:
         f1, f3r, f3, f5r, f5, fp = GOOGLENET_MODULES[key]
@@ -66,15 +72,18 @@ def build_inceptionv1(input_size: int, num_classes: int = 1000, classifier_activ
         return layers.Concatenate(name=f"{n}_concat")([a, b, c, d])
 
     inputs = keras.Input((input_size, input_size, 3), name="input")
-    x = conv(inputs, 64, 7, "conv1", strides=2)
-    x = layers.MaxPooling2D(3, 2, padding="same", name="pool1")(x)
+    # torch pads the 7x7/2 conv by 3 on every side; Keras' "same" would pad 2 before and 3 after.
+    x = layers.ZeroPadding2D(3, name="conv1_pad")(inputs)
+    x = conv(x, 64, 7, "conv1", strides=2, padding="valid")
+    x = pool(x, 3, "pool1")
     x = conv(conv(x, 64, 1, "conv2_reduce"), 192, 3, "conv2")
-    x = layers.MaxPooling2D(3, 2, padding="same", name="pool2")(x)
+    x = pool(x, 3, "pool2")
     for key in GOOGLENET_MODULES:
         x = module(x, key)
         if key in ("3b", "4e"):
-            x = layers.MaxPooling2D(3 if key == "3b" else 2, 2, padding="same", name=f"pool_{key}")(x)
+            x = pool(x, 3 if key == "3b" else 2, f"pool_{key}")
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    x = layers.Dropout(0.2, name="dropout")(x)
     outputs = layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
     return keras.Model(inputs, outputs, name="inceptionv1")
 
@@ -88,13 +97,14 @@ INCEPTION_V1 = register_model(
         build_fn=hand_made("inceptionv1", build_inceptionv1),
         default_input_size=224,
         min_input_size=32,
-        params=6_617_624,
+        params=6_639_464,  # torchvision 6,624,904 + the BatchNorm moving statistics Keras counts
         macs=1_498_376_192,
         use_case=USE_CASE,
-        published_top1=None,
+        published_top1=PublishedTop1(
+            0.69778, "https://pytorch.org/vision/stable/models.html (GoogLeNet_Weights.IMAGENET1K_V1, acc@1)"
+        ),
         notes=NOTES,
-        preprocess=PREPROCESS_TF,
+        preprocess=PREPROCESS_TF,  # torchvision's transform_input: its weights expect [-1, 1]
         aliases=("googlenet",),
-        imagenet_weights=False,
     )
 )

@@ -33,7 +33,8 @@ def build_squeezenet(
 ) -> Any:
     """SqueezeNet 1.0 (7x7/2 first conv, 96 filters) or 1.1 (3x3/2, 64 filters, earlier pools: 2.4x cheaper).
 
-    Unlike the Caffe original there is no ReLU after the classifier conv, so the outputs are real logits.
+    As in the Caffe original and torchvision, a ReLU follows the classifier conv (before the pooling): the
+    published weights were trained with it, so their logits are reproduced only with it.
     """
     import keras
     from keras import layers
@@ -49,7 +50,11 @@ def build_squeezenet(
         x = blocks.fire_module(x, squeeze, expand, name=f"fire{index}")
         if index in pools:
             x = _max_pool_ceil(x, name=f"pool{index}")
-    outputs = blocks.gap_head(x, num_classes, classifier_activation, dropout=0.5, conv_classifier=True, name="head")
+    x = layers.Dropout(0.5, name="head_dropout")(x)
+    x = layers.Conv2D(num_classes, 1, activation="relu", name="head_conv")(x)
+    outputs = layers.GlobalAveragePooling2D(name="head_pool")(x)
+    if classifier_activation:
+        outputs = layers.Activation(classifier_activation, name="predictions")(outputs)
     return keras.Model(inputs, outputs, name="squeezenet" if version == "1.0" else "squeezenet11")
 
 
@@ -69,13 +74,14 @@ SQUEEZENET = register_model(
         params=1_248_424,
         macs=818_924_576,
         use_case=USE_CASE,
-        published_top1=PublishedTop1(0.575, "https://arxiv.org/abs/1602.07360 (Table 2)"),
+        published_top1=PublishedTop1(
+            0.58092, "https://pytorch.org/vision/stable/models.html (SqueezeNet1_0_Weights.IMAGENET1K_V1, acc@1)"
+        ),
         notes=NOTES,
         default_row=3,
         preprocess=PREPROCESS_TORCH,
         edge=True,
         aliases=("squeezenet10", "squeezenet1.0", "squeezenetv1"),
-        imagenet_weights=False,
     )
 )
 
@@ -91,11 +97,12 @@ SQUEEZENET11 = register_model(
         params=1_235_496,
         macs=349_151_936,
         use_case=USE_CASE,
-        published_top1=PublishedTop1(0.5818, "https://pytorch.org/vision/stable/models.html (SqueezeNet1_1_Weights)"),
+        published_top1=PublishedTop1(
+            0.58178, "https://pytorch.org/vision/stable/models.html (SqueezeNet1_1_Weights.IMAGENET1K_V1, acc@1)"
+        ),
         notes=NOTES,
         preprocess=PREPROCESS_TORCH,
         edge=True,
         aliases=("squeezenet1.1", "squeezenetv11"),
-        imagenet_weights=False,
     )
 )

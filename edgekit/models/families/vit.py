@@ -10,7 +10,7 @@ from typing import Any
 
 from edgekit.models import blocks
 from edgekit.models.families._common import hand_made
-from edgekit.models.registry import PREPROCESS_TF, ModelSpec, NotesRow, PublishedTop1, register_model
+from edgekit.models.registry import PREPROCESS_TF, PREPROCESS_TORCH, ModelSpec, NotesRow, PublishedTop1, register_model
 
 USE_CASE = "Large-data classification and pre-training: global features"
 NOTES = NotesRow(params="high", use_case="large-data classification, pre-training")
@@ -74,11 +74,14 @@ VIT_TI16 = register_model(
         params=5_717_416,
         macs=1_253_683_200,
         use_case=USE_CASE,
-        published_top1=PublishedTop1(0.722, "https://arxiv.org/abs/2012.12877 (DeiT-Ti, Table 1)"),
+        published_top1=PublishedTop1(
+            0.7545,
+            "https://github.com/huggingface/pytorch-image-models/blob/main/results/results-imagenet.csv "
+            "(vit_tiny_patch16_224.augreg_in21k_ft_in1k, top1)",
+        ),
         notes=NOTES,
         preprocess=PREPROCESS_TF,
         aliases=("vittiny16", "vittiny", "vitti"),
-        imagenet_weights=False,
         input_size_multiple=PATCH,
     )
 )
@@ -96,13 +99,12 @@ VIT_B16 = register_model(
         macs=17_563_828_224,
         use_case=USE_CASE,
         published_top1=PublishedTop1(
-            0.8107, "https://pytorch.org/vision/stable/models.html (ViT_B_16_Weights.IMAGENET1K_V1)"
+            0.81072, "https://pytorch.org/vision/stable/models.html (ViT_B_16_Weights.IMAGENET1K_V1, acc@1)"
         ),
         notes=NOTES,
         default_row=10,
-        preprocess=PREPROCESS_TF,
+        preprocess=PREPROCESS_TORCH,  # torchvision's ImageNet mean/std
         aliases=("vitbase16", "vitbase", "vitb"),
-        imagenet_weights=False,
         input_size_multiple=PATCH,
     )
 )
@@ -119,11 +121,12 @@ VIT_B32 = register_model(
         params=88_224_232,
         macs=4_409_186_304,
         use_case=USE_CASE,
-        published_top1=None,
+        published_top1=PublishedTop1(
+            0.75912, "https://pytorch.org/vision/stable/models.html (ViT_B_32_Weights.IMAGENET1K_V1, acc@1)"
+        ),
         notes=NOTES,
-        preprocess=PREPROCESS_TF,
+        preprocess=PREPROCESS_TORCH,  # torchvision's ImageNet mean/std
         aliases=("vitbase32",),
-        imagenet_weights=False,
         input_size_multiple=32,
     )
 )
