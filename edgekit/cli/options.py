@@ -19,7 +19,12 @@ InputSizeOpt = Annotated[
 NumClassesOpt = Annotated[int, typer.Option("--num-classes", min=1, help="Number of output classes.")]
 AlphaOpt = Annotated[float | None, typer.Option("--alpha", min=0.1, max=4.0, help="Width multiplier (MobileNet).")]
 WeightsOpt = Annotated[
-    str, typer.Option("--weights", help="auto (ImageNet if available, else random + warning) | imagenet | none | PATH.")
+    str,
+    typer.Option(
+        "--weights",
+        help="auto (ImageNet if available, else random + warning) | imagenet | none | PATH (.weights.h5, .keras, "
+        "or the publisher's .pth/.safetensors).",
+    ),
 ]
 Int8Opt = Annotated[bool, typer.Option("--int8", help="Full-integer INT8 (post-training, calibrated).")]
 Fp16Opt = Annotated[bool, typer.Option("--fp16", help="FP16 weights.")]

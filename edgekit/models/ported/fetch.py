@@ -121,13 +121,14 @@ def imagenet_weights(
         try:
             return load_weights(path)
         except (OSError, ValueError, KeyError) as exc:  # a damaged cache entry: fetch it again
-            console.err_console().print(f"warning: {path} is damaged ({exc}); downloading again", markup=False)
+            message = f"warning: {path} is damaged ({exc}); downloading again"
+            console.err_console().print(message, markup=False, soft_wrap=True)
     url = source_url(port)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise EdgekitError(f"cannot create the weights cache {path.parent}: {exc.strerror or exc}") from exc
-    console.err_console().print(f"downloading {model_name}'s ImageNet weights from {url}", markup=False)
+    console.err_console().print(f"downloading {model_name}'s ImageNet weights from {url}", markup=False, soft_wrap=True)
     with tempfile.TemporaryDirectory(prefix=".download-", dir=path.parent) as tmp:
         raw = Path(tmp) / port.filename
         digest = _download(url, raw, model_name)
