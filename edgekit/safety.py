@@ -8,8 +8,10 @@ traversal through archive members fixed in Keras 3.14). So edgekit reads the arc
   path, no backslash, no symlink), a bounded count and bounded, plausible sizes (no zip bombs);
 - objects in config.json from an allow-list: the layers, initializers, regularizers and constraints Keras itself
   ships (resolved in keras' public namespaces, so only real classes pass), Functional/Sequential, dtype policies,
-  edgekit's registered custom layers and activations; never Lambda or a layer that loads foreign code or files
-  (TorchModuleWrapper, JaxLayer, FlaxLayer, TFSMLayer), never a module outside keras/edgekit.
+  edgekit's registered custom layers and activations, the keras.ops operations a functional graph records and the
+  layers keras.applications defines (both enumerated from Keras' own modules, see keras_src_classes); never Lambda
+  or a class that runs foreign code or loads files (TorchModuleWrapper, JaxLayer, FlaxLayer, TFSMLayer, keras.ops'
+  control flow), never a module outside keras/edgekit.
 
 Only then does Keras load the file, still in safe mode, and only with a Keras at or above SECURITY_FLOORS.
 """
@@ -66,6 +68,41 @@ MODEL_CLASSES = {
     "keras.src.models.functional": {"Functional"},
     "keras.src.models.sequential": {"Sequential"},
     "keras.src.models.model": {"Model"},
+}
+# Stock models name some classes by their keras.src module: `x + 3` in MobileNetV3's graph is recorded as
+# keras.src.ops.numpy.Add, ConvNeXt's LayerScale as keras.src.applications.convnext.LayerScale (keras.applications
+# registers nothing in keras.saving's registry: Keras imports the named module and takes any KerasSaveable class in
+# it). edgekit never trusts a module prefix: it accepts only the modules that define keras.ops' public functions and
+# keras.applications' public constructors, and in them only the classes each module defines itself, of this base
+# (so an imported name such as `Layer` or `Functional` in the module does not pass), less DENIED_KERAS_CLASSES.
+KERAS_SRC_SOURCES = {  # public namespace -> the base class its modules' accepted classes derive from
+    "ops": "keras.src.ops.operation.Operation",
+    "applications": "keras.src.layers.layer.Layer",
+}
+DENIED_KERAS_CLASSES = {  # in the modules above, never accepted: each runs a Python callable
+    "Map": "ops.map: calls a Python function given as its argument",
+    "Scan": "ops.scan: calls a Python function given as its argument",
+    "AssociativeScan": "ops.associative_scan: calls a Python function given as its argument",
+    "Switch": "ops.switch: calls the Python branch functions it is given",
+    "Cond": "ops.cond: calls the Python branch functions it is given",
+    "WhileLoop": "ops.while_loop: cond and body are Python callables in its config",
+    "ForiLoop": "ops.fori_loop: body_fun is a Python callable in its config",
+    "VectorizedMap": "ops.vectorized_map: function is a Python callable in its config",
+    "JVP": "ops.jvp (linalg): calls the Python function given as its argument",
+}
+# And, for ops a later Keras adds: a class whose constructor or call takes an argument of one of these names takes a
+# Python callable, and is refused even before it is added to DENIED_KERAS_CLASSES.
+CALLABLE_PARAMS = {"f", "fn", "fun", "func", "function", "body", "body_fun", "cond", "true_fn", "false_fn", "branches"}
+# Never accepted, whatever a future Keras exports from them (the classes are reached only through the two public
+# namespaces above; this list names the keras modules known to hand out code execution, so they stay out).
+DENIED_KERAS_MODULES = {
+    "keras.src.saving": "deserialization helpers; CVE-2025-9906 switched safe mode off through them",
+    "keras.src.utils": "get_file (CVE-2025-8747 fetched and unpacked files during loading), TorchModuleWrapper "
+    "(unpickles a torch module), JaxLayer/FlaxLayer (call foreign functions)",
+    "keras.src.layers.core.lambda_layer": "Lambda: Python bytecode in the config",
+    "keras.src.export": "TFSMLayer: loads and runs a TensorFlow SavedModel from a path in the config",
+    "keras.src.backend": "backend internals (variables, tensors, each backend's helpers): no modeling class",
+    "keras.src.legacy": "Keras 2 loaders (HDF5/SavedModel configs with their own lambda handling)",
 }
 VALUE_MARKERS = {"__keras_tensor__", "__tensor__", "__numpy__", "__bytes__"}  # plain data, no module
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -153,7 +190,71 @@ def _allowed_names() -> dict[str, set[str]]:
     custom = custom_objects()  # {"edgekit>ClassToken": class, "edgekit>gelu": function, ...}
     allowed["edgekit.classes"] = {n for n, obj in custom.items() if isinstance(obj, type)}
     allowed["edgekit.functions"] = {n for n, obj in custom.items() if not isinstance(obj, type)}
+    allowed.update(keras_src_classes())
     return allowed
+
+
+def _denied_module(module: str) -> str | None:
+    for prefix, why in DENIED_KERAS_MODULES.items():
+        if module == prefix or module.startswith(prefix + "."):
+            return why
+    return None
+
+
+def keras_src_classes() -> dict[str, set[str]]:
+    """{keras.src module: class names} a config may name by module (see KERAS_SRC_SOURCES)."""
+    import importlib
+    import inspect
+
+    import keras
+
+    found: dict[str, set[str]] = {}
+    for namespace, base_path in KERAS_SRC_SOURCES.items():
+        base_module, base_name = base_path.rsplit(".", 1)
+        base = getattr(importlib.import_module(base_module), base_name)
+        modules = _defining_modules(getattr(keras, namespace))
+        for name in sorted(modules):
+            if _denied_module(name):
+                continue
+            module = importlib.import_module(name)
+            found[name] = {
+                cls_name
+                for cls_name, cls in vars(module).items()
+                if inspect.isclass(cls)
+                and issubclass(cls, base)
+                and cls.__module__ == name
+                and cls_name not in DENIED_KERAS_CLASSES
+                and not takes_callable(cls)
+            }
+    return found
+
+
+def takes_callable(cls: type) -> bool:
+    import inspect
+
+    for method in (cls.__init__, getattr(cls, "call", None)):
+        try:
+            params = inspect.signature(method).parameters
+        except (TypeError, ValueError):
+            continue
+        if CALLABLE_PARAMS & set(params):
+            return True
+    return False
+
+
+def _defining_modules(namespace) -> set[str]:
+    """The keras.src modules that define a public namespace's functions (keras.ops, its nn/image/linalg/numpy
+    sub-namespaces, keras.applications' constructors)."""
+    import inspect
+
+    modules: set[str] = set()
+    for name in dir(namespace):
+        obj = getattr(namespace, name, None)
+        if inspect.ismodule(obj) and obj.__name__.startswith(namespace.__name__ + "."):
+            modules |= _defining_modules(obj)
+        elif inspect.isfunction(obj) and str(obj.__module__).startswith("keras.src."):
+            modules.add(obj.__module__)
+    return modules
 
 
 def _activation_names() -> set[str]:
@@ -183,9 +284,25 @@ def check_object(obj: dict[str, Any], allowed: dict[str, set[str]], activations:
         fn = obj.get("config")
         ok = isinstance(fn, str) and (fn in activations or fn in allowed["edgekit.functions"])
         return None if ok else f"function {str(fn)[:60]!r} (only Keras' and edgekit's activations)"
+    if module.startswith("keras.src."):
+        return _check_keras_src(module, name, registered, allowed)
     if module == "edgekit.models.blocks":
         return None if registered in allowed["edgekit.classes"] else f"edgekit object {registered or name!r}"
     return f"{module}.{name} from module {module!r} (only keras and edgekit objects are loaded)"
+
+
+def _check_keras_src(module: str, name: str, registered: Any, allowed: dict[str, set[str]]) -> str | None:
+    """A class named by its keras.src module: a keras.ops operation or a keras.applications layer."""
+    denied = _denied_module(module)
+    if denied:
+        return f"{module}.{name} ({denied})"
+    if name in DENIED_KERAS_CLASSES:
+        return f"{module}.{name} ({DENIED_KERAS_CLASSES[name]})"
+    if registered not in (None, name):  # Keras would load the registered object instead of the class named
+        return f"{module}.{name} registered as {str(registered)[:60]!r}"
+    if module in allowed and name in allowed[module]:
+        return None
+    return f"{module}.{name} is not a keras.ops operation or keras.applications layer"
 
 
 def check_config(path: Path, text: bytes) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ from edgekit.errors import EdgekitError, UsageError
 from edgekit.exporting.artifacts import Artifact, artifact_at, prefer_for_target, scan_exports, unique_models
 from edgekit.measure.options import TimingOptions
 from edgekit.safety import check_folder
+from edgekit.stages.profile_keras import is_keras_file, keras_precision, predict_keras_file
 
 
 @dataclass
@@ -117,6 +118,8 @@ def gather(req: ProfileRequest, target) -> list[Artifact]:
         in_folder = folder_artifacts(path, req, target)
         if in_folder is not None:
             arts.extend(in_folder)
+        elif is_keras_file(item) and path.is_file():  # measured or emulated: exported on the fly, INT8 by default
+            arts.extend(export_for(item, replace(req, precision=keras_precision(req.precision, target)), target))
         elif path.exists() or format_of_suffix(path) or "/" in item:
             arts.append(artifact_at(path))
         else:
@@ -266,7 +269,7 @@ def check_timing(req: ProfileRequest, target: Any = None, remote: bool = False) 
         req.formats = req.formats or allowed
         for item in req.items:
             path = Path(item)
-            if path.is_file() and (artifact_at(path).format not in allowed):
+            if path.is_file() and not is_keras_file(item) and (artifact_at(path).format not in allowed):
                 raise UsageError(f"{path}: {req.timing.why_formats()}")
     if not remote:
         check_local_hardware(req.timing)
@@ -292,6 +295,11 @@ def check_local_hardware(timing: TimingOptions) -> None:
                                f"(available: {', '.join(listed) or 'none'}){hint}")  # fmt: skip
 
 
+def predicts(req: ProfileRequest, target) -> bool:
+    """Whether this run predicts (the cost model) rather than measures here or emulates."""
+    return not req.emulate and (req.predict or not target.is_this_machine())
+
+
 def profile_all(req: ProfileRequest) -> tuple[list[dict[str, Any]], list[str]]:
     from edgekit.hardware.targets import get_target
 
@@ -304,10 +312,18 @@ def profile_all(req: ProfileRequest) -> tuple[list[dict[str, Any]], list[str]]:
         _check_link(req.link, target)
     check_timing(req, target)
     results, errors = [], []
-    for art in gather(req, target):
-        source = (
-            "emulated" if req.emulate else ("measured" if target.is_this_machine() and not req.predict else "predicted")
-        )
+    keras_files = [i for i in req.items if is_keras_file(i)] if predicts(req, target) else []
+    rest = replace(req, items=[i for i in req.items if i not in keras_files])
+    for item in keras_files:  # predicted from the model's graph: nothing exported
+        result = predict_keras_file(Path(item), req, target)
+        if result["status"] == "failed":
+            errors.append(f"{item}: {result['error']}")
+        saved = save_keeping_cause(result, req.profiles_dir, errors) if req.save else None
+        if saved is not None:
+            result["saved_to"] = str(saved)
+        results.append(result)
+    for art in gather(rest, target) if rest.items or not keras_files else []:
+        source = "emulated" if req.emulate else ("predicted" if predicts(req, target) else "measured")
         try:
             result = fill_identity(profile_one(art, req, target), art, target)
         except UsageError:
