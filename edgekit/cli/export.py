@@ -7,6 +7,18 @@ from typing import Annotated, Any
 import typer
 
 from edgekit import console
+from edgekit.cli.cluster import (
+    AllOpt,
+    JobsOpt,
+    ModelsArg,
+    RayCpusOpt,
+    RayOpt,
+    RayPipOpt,
+    RaySharedOpt,
+    SizesOpt,
+    export_many,
+    where,
+)
 from edgekit.cli.options import (
     AlphaOpt,
     CalibOpt,
@@ -14,7 +26,6 @@ from edgekit.cli.options import (
     DynOpt,
     Fp16Opt,
     Fp32Opt,
-    InputSizeOpt,
     Int8Opt,
     IoOpt,
     JsonOpt,
@@ -29,7 +40,8 @@ from edgekit.errors import EXIT_FAILURE, EXIT_FIDELITY, UsageError
 
 
 def export(
-    model: Annotated[str, typer.Argument(help="A model name or a .keras file.")],
+    models: ModelsArg = None,
+    all_models: AllOpt = False,
     int8: Int8Opt = False,
     fp16: Fp16Opt = False,
     fp32: Fp32Opt = False,
@@ -39,7 +51,7 @@ def export(
     calib_size: CalibSizeOpt = 200,
     holdout: Annotated[int, typer.Option("--holdout", min=1, help="Held-out images for the fidelity check.")] = 32,
     io: IoOpt = "int8",
-    input_size: InputSizeOpt = None,
+    input_size: SizesOpt = None,
     alpha: AlphaOpt = None,
     num_classes: NumClassesOpt = 1000,
     weights: WeightsOpt = "auto",
@@ -69,26 +81,32 @@ def export(
         str | None,
         typer.Option("--target", help="Target ids (comma separated) the artifacts are for; default: this host."),
     ] = None,
+    jobs: JobsOpt = 1,
+    ray: RayOpt = None,
+    ray_cpus: RayCpusOpt = 1,
+    ray_shared: RaySharedOpt = None,
+    ray_pip: RayPipOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Quantize and export to TFLite, ONNX and OpenVINO IR (and Edge TPU), then check fidelity against Keras."""
+    """Quantize and export to TFLite, ONNX and OpenVINO IR (and Edge TPU), then check fidelity against Keras.
+    Several models (or --all) and input sizes run as jobs: in turn, in --jobs processes or on a --ray cluster."""
     from edgekit import api, console
+    from edgekit.cluster.jobs import model_names, parse_sizes
 
     if io not in ("int8", "float"):  # first, before the precision flags, as the command always has
         raise UsageError("--io must be int8 or float")
-    records = api.export(
-        model,
+    names, sizes = model_names(models, all_models), parse_sizes(input_size)
+    at = where(jobs, ray, ray_cpus, ray_shared, ray_pip)
+    options = dict(
         precision=precision_of(int8, fp16, fp32, dynamic) or "fp32",
         formats=split_list(format, allow_all=True),
         calib=calib,
         calib_size=calib_size,
         holdout=holdout,
         io=io,
-        input_size=input_size,
         alpha=alpha,
         num_classes=num_classes,
         weights=weights,
-        out=out,
         min_cosine=min_cosine,
         max_accuracy_drop=max_accuracy_drop,
         layer_report=layer_report,
@@ -97,10 +115,17 @@ def export(
         keep_float=keep_float,
         targets=target,
     )
+    failed = False
+    if len(names) == 1 and len(sizes) == 1 and at == where(1, None, 1, None, False):  # one export, as it always ran
+        records = api.export(names[0], input_size=sizes[0], out=out, **options)
+    else:
+        records, failed = export_many(names, sizes, options, out, at)
     if json_out:
         console.print_json(records)
     else:
-        render_export(records)
+        render_export([r for r in records if "path" in r])
+    if failed:
+        raise typer.Exit(EXIT_FAILURE)
     exit_for_export(records)
 
 

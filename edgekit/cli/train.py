@@ -7,11 +7,12 @@ from typing import Annotated
 
 import typer
 
+from edgekit.cli.cluster import JobsOpt, RayCpusOpt, RayOpt, RayPipOpt, RaySharedOpt, train_many, where
 from edgekit.cli.options import AlphaOpt, InputSizeOpt, JsonOpt
 
 
 def train(
-    model: Annotated[str, typer.Argument(help="A model name (see `edgekit models`).")],
+    models: Annotated[list[str], typer.Argument(help="Model names (see `edgekit models`); several: one trial each.")],
     data: Annotated[str, typer.Option("--data", help="Image folder (one subfolder per class) or builtin:digits.")],
     strategy: Annotated[str, typer.Option("--strategy", help="auto | transfer | finetune | scratch.")] = "auto",
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="At most this many epochs (early stopping).")] = 30,
@@ -24,13 +25,19 @@ def train(
         Path | None, typer.Option("--out", help="Export root (default ./edgekit-out): writes <model>-<data>/keras/.")
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its checkpoint.")] = False,
+    jobs: JobsOpt = 1,
+    ray: RayOpt = None,
+    ray_cpus: RayCpusOpt = 1,
+    ray_shared: RaySharedOpt = None,
+    ray_pip: RayPipOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Train on an image folder (transfer learning, fine-tuning or from scratch) into a .keras model export takes."""
+    """Train on an image folder (transfer learning, fine-tuning or from scratch) into a .keras model export takes.
+    Several models: one trial each (in turn, in --jobs processes or on a --ray cluster), side by side."""
     from edgekit import api, console
 
-    record = api.train(
-        model,
+    at = where(jobs, ray, ray_cpus, ray_shared, ray_pip)
+    options = dict(
         data=data,
         strategy=strategy,
         epochs=epochs,
@@ -39,8 +46,12 @@ def train(
         val_split=val_split,
         weights=weights,
         alpha=alpha,
-        out=out,
         resume=resume,
     )
+    names = list(dict.fromkeys(models))
+    if len(names) > 1 or at != where(1, None, 1, None, False):
+        train_many(names, input_size, options, out, at, json_out)
+        return
+    record = api.train(names[0], input_size=input_size, out=out, **options)
     if json_out:  # the progress lines on stderr are the human output
         console.print_json(record)

@@ -40,7 +40,8 @@ class ExportOptions:
     # ONNX/OpenVINO in a side process while TensorFlow converts TFLite; EDGEKIT_EXPORT_SEQUENTIAL=1 turns it off
     # (benchmarks/export_speed.py --sequential measures what the side process gains).
     parallel: bool = field(default_factory=lambda: os.environ.get("EDGEKIT_EXPORT_SEQUENTIAL", "") in ("", "0"))
-    threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    # EDGEKIT_THREADS: a cluster task's CPUs (edgekit.cluster.worker), so the fidelity runtimes match its share
+    threads: int = field(default_factory=lambda: int(os.environ.get("EDGEKIT_THREADS") or 0) or os.cpu_count() or 1)
     preprocess: str | None = None  # raw|tf|torch|caffe|mean=R,G,B:std=R,G,B; None: the model's own (or detected)
     keep_float: tuple[str, ...] = ()  # Keras layers left float in an INT8 export (mixed precision)
     targets: tuple[str, ...] = ()  # --target: the boards the artifacts are for (none: this host)

@@ -1,0 +1,109 @@
+"""Issue 25 against a real Ray cluster: a head and a second node (`ray start`, one CPU each) on this machine.
+
+Exports of tiny zoo models through the cluster are byte-identical to a local export (every artifact file; each
+manifest.json too except "made_on", which names the node, and the two keys that differ between any two local runs:
+"created" and "timings_s"); a node killed mid-task loses nothing (Ray runs its task again on the head).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from _raycluster import Cluster
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["--int8", "--format", "tflite", "--input-size", "32", "--num-classes", "10", "--calib-size", "16"]
+TINY += ["--holdout", "8", "--weights", "none", "--no-layer-report"]
+DIFFER_ALWAYS = ("created", "timings_s")  # two local runs differ here too
+
+
+def edgekit(args: list[str], timeout: float = 900) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_USAGE_STATS_ENABLED": "0"}
+    cmd = [sys.executable, "-m", "edgekit", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT)
+
+
+def popen_edgekit(args: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_USAGE_STATS_ENABLED": "0"}
+    cmd = [sys.executable, "-m", "edgekit", *args]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+
+
+def files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = Cluster().start()
+    yield c
+    c.stop()
+
+
+def test_export_through_the_cluster_is_byte_identical_to_a_local_one(cluster, tmp_path):
+    models = ["mobilenetv2", "squeezenet11"]
+    local = edgekit(["export", *models, *TINY, "--out", str(tmp_path / "local"), "--json"])
+    assert local.returncode == 0, local.stderr[-2000:]
+    remote = edgekit(["export", *models, *TINY, "--out", str(tmp_path / "ray"), "--ray", cluster.address, "--json"])
+    assert remote.returncode == 0, remote.stderr[-2000:]
+    here, there = files(tmp_path / "local"), files(tmp_path / "ray")
+    assert (
+        sorted(here)
+        == sorted(there)
+        == [
+            "mobilenetv2/tflite-int8/manifest.json",
+            "mobilenetv2/tflite-int8/model.tflite",
+            "squeezenet11/tflite-int8/manifest.json",
+            "squeezenet11/tflite-int8/model.tflite",
+        ]
+    )  # the local layout, nothing hidden or partial beside it
+    nodes = set()
+    for name in here:
+        if not name.endswith("manifest.json"):
+            assert here[name] == there[name], f"{name} differs from the local export"
+            continue
+        mine, theirs = json.loads(here[name]), json.loads(there[name])
+        made_on = theirs.pop("made_on")
+        nodes.add(made_on["ray_node_id"])
+        assert made_on["node"] and made_on["ip"]
+        for key in DIFFER_ALWAYS:
+            mine.pop(key), theirs.pop(key)
+        assert mine == theirs, name
+    records = json.loads(remote.stdout)
+    assert [r["status"] for r in records] == ["ok", "ok"]
+    assert all(r["path"].startswith(str(tmp_path / "ray")) and r["made_on"]["ray_node_id"] in nodes for r in records)
+    assert "2 jobs: 2 done, 0 retried (then done), 0 failed" in remote.stderr
+
+
+@pytest.mark.slow
+def test_a_node_killed_mid_task_loses_nothing(tmp_path):
+    """SIGKILL the second node (its raylet and workers) while it exports: Ray runs that task again on the head and
+    every artifact arrives; the summary names the retry."""
+    c = Cluster().start()
+    try:
+        models = ["mobilenetv2", "squeezenet11", "efficientnetlite0"]
+        proc = popen_edgekit(["export", *models, *TINY, "--out", str(tmp_path), "--ray", c.address, "--json"])
+        deadline, killed = time.time() + 600, []
+        while proc.poll() is None and not killed and time.time() < deadline:
+            if c.running_on_second_node():
+                time.sleep(3)  # well inside the export, not at its start
+                killed = c.kill_second_node()
+            time.sleep(0.2)
+        out, err = proc.communicate(timeout=900)
+        assert killed, "no task ran on the second node"
+        assert proc.returncode == 0, err[-3000:]
+        records = json.loads(out)
+        assert [r["status"] for r in records] == ["ok"] * 3
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(models)
+        for r in records:
+            assert Path(r["path"]).is_file() and json.loads(Path(r["manifest"]).read_text())["made_on"]
+        assert any(r.get("attempts", 1) > 1 for r in records), err[-2000:]
+        assert "3 jobs: 2 done, 1 retried (then done), 0 failed" in err
+    finally:
+        c.stop()
