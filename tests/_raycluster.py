@@ -102,8 +102,8 @@ class Cluster:
         return pids
 
     def running_on_second_node(self) -> bool:
-        """A task (a worker process renamed ray::run_task) runs under the second node's raylet now."""
-        return any(_cmdline(pid).startswith("ray::run_task") for pid in processes_of(str(self.node_dir)))
+        """An edgekit task (a worker process Ray renamed "ray::edgekit ...") runs under the second node's raylet now."""
+        return any(_cmdline(pid).startswith("ray::edgekit ") for pid in processes_of(str(self.node_dir)))
 
     def stop(self) -> None:
         kill_marker(str(self.node_dir))

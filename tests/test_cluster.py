@@ -139,3 +139,35 @@ def test_a_broken_transfer_leaves_out_untouched(tmp_path):
     with pytest.raises(tarfile.ReadError):
         transfer.receive(data[: len(data) // 2], str(worker), None, out, recs)
     assert not any(out.iterdir())
+
+
+@pytest.fixture(scope="module")
+def digits_tiny(tmp_path_factory) -> Path:
+    """10 digits per class at 32 px: two one-epoch trials in seconds."""
+    import shutil
+
+    from edgekit.data.labelled import materialise_digits
+
+    full = materialise_digits(tmp_path_factory.mktemp("digits") / "digits-32px", 32)
+    root = tmp_path_factory.mktemp("digits-tiny")
+    for d in sorted(p for p in full.iterdir() if p.is_dir()):
+        (root / d.name).mkdir()
+        for f in sorted(d.iterdir())[:10]:
+            shutil.copy(f, root / d.name / f.name)
+    return root
+
+
+def test_train_several_models_side_by_side(capsys, tmp_path, digits_tiny):
+    """One trial per model, in turn: each with the notes' strategy for its data, the best one named."""
+    args = ["train", "squeezenet", "mobilenetv2", "--data", str(digits_tiny), "--epochs", "1", "--input-size", "32"]
+    code, out, err = run_cli([*args, "--weights", "none", "--out", str(tmp_path), "--json"], capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert [t["model"] for t in doc["trials"]] == ["squeezenet", "mobilenetv2"]
+    for trial in doc["trials"]:
+        assert trial["status"] == "done" and trial["strategy"] in ("transfer", "finetune", "scratch")
+        assert "images per class" in trial["strategy_reason"] and Path(trial["model_path"]).is_file()
+    assert doc["best"] == max(doc["trials"], key=lambda t: t["val_accuracy"])["model"]
+    assert "2 jobs: 2 done, 0 retried (then done), 0 failed" in err
+    code, out, err = run_cli([*args, "--weights", "none", "--out", str(tmp_path / "table")], capsys)
+    assert code == 0 and "why this strategy" in out and "best: " in err

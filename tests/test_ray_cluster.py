@@ -23,8 +23,8 @@ TINY += ["--holdout", "8", "--weights", "none", "--no-layer-report"]
 DIFFER_ALWAYS = ("created", "timings_s")  # two local runs differ here too
 
 
-def edgekit(args: list[str], timeout: float = 900) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_USAGE_STATS_ENABLED": "0"}
+def edgekit(args: list[str], timeout: float = 900, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_USAGE_STATS_ENABLED": "0", **(env or {})}
     cmd = [sys.executable, "-m", "edgekit", *args]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT)
 
@@ -107,3 +107,41 @@ def test_a_node_killed_mid_task_loses_nothing(tmp_path):
         assert "3 jobs: 2 done, 1 retried (then done), 0 failed" in err
     finally:
         c.stop()
+
+
+@pytest.mark.slow
+def test_compare_builds_its_graphs_on_the_cluster(cluster, tmp_path):
+    """compare --ray: the graphs missing from the cache are built as tasks and land in this host's cache; the rows
+    are those of a local compare."""
+    args = ["compare", "mobilenetv2", "squeezenet11", "--target", "rpi4", "--input-size", "32", "--json"]
+    args += ["--profiles", str(tmp_path / "none")]
+    env = {"EDGEKIT_CACHE": str(tmp_path / "cache-ray")}
+    remote = edgekit([*args, "--ray", cluster.address], env=env)
+    assert remote.returncode == 0, remote.stderr[-2000:]
+    assert len(list((tmp_path / "cache-ray" / "graphs").glob("*.json"))) == 2
+    assert "2 jobs: 2 done" in remote.stderr
+    local = edgekit(args, env={"EDGEKIT_CACHE": str(tmp_path / "cache-local")})
+    assert local.returncode == 0, local.stderr[-2000:]
+    volatile = ("graph_cached", "graph_build_seconds")
+    rows = [
+        [{k: v for k, v in r.items() if k not in volatile} for r in json.loads(p.stdout)["rows"]]
+        for p in (remote, local)
+    ]
+    assert rows[0] == rows[1]
+    assert all(r["graph_cached"] for r in json.loads(remote.stdout)["rows"])  # built there, read here
+
+
+@pytest.mark.slow
+def test_training_trials_run_as_tasks(cluster, tmp_path):
+    from edgekit.data.labelled import materialise_digits
+
+    data = materialise_digits(tmp_path / "digits-32px", 32)
+    args = ["train", "squeezenet", "mobilenetv2", "--data", str(data), "--epochs", "1", "--input-size", "32"]
+    proc = edgekit([*args, "--weights", "none", "--out", str(tmp_path / "out"), "--ray", cluster.address, "--json"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = json.loads(proc.stdout)
+    assert [t["status"] for t in doc["trials"]] == ["done", "done"] and doc["best"]
+    for trial in doc["trials"]:
+        manifest = json.loads(Path(trial["manifest"]).read_text())
+        assert manifest["made_on"]["ray_node_id"] and Path(manifest["path"]) == Path(trial["model_path"])
+        assert Path(trial["model_path"]).is_file() and str(tmp_path / "out") in trial["model_path"]

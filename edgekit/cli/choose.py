@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from edgekit import console
+from edgekit.cli.cluster import RayCpusOpt, RayOpt, RayPipOpt, warm_graphs, where
 from edgekit.cli.options import (
     Fp32Opt,
     HtmlOpt,
@@ -57,13 +58,18 @@ def compare(
     layers: LayersOpt = None,
     saved_only: Annotated[bool, typer.Option("--saved-only", help="Only saved profiles; predict nothing.")] = False,
     profiles_dir: ProfilesOpt = Path("profiles"),
+    ray: RayOpt = None,
+    ray_cpus: RayCpusOpt = 1,
+    ray_pip: RayPipOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """One table per target and runtime, one row per model: size, MACs, latency, energy, memory, accuracy; each
-    figure with its source."""
+    figure with its source. With --ray, the zoo models' graphs not cached yet are built on the cluster first."""
     from edgekit import console
     from edgekit.choose.compare import CompareRequest, run_compare, tables_of
 
+    if (ray or ray_cpus != 1 or ray_pip) and not saved_only:
+        warm_graphs(models or [], input_size, num_classes, where(1, ray, ray_cpus, None, ray_pip))
     req = CompareRequest(
         models=tuple(models or ()),
         target=target,

@@ -88,3 +88,16 @@ def train_many(models: list[str], input_size: int | None, options: dict[str, Any
             console.info(f"best: {best['model']} ({best['val_accuracy']:.3f}): {export}")
     if any(o.state == "failed" for o in outcomes):
         raise typer.Exit(EXIT_FAILURE)
+
+
+def warm_graphs(models: list[str], input_size: int | None, num_classes: int, at) -> None:
+    """compare --ray: the FP32 graphs not cached here yet are built as Ray tasks and written to this host's cache;
+    compare then runs here as always (a job that failed leaves its graph to be built here)."""
+    from edgekit.choose.graphs import cache_root
+    from edgekit.cluster.jobs import graph_jobs
+    from edgekit.cluster.run import run_jobs
+
+    at.check()
+    jobs = graph_jobs(models, input_size, num_classes)
+    if jobs:
+        run_jobs(jobs, cache_root(), at)

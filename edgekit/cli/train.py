@@ -41,7 +41,6 @@ def train(
         data=data,
         strategy=strategy,
         epochs=epochs,
-        input_size=input_size,
         batch_size=batch_size,
         val_split=val_split,
         weights=weights,

@@ -8,7 +8,7 @@ from typing import Any
 
 from edgekit.errors import UsageError
 
-EXPORT, TRAIN = "export", "train"
+EXPORT, TRAIN, GRAPH = "export", "train", "graph"  # graph: a model's FP32 graph for compare
 
 
 @dataclass
@@ -124,3 +124,21 @@ def separable_formats(formats: tuple[str, ...] | None, precision: str) -> tuple[
     if any(n not in rows for n in names):
         return formats
     return tuple(n for n in dict.fromkeys(names) if explicit or precision in rows[n].precisions)
+
+
+def graph_jobs(models: list[str], input_size: int | None, num_classes: int) -> list[Job]:
+    """compare --ray: one job per model whose FP32 graph (TensorFlow's conversion, the slow part of a compare) is
+    not in the local cache yet; compare itself then runs here on the cached graphs."""
+    from edgekit.choose.compare import resolve_models
+    from edgekit.choose.graphs import cache_root
+    from edgekit.choose.rows import input_size_for
+    from edgekit.cluster.memory import export_memory_bytes
+
+    graphs = cache_root() / "graphs"
+    jobs = []
+    for spec in resolve_models(models):
+        size = input_size_for(spec, input_size)
+        if not list(graphs.glob(f"{spec.name}-{size}px-{num_classes}c-*.json")):
+            memory = export_memory_bytes(spec.name, size, ("tflite",))
+            jobs.append(Job(GRAPH, spec.name, size, None, {"num_classes": num_classes}, memory))
+    return jobs

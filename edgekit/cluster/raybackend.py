@@ -6,16 +6,19 @@ a local run, each manifest naming the node that made it ("made_on")."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import sys
 import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
 
 import edgekit
-from edgekit.cluster.jobs import Job, Outcome
+from edgekit.cluster.jobs import GRAPH, Job, Outcome
 from edgekit.cluster.summary import Board
 from edgekit.errors import EXIT_FAILURE, EdgekitError, UsageError
+from edgekit.ioutil import write_bytes_atomic
 
 MAX_RETRIES = 3  # node deaths / out-of-memory kills per task
 POLL_S = 0.5
@@ -217,6 +220,13 @@ def submit(jobs: list[Job], cpus: int, shared: Path | None, attempts) -> dict[An
 def run_on_ray(
     jobs: list[Job], out: Path, board: Board, address: str, cpus: int, shared: Path | None, pip: bool
 ) -> list[Outcome]:
+    with contextlib.redirect_stdout(sys.stderr):  # Ray's own notices ("retrying...") never mix into --json
+        return drive(jobs, out, board, address, cpus, shared, pip)
+
+
+def drive(
+    jobs: list[Job], out: Path, board: Board, address: str, cpus: int, shared: Path | None, pip: bool
+) -> list[Outcome]:
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -264,6 +274,10 @@ def collect(ref, job: Job, starts: int, out: Path, shared: Path | None, receive)
     except (ray.exceptions.RayError, WorkerStorageError) as exc:
         return Outcome(job, [], task_error(exc), EXIT_FAILURE, max(starts, 1))
     records = res.get("records", [])
-    if records:
+    if job.kind == GRAPH:  # compare's graph cache: file by file into this host's cache (out)
+        for r in records:
+            for rel, data in r.pop("graphs", {}).items():
+                write_bytes_atomic(out / rel, data)
+    elif records:
         records = receive(res["data"], res["root"], shared, out, records)
     return Outcome(job, records, res.get("error"), res.get("exit_code", 0), res["attempt"], res["made_on"])

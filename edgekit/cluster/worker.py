@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edgekit.cluster.jobs import EXPORT, Job
+from edgekit.cluster.jobs import EXPORT, GRAPH, Job
 from edgekit.errors import EXIT_FAILURE, EdgekitError
 
 RESULT_MARK = "EDGEKIT-JOB-RESULT "
@@ -31,7 +31,9 @@ def run_job(job: Job, out: Path | None, say=None) -> dict[str, Any]:
     from edgekit import api
 
     try:
-        if job.kind == EXPORT:
+        if job.kind == GRAPH:
+            records = [build_graph(job, out)]
+        elif job.kind == EXPORT:
             records = api.export(
                 job.model, input_size=job.input_size, formats=job.formats, out=out, progress=say, **job.options
             )
@@ -45,6 +47,18 @@ def run_job(job: Job, out: Path | None, say=None) -> dict[str, Any]:
     except Exception as exc:  # a bug or a library's failure: one line, like the command's own
         first = (str(exc).strip().splitlines() or [""])[0][:300]
         return {"error": f"{type(exc).__name__}: {first}", "exit_code": EXIT_FAILURE}
+
+
+def build_graph(job: Job, cache: Path | None) -> dict[str, Any]:
+    """compare's cached FP32 graph of job.model, built into the cache folder `cache`: the file and its bytes."""
+    from edgekit.choose.graphs import cache_root, cached_graph
+    from edgekit.models.registry import get_spec
+
+    root = cache_root(cache)
+    before = set((root / "graphs").glob("*.json"))
+    cached_graph(get_spec(job.model), job.input_size, job.options["num_classes"], root)
+    made = sorted(set((root / "graphs").glob("*.json")) - before)
+    return {"model": job.model, "status": "ok", "graphs": {f"graphs/{p.name}": p.read_bytes() for p in made}}
 
 
 def main() -> None:
