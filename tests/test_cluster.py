@@ -169,3 +169,12 @@ def test_train_several_models_side_by_side(capsys, tmp_path, digits_tiny):
         assert "images per class" in trial["strategy_reason"] and Path(trial["model_path"]).is_file()
     assert doc["best"] == max(doc["trials"], key=lambda t: t["val_accuracy"])["model"]
     assert "2 jobs: 2 done, 0 retried (then done), 0 failed" in err
+
+
+def test_artifacts_through_a_shared_path(tmp_path):
+    """--ray-shared: the worker wrote into SHARED/<task>; the folders move into out and the task's folder goes."""
+    shared, out = tmp_path / "shared", tmp_path / "out"
+    recs = [_fake_export(shared / "export-1234", "m", "tflite-int8")]
+    got = transfer.receive(None, str(shared / "export-1234"), shared, out, recs)
+    assert got[0]["path"] == str(out / "m/tflite-int8/model.tflite") and Path(got[0]["path"]).is_file()
+    assert not any(shared.iterdir())

@@ -159,9 +159,17 @@ def run_task(job_dict: dict[str, Any], key: str, attempts, shared: str | None) -
     from edgekit.cluster.worker import run_job, set_threads
 
     ctx = ray.get_runtime_context()
-    set_threads(int(ctx.get_assigned_resources().get("CPU", 1)))  # max_calls=1: TensorFlow is not loaded yet
+    threads = max(int(ctx.get_assigned_resources().get("CPU", 1)), 1)
+    set_threads(threads)  # max_calls=1: TensorFlow is not loaded yet
     attempt = ray.get(attempts.start.remote(key))
-    made_on = {"node": platform.node(), "ray_node_id": ctx.get_node_id(), "ip": ray.util.get_node_ip_address()}
+    # threads: TensorFlow's float sums (BatchNorm statistics, calibration ranges) depend on them, so the bytes match a
+    # local export run with as many (TF_NUM_INTRAOP_THREADS=n OMP_NUM_THREADS=n)
+    made_on = {
+        "node": platform.node(),
+        "ray_node_id": ctx.get_node_id(),
+        "ip": ray.util.get_node_ip_address(),
+        "threads": threads,
+    }
     try:
         root = Path(shared) / key if shared else Path(tempfile.mkdtemp(prefix="edgekit-task-"))
         root.mkdir(parents=True, exist_ok=True)
@@ -197,6 +205,22 @@ def task_error(exc: BaseException) -> str:
         cause = exc.cause if getattr(exc, "cause", None) is not None else exc
         return f"{type(cause).__name__}: {(str(cause).strip().splitlines() or [''])[-1][:300]}"
     return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]}"
+
+
+def infeasible(jobs: list[Job], cpus: int) -> dict[int, str]:
+    """The jobs (by index) no node can take (memory or CPUs beyond the largest node's), with the figures."""
+    import ray
+
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    most_memory = max((n.get("memory", 0) for n in nodes), default=0)
+    most_cpus = max((n.get("CPU", 0) for n in nodes), default=0)
+    found = {}
+    for i, job in enumerate(jobs):
+        if job.memory_bytes > most_memory:
+            found[i] = f"needs ~{job.memory_bytes / 1e9:.1f} GB; the largest node offers {most_memory / 1e9:.1f} GB"
+        elif cpus > most_cpus:
+            found[i] = f"--ray-cpus {cpus}: the largest node has {most_cpus:g} CPUs"
+    return found
 
 
 def submit(jobs: list[Job], cpus: int, shared: Path | None, attempts) -> dict[Any, tuple[Job, str]]:
@@ -237,9 +261,12 @@ def drive(
         check_workers(pip)
         here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
         attempts = ray.remote(num_cpus=0)(Attempts).options(scheduling_strategy=here).remote()
-        refs = submit(jobs, cpus, shared, attempts)
         order = {id(job): i for i, job in enumerate(jobs)}
         done: dict[int, Outcome] = {}
+        for i, cause in infeasible(jobs, cpus).items():  # Ray would keep them pending forever
+            done[i] = Outcome(jobs[i], [], cause, EXIT_FAILURE)
+            board.finished(done[i])
+        refs = submit([j for j in jobs if order[id(j)] not in done], cpus, shared, attempts)
         retried: set[str] = set()
         pending = list(refs)
         try:
