@@ -105,6 +105,11 @@ class Cluster:
         """An edgekit task (a worker process Ray renamed "ray::edgekit ...") runs under the second node's raylet now."""
         return any(_cmdline(pid).startswith("ray::edgekit ") for pid in processes_of(str(self.node_dir)))
 
+    def tasks_running(self) -> bool:
+        """An edgekit task runs on either node now."""
+        pids = processes_of(str(self.node_dir)) + processes_of(str(self.head_dir))
+        return any(_cmdline(pid).startswith("ray::edgekit ") for pid in pids)
+
     def stop(self) -> None:
         kill_marker(str(self.node_dir))
         kill_marker(str(self.head_dir))

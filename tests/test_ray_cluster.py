@@ -167,3 +167,26 @@ def test_a_job_no_node_can_take_is_refused_not_left_pending(cluster):
         assert infeasible(jobs[1:], 4) == {0: "--ray-cpus 4: the largest node has 1 CPUs"}
     finally:
         ray.shutdown()
+
+
+@pytest.mark.slow
+def test_ctrl_c_cancels_the_remaining_tasks(cluster, tmp_path):
+    """^C on the driver: exit 130, no edgekit task left running on the cluster, nothing partial in --out."""
+    import signal
+
+    models = ["mobilenetv2", "squeezenet11", "efficientnetlite0"]
+    proc = popen_edgekit(["export", *models, *TINY, "--out", str(tmp_path), "--ray", cluster.address])
+    deadline = time.time() + 300
+    while proc.poll() is None and not cluster.tasks_running() and time.time() < deadline:
+        time.sleep(0.2)
+    assert cluster.tasks_running(), "no task started"
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    deadline = time.time() + 30
+    while cluster.tasks_running() and time.time() < deadline:
+        time.sleep(0.5)
+    assert not cluster.tasks_running()
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".")]  # no half-received folder
+    assert all((p.parent / "manifest.json").is_file() for p in tmp_path.rglob("*.tflite"))
