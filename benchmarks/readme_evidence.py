@@ -138,9 +138,19 @@ def _fit_stats_row(label: str, s: dict[str, Any]) -> list[str]:
     return [label, str(s["n"]), pct(s["median_abs_error"]), f"{s['worst_factor']:.2f}x", cover, width]
 
 
+def _bar_line(label: str, s: dict[str, Any], bar: dict[str, Any]) -> str:
+    verdict = "met" if bar.get("met") else "not met"
+    return (
+        f"{label}: median error {pct(s['median_abs_error'])} (bar {pct(bar['median_abs_error'])}), worst "
+        f"{s['worst_factor']:.2f}x (bar {bar['worst_factor']:g}x), {100 * s['band_coverage']:.0f} % inside band "
+        f"(bar {100 * bar['band_coverage']:.0f} %), median band {s['median_band_width']:.2f}x "
+        f"(bar {bar['median_band_width']:g}x): {verdict}.\n"
+    )
+
+
 @block("fit", "fit.json")
 def render_fit(d: dict[str, Any]) -> str:
-    """`edgekit fit`: leave-one-out errors against the published device latencies."""
+    """`edgekit fit`: leave-one-out and leave-one-model-out errors against the published device latencies."""
     s = d["summary"]
     rows = [_fit_stats_row("all deployed runtimes", s["all_deployed"])]
     rows += [_fit_stats_row(f"runtime {k}", v) for k, v in sorted(s.get("by_runtime", {}).items())]
@@ -149,7 +159,18 @@ def render_fit(d: dict[str, Any]) -> str:
         c = s["context"]
         rows.append(["context rows (runtimes edgekit does not deploy; full fit)", str(c["n"]),
                      pct(c["median_abs_error"]), f"{c['worst_factor']:.2f}x", "-", "-"])  # fmt: skip
-    out = table(["held-out rows", "n", "median error", "worst", "inside band", "median band"], rows)
+    out = "Leave-one-out (each row predicted by a fit without it):\n\n"
+    out += table(["held-out rows", "n", "median error", "worst", "inside band", "median band"], rows)
+    lomo = s.get("leave_one_model_out")
+    if lomo:
+        lrows = [_fit_stats_row("all deployed runtimes", lomo["all_deployed"])]
+        lrows += [_fit_stats_row(f"runtime {k}", v) for k, v in sorted(lomo.get("by_runtime", {}).items())]
+        out += "\nLeave-one-model-out (every row of the row's architecture held out together: models never seen):\n\n"
+        out += table(["held-out rows", "n", "median error", "worst", "inside band", "median band"], lrows)
+    bars = s.get("bars")
+    if bars:
+        out += "\n" + _bar_line("Unseen models (leave-one-model-out)", lomo["all_deployed"], bars["unseen_models"])
+        out += _bar_line("Zoo models (leave-one-out)", s["zoo_models"], bars["zoo_models"])
     held = [r for r in d["rows"] if r.get("held_out")]
     if held:
         w = max(held, key=lambda r: factor(r["ratio"]))

@@ -24,10 +24,26 @@ def fit(
     results: Annotated[
         Path | None, typer.Option("--results", help="Where to write the evidence JSON (default benchmarks/results/).")
     ] = None,
+    graph: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--graph",
+            help="NAME[@PRECISION]=FILE: commit FILE (.onnx, .tflite, OpenVINO .xml, .keras) as the reference graph "
+            "of the published rows naming model NAME (models outside the zoo); repeatable.",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Fit the cost model to published device latencies and report leave-one-out errors per target and runtime."""
+    """Fit the cost model to published device latencies and report leave-one-out and leave-one-model-out errors per
+    target and runtime."""
     import json
+
+    for value in graph or []:
+        from edgekit.costmodel.foreign import parse_graph_option, write_foreign_summary
+
+        name, precision, file = parse_graph_option(value)
+        written = write_foreign_summary(name, file, precision, tool="edgekit fit --graph")
+        console.info(f"reference graph {name}: {written}")
 
     if instructions:
         from edgekit.costmodel.evidence import instruction_report

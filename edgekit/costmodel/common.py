@@ -47,8 +47,21 @@ def accel_op_ms(op: OpInfo, target: Target, precision: str, fused: tuple[str, ..
         compute_s = op.macs / (tops * 1e12 / 2 * cost.efficiency.of(op.op_class))
     memory_s = 0.0
     if acc.memory_bandwidth_gbs:  # weights and activations come from system memory (NPU); the Edge TPU: on chip
-        memory_s = (op.weight_bytes + executed_act_bytes(op, precision)) / (acc.memory_bandwidth_gbs * 1e9)
+        memory_s = (executed_weight_bytes(op, precision) + executed_act_bytes(op, precision)) / (
+            acc.memory_bandwidth_gbs * 1e9
+        )
     return (max(compute_s, memory_s) + cost.op_overhead_us * 1e-6) * 1e3
+
+
+def executed_weight_bytes(op: OpInfo, precision: str) -> int:
+    """Weight bytes as the accelerator reads them: an FP32 IR's float weights are compiled to FP16 (INT8 when the
+    model is quantized), so a float file's 4 bytes per weight are not what streams from memory."""
+    per_element = 1 if precision == "int8" else 2
+    return sum(
+        int(t.size * per_element) if t.dtype in ("float32", "float16") and len(t.shape) >= 2 else t.nbytes
+        for t in op.inputs
+        if t.const
+    )
 
 
 def executed_act_bytes(op: OpInfo, precision: str) -> int:

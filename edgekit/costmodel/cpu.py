@@ -3,11 +3,12 @@ overhead, with per-class efficiencies, overheads and thread scaling (Amdahl) per
 
 Fitted (`edgekit fit`): one efficiency scale per (runtime, precision) cell multiplying the per-op-class priors
 (CPU_REL); a cell with no row of its own is carried over (same runtime other precision x the precision ratio seen
-elsewhere, then another runtime on the same board, then another board), and says so. ONNX Runtime's cell is never
-fitted on a published ONNX Runtime row: it is the board's LiteRT cell divided by the ONNX Runtime / LiteRT ratio of
-instructions per inference, both counted under QEMU as that board's CPU on the same reference models
-(edgekit/costmodel/data/ort-instructions.json, made by benchmarks/ort_instructions.py): kernels of equal
-instructions per cycle assumed, and said in carried_over_from.
+elsewhere, then another runtime on the same board, then another board), and says so. ONNX Runtime's cells are
+fitted on its own published rows (timm ONNX exports on the Pi 4 and Pi 5, Arm's INT8 InceptionV3), with the
+emulated ONNX Runtime / LiteRT instruction ratio (edgekit/costmodel/data/ort-instructions.json, counted under QEMU
+by benchmarks/ort_instructions.py) as a prior only: the board's LiteRT cell over that ratio pulls the dense scale
+with weight ORT_PRIOR. Instructions do not see the cycles: on depthwise-heavy models ONNX Runtime runs ~3x slower
+than LiteRT where the instruction ratio says 1.1-1.5x, and the rows say so.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ DENSE_REL = {k: v for k, v in CPU_REL.items() if k != "depthwise"}  # the classe
 # Prior weight that keeps the depthwise scale near the dense one unless the rows say otherwise (squared log units):
 # rows of similar op mix (MobileNet V1 and V2) cannot separate the two, a dense model beside them can.
 DEPTHWISE_PRIOR = 0.1
+# Weight of the emulated-instruction prior on an ONNX Runtime cell's dense scale (squared log units): a row's error
+# weighs 1, so a few rows outweigh it.
+ORT_PRIOR = 0.25
+MIN_OVERHEAD_ROWS = 4  # an ONNX Runtime cell fits its per-op overhead from this many rows on
 
 
 def cpu_mac_precision(graph_precision: str, target: Target) -> str:
@@ -166,7 +171,10 @@ def apply_constants(target: Target, constants: dict[str, Any], runtime: str, pre
         return target
     field = "int8_efficiency" if precision == "int8" else "fp32_efficiency"
     eff = cpu_efficiency(cell["scale"], cell.get("depthwise_scale", cell["scale"]))
-    return replace(target, cpu_cost=replace(target.cpu_cost, **{field: eff}))
+    cost = replace(target.cpu_cost, **{field: eff})
+    if "op_overhead_us" in cell:  # ONNX Runtime's own per-node cost
+        cost = replace(cost, op_overhead_us=cell["op_overhead_us"])
+    return replace(target, cpu_cost=cost)
 
 
 def fitted_cell(constants: dict[str, Any], runtime: str, precision: str) -> dict[str, Any] | None:
@@ -195,18 +203,27 @@ def cpu_efficiency(dense: float, depthwise: float) -> Efficiency:
     return Efficiency(**{k: round(min(1.0, v), 4) for k, v in rel.items()})
 
 
+def _cell_loss(rows, dense: float, depthwise: float, prior: float | None, op_us: float | None) -> float:
+    err = 0.0
+    for r in rows:
+        t = get_target(r.target)
+        field = "int8_efficiency" if r.graph_precision == "int8" else "fp32_efficiency"
+        cost = replace(t.cpu_cost, **{field: cpu_efficiency(dense, depthwise)})
+        t = replace(t, cpu_cost=cost if op_us is None else replace(cost, op_overhead_us=op_us))
+        err += math.log(predict_row(r, t) / r.latency_ms) ** 2
+    err += ORT_PRIOR * math.log(dense / prior) ** 2 if prior else 0.0
+    return err + DEPTHWISE_PRIOR * math.log(depthwise / dense) ** 2
+
+
 @cache
-def fit_cpu_cell(rows: tuple[PublishedRow, ...]) -> tuple[float, float]:
-    """(dense scale, depthwise scale) minimising the rows' squared log errors plus the prior on their ratio."""
+def fit_cpu_cell(
+    rows: tuple[PublishedRow, ...], prior: float | None = None, op_us: float | None = None
+) -> tuple[float, float]:
+    """(dense scale, depthwise scale) minimising the rows' squared log errors plus the prior on their ratio (and,
+    given `prior`, on the dense scale's distance from it); op_us: per-op overhead (the target file's when None)."""
 
     def loss(dense: float, depthwise: float) -> float:
-        err = 0.0
-        for r in rows:
-            t = get_target(r.target)
-            field = "int8_efficiency" if r.graph_precision == "int8" else "fp32_efficiency"
-            t = replace(t, cpu_cost=replace(t.cpu_cost, **{field: cpu_efficiency(dense, depthwise)}))
-            err += math.log(predict_row(r, t) / r.latency_ms) ** 2
-        return err + DEPTHWISE_PRIOR * math.log(depthwise / dense) ** 2
+        return _cell_loss(rows, dense, depthwise, prior, op_us)
 
     # Up to the scale that takes a class to efficiency 1 and no further: beyond it cpu_efficiency clips, the loss is
     # flat and the search wanders to the bound (the Pi 5's LiteRT int8 scale read 2.86 where 1.0 acts the same), and
@@ -220,11 +237,25 @@ def fit_cpu_cell(rows: tuple[PublishedRow, ...]) -> tuple[float, float]:
     return dense, depthwise
 
 
+@cache
+def fit_ort_cell(rows: tuple[PublishedRow, ...], prior: float | None) -> tuple[float, float, float | None]:
+    """An ONNX Runtime cell: the scales and, with rows enough (MIN_OVERHEAD_ROWS), its own per-op overhead (ONNX
+    Runtime dispatches every node through its thread pool: a squeeze-excitation network's hundreds of small
+    elementwise nodes cost it more than XNNPACK's fused operators)."""
+    if len(rows) < MIN_OVERHEAD_ROWS:
+        return (*fit_cpu_cell(rows, prior), None)
+    op_us = get_target(rows[0].target).cpu_cost.op_overhead_us
+    for _ in range(3):
+        dense, depthwise = fit_cpu_cell(rows, prior, op_us)
+        op_us = round(golden(lambda v, d=dense, w=depthwise: _cell_loss(rows, d, w, prior, v), 0.0, math.log(2000)), 3)
+    dense, depthwise = fit_cpu_cell(rows, prior, op_us)
+    return dense, depthwise, op_us
+
+
 def _cpu_cells(rows: list[PublishedRow]) -> dict[tuple[str, str, str], tuple[PublishedRow, ...]]:
     cells: dict[tuple[str, str, str], list[PublishedRow]] = {}
     for r in rows:
-        if r.family != ORT:  # ONNX Runtime's rows are held out: its cells come from emulated instructions
-            cells.setdefault((r.target, r.family or "", r.graph_precision), []).append(r)
+        cells.setdefault((r.target, r.family or "", r.graph_precision), []).append(r)
     return {k: tuple(v) for k, v in cells.items()}
 
 
@@ -246,21 +277,38 @@ def cpu_cell(rows: list[PublishedRow], target: str, runtime: str, precision: str
     other = "fp32" if precision == "int8" else "int8"
 
     def cell(key, factor: float = 1.0, carried: str | None = None) -> dict[str, Any]:
-        dense, depthwise = fit_cpu_cell(cells[key])
-        return {
+        prior = _ort_prior(rows, key[0], key[2]) if key[1] == ORT else None
+        dense, depthwise, op_us = (
+            fit_ort_cell(cells[key], prior and prior["scale"]) if key[1] == ORT else (*fit_cpu_cell(cells[key]), None)
+        )
+        out = {
             "scale": round(dense * factor, 4), "depthwise_scale": round(depthwise * factor, 4),
             "rows": [r.label for r in cells[key]], "carried_over_from": carried,
         }  # fmt: skip
+        if op_us is not None:
+            out["op_overhead_us"] = op_us
+        if prior:
+            out["prior"] = {"scale": prior["scale"], "weight": ORT_PRIOR, "from": prior["carried_over_from"]}
+        return out
 
     want = (target, runtime, precision)
     if want in cells:
         return cell(want)
-    if runtime == ORT:
-        return _ort_cell(rows, target, precision)
     ratio = _ratio(cells, want, (target, runtime, other), target)
     if (target, runtime, other) in cells and ratio:
         return cell(
             (target, runtime, other), ratio, f"{target} {runtime} {other} x the {precision}/{other} ratio elsewhere"
+        )
+    same_board = [
+        k for k in sorted(cells) if k[0] == target and k[1] != runtime and k[2] == precision and (target, k[1], other)
+        in cells
+    ]  # fmt: skip
+    if (target, runtime, other) in cells and same_board:
+        # the precision ratio another runtime shows on this board (no board has this runtime at both precisions)
+        key = same_board[0]
+        ratio = fit_cpu_cell(cells[key])[0] / fit_cpu_cell(cells[(target, key[1], other)])[0]
+        return cell(
+            (target, runtime, other), ratio, f"{target} {runtime} {other} x {key[1]}'s {precision}/{other} ratio"
         )
     for key in sorted(k for k in cells if k[0] == target and k[2] == precision):  # another runtime, same board
         ratio = _ratio(cells, want, key, target)
@@ -268,7 +316,14 @@ def cpu_cell(rows: list[PublishedRow], target: str, runtime: str, precision: str
         return cell(key, ratio or 1.0, note)
     for key in sorted(k for k in cells if k[1] == runtime and k[2] == precision):  # same runtime, another board
         return cell(key, 1.0, f"{key[0]} {runtime} {precision}")
+    if runtime == ORT:  # no ONNX Runtime row anywhere: the emulated instruction ratio alone
+        return _ort_cell(rows, target, precision)
     return None
+
+
+def _ort_prior(rows: list[PublishedRow], target: str, precision: str) -> dict[str, Any] | None:
+    """The emulated-instruction estimate of an ONNX Runtime cell (its dense scale is the fit's prior)."""
+    return _ort_cell([r for r in rows if r.family != ORT], target, precision)
 
 
 @cache

@@ -1,10 +1,13 @@
-"""Leave-one-out evidence for the cost model, the fitted constants file, and the report `edgekit fit` prints.
+"""Leave-one-out and leave-one-model-out evidence for the cost model, the fitted constants file, and the report
+`edgekit fit` prints.
 
-Each deployed published row is predicted by a fit that never saw it (edgekit.costmodel.fit.fit without the row).
-Its band is [median / e^q, median x e^q] (wider for Edge TPU models over the parameter cache, whose band also spans
-both streaming regimes), where q is the 90th percentile of the *other* rows' leave-one-out |log error| of the same
-target kind: the row's own error never sets its band. The constants edgekit predicts with (fitted.json) are the fit
-on every deployed row, with q from all of a kind's leave-one-out errors.
+Leave-one-out: each deployed published row is predicted by a fit that never saw it (edgekit.costmodel.fit.fit
+without the row). Leave-one-model-out: every row of one architecture (all targets, runtimes, precisions and widths)
+is held out together, so each is predicted by a fit that never saw that model: the question a user with their own
+model asks. A row's band is [median / e^q, median x e^q], where q is the 90th percentile of the |log error| of the
+*other* rows of the same target kind (and runtime) under the same scheme, leaving out the rows of its own model in
+leave-one-model-out: a row's own error never sets its band. The constants edgekit predicts with (fitted.json) are
+the fit on every deployed row, with q from all of a kind's leave-one-model-out errors.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from edgekit.costmodel.fit import fit
 from edgekit.costmodel.instructions import evaluate_instruction_rows
 from edgekit.costmodel.kinds import fitted_target, hook
 from edgekit.costmodel.predict import predict_graph
-from edgekit.costmodel.rows import PublishedRow, published_rows, row_graph
+from edgekit.costmodel.reference import in_zoo
+from edgekit.costmodel.rows import NOT_DELEGATED, PublishedRow, published_rows, row_graph, row_precision_hint
 from edgekit.hardware.targets import get_target, load_targets
 from edgekit.ioutil import write_json_atomic
 
@@ -41,7 +45,9 @@ def _predict(row: PublishedRow, constants: dict[str, Any], band_log: float) -> d
     runtime = row.family or get_target(row.target).runtime.name
     target = fitted_target(get_target(row.target), constants, runtime, row.graph_precision)
     target = replace(target, uncertainty=math.exp(band_log))
-    res = predict_graph(row_graph(row), target, threads=row.threads, allow_any_format=True, fitted=False)
+    graph = row_graph(row)
+    res = predict_graph(graph, target, threads=row.threads, precision_hint=row_precision_hint(row, graph),
+                        allow_any_format=True, fitted=False)  # fmt: skip
     return res["latency_ms"]
 
 
@@ -60,13 +66,14 @@ UNCONSTRAINED = "nothing: no other row constrains it (the target file's constant
 MIN_PEERS = 3  # fewer held-out rows of a runtime than this: its band comes from every runtime of the target kind
 
 
-def band_log(records: list[dict[str, Any]], kind: str, runtime: str | None) -> float:
+def band_log(records: list[dict[str, Any]], kind: str, runtime: str | None, ratio: str = "ratio") -> float:
     """log half-width of the band: the BAND_QUANTILE of the held-out |log error| of the rows of this target kind and
-    runtime (a runtime's misses say little about another's), or of the whole kind when the runtime has few rows."""
+    runtime (a runtime's misses say little about another's), or of the whole kind when the runtime has few rows.
+    ratio: the records' field holding the scheme's prediction / published ratio."""
     held = [r for r in records if r.get("held_out") and r["kind"] == kind]
     peers = [r for r in held if r["deployed_runtime"] == runtime]
     chosen = peers if len(peers) >= MIN_PEERS else held
-    return round(_quantile([abs(math.log(r["ratio"])) for r in chosen], BAND_QUANTILE), 4)
+    return round(_quantile([abs(math.log(r[ratio])) for r in chosen], BAND_QUANTILE), 4)
 
 
 def _carried(constants: dict[str, Any], row: PublishedRow) -> str | None:
@@ -94,14 +101,37 @@ def cross_validate(rows: list[PublishedRow]) -> list[dict[str, Any]]:
         rec["low_ms"], rec["high_ms"] = band["low"], band["high"]
         rec["inside_band"] = band["low"] <= row.latency_ms <= band["high"]
         rec["band_width"] = round(band["high"] / band["low"], 3)
+    _leave_one_model_out(deployed, records)
     for row in rows:
         if not row.family:
             constants = fit(deployed, row.target)
             point = _predict(row, constants, 0.0)
-            rec = _record(row, point, constants, role="context (runtime edgekit does not deploy)")
+            why = NOT_DELEGATED.get(row.key, "runtime edgekit does not deploy")
+            rec = _record(row, point, constants, role=f"context ({why})")
             rec.pop("_constants")
             records.append(rec)
     return records
+
+
+LOMO = "lomo_"  # prefix of the leave-one-model-out fields of a record
+
+
+def _leave_one_model_out(deployed: list[PublishedRow], records: list[dict[str, Any]]) -> None:
+    """Each row predicted by a fit without any row of its architecture; band from the other models' errors."""
+    for row, rec in zip(deployed, records, strict=True):
+        constants = fit([r for r in deployed if r.model != row.model], row.target)
+        rec[LOMO + "predicted_ms"] = round(_predict(row, constants, 0.0)["median"], 3)
+        rec[LOMO + "ratio"] = round(rec[LOMO + "predicted_ms"] / row.latency_ms, 3)
+        rec[LOMO + "carried_over_from"] = _carried(constants, row)
+        rec[LOMO + "_constants"] = constants
+    for rec in records:
+        others = [o for o in records if o["model"] != rec["model"]]
+        rec[LOMO + "band_log"] = band_log(others, rec["kind"], rec["deployed_runtime"], LOMO + "ratio")
+    for row, rec in zip(deployed, records, strict=True):
+        band = _predict(row, rec.pop(LOMO + "_constants"), rec[LOMO + "band_log"])
+        rec[LOMO + "low_ms"], rec[LOMO + "high_ms"] = band["low"], band["high"]
+        rec[LOMO + "inside_band"] = band["low"] <= row.latency_ms <= band["high"]
+        rec[LOMO + "band_width"] = round(band["high"] / band["low"], 3)
 
 
 def _record(row: PublishedRow, point: dict[str, Any], constants: dict[str, Any], role: str) -> dict[str, Any]:
@@ -109,32 +139,63 @@ def _record(row: PublishedRow, point: dict[str, Any], constants: dict[str, Any],
         "target": row.target, "kind": _kind(row.target), "model": row.model, "input": row.input,
         "precision": row.precision, "runtime": row.runtime, "deployed_runtime": row.family, "threads": row.threads,
         "published_ms": row.latency_ms, "predicted_ms": round(point["median"], 3),
+        "alpha": row.alpha, "graph": row.graph_model, "zoo_model": in_zoo(row.graph_model),
         "ratio": round(point["median"] / row.latency_ms, 3), "role": role,
         "carried_over_from": _carried(constants, row), "source": row.source, "notes": row.notes,
         "_constants": constants,
     }  # fmt: skip
 
 
-def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
-    def stats(rs: list[dict[str, Any]]) -> dict[str, Any]:
-        if not rs:
-            return {"n": 0}
-        out = {
-            "n": len(rs),
-            "median_abs_error": round(statistics.median(abs(r["ratio"] - 1) for r in rs), 4),
-            "worst_factor": round(max(max(r["ratio"], 1 / r["ratio"]) for r in rs), 3),
-        }
-        if all("inside_band" in r for r in rs):
-            out["band_coverage"] = round(sum(r["inside_band"] for r in rs) / len(rs), 3)
-            out["median_band_width"] = round(statistics.median(r["band_width"] for r in rs), 3)
-        return out
+# The issue's bars: on unseen rows of unseen models (leave-one-model-out) and on the zoo's models (leave-one-out).
+BARS = {
+    "unseen_models": {"median_abs_error": 0.15, "worst_factor": 1.6, "band_coverage": 0.8, "median_band_width": 2.0},
+    "zoo_models": {"median_abs_error": 0.12, "worst_factor": 1.5, "band_coverage": 0.8, "median_band_width": 2.0},
+}
 
-    held = [r for r in records if r.get("held_out")]
-    by: dict[str, Any] = {"all_deployed": stats(held), "by_target": {}, "by_runtime": {}}
+
+def _stats(rs: list[dict[str, Any]], prefix: str = "") -> dict[str, Any]:
+    if not rs:
+        return {"n": 0}
+    ratios = [r[prefix + "ratio"] for r in rs]
+    out = {
+        "n": len(rs),
+        "median_abs_error": round(statistics.median(abs(x - 1) for x in ratios), 4),
+        "worst_factor": round(max(max(x, 1 / x) for x in ratios), 3),
+    }
+    if all(prefix + "inside_band" in r for r in rs):
+        out["band_coverage"] = round(sum(r[prefix + "inside_band"] for r in rs) / len(rs), 3)
+        out["median_band_width"] = round(statistics.median(r[prefix + "band_width"] for r in rs), 3)
+    return out
+
+
+def _breakdown(held: list[dict[str, Any]], prefix: str = "") -> dict[str, Any]:
+    by: dict[str, Any] = {"all_deployed": _stats(held, prefix), "by_target": {}, "by_runtime": {}}
     for key, field in (("by_target", "target"), ("by_runtime", "deployed_runtime")):
         for value in sorted({r[field] for r in held}):
-            by[key][value] = stats([r for r in held if r[field] == value])
-    by["context"] = stats([r for r in records if not r["deployed_runtime"]])
+            by[key][value] = _stats([r for r in held if r[field] == value], prefix)
+    return by
+
+
+def _meets(stats: dict[str, Any], bar: dict[str, float]) -> bool:
+    return bool(stats.get("n")) and all(
+        stats.get(k, math.inf) >= v if k == "band_coverage" else stats.get(k, math.inf) <= v for k, v in bar.items()
+    )
+
+
+def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Leave-one-out figures per target and runtime (all_deployed, by_target, by_runtime), the same for
+    leave-one-model-out, the zoo's models under leave-one-out, context rows, and whether each bar is met."""
+    held = [r for r in records if r.get("held_out")]
+    by = _breakdown(held)
+    by["context"] = _stats([r for r in records if not r["deployed_runtime"]])
+    lomo = [r for r in held if LOMO + "ratio" in r]
+    by["leave_one_model_out"] = _breakdown(lomo, LOMO)
+    by["zoo_models"] = _stats([r for r in held if r["zoo_model"]])
+    by["bars"] = {
+        "unseen_models": {**BARS["unseen_models"], "met": _meets(by["leave_one_model_out"]["all_deployed"],
+                                                                 BARS["unseen_models"])},
+        "zoo_models": {**BARS["zoo_models"], "met": _meets(by["zoo_models"], BARS["zoo_models"])},
+    }  # fmt: skip
     return by
 
 
@@ -143,14 +204,16 @@ def fitted_constants(rows: list[PublishedRow], records: list[dict[str, Any]]) ->
     deployed = [r for r in rows if r.family]
     with_rows = {r.target for r in deployed}
     kinds_with_rows = {_kind(t) for t in with_rows}
-    bands = {kind: band_log(records, kind, None) for kind in sorted(kinds_with_rows)}
+    bands = {kind: band_log(records, kind, None, LOMO + "ratio") for kind in sorted(kinds_with_rows)}
     targets = {}
     for tid, target in sorted(load_targets().items()):
         # A target without rows keeps its own file's constants unless its kind's transfer (one chip in all of them):
         # another CPU board's do not (the host).
         if tid in with_rows or (hook(target, "CONSTANTS_TRANSFER") and target.kind in kinds_with_rows):
             targets[tid] = hook(target, "with_bands")(
-                fit(deployed, tid), target, lambda runtime, kind=target.kind: band_log(records, kind, runtime)
+                fit(deployed, tid),
+                target,
+                lambda runtime, kind=target.kind: band_log(records, kind, runtime, LOMO + "ratio"),
             )
     return {"generated_by": "edgekit fit --write", "band_quantile": BAND_QUANTILE, "bands": bands, "targets": targets}
 
@@ -174,7 +237,10 @@ def provenance() -> dict[str, Any]:
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "commit": commit or None,
         "machine": f"{platform.machine()} {platform.processor() or platform.node()}",
-        "versions": {p: version(p) for p in ("edgekit", "tensorflow-cpu", "keras", "ai-edge-litert")},
+        "versions": {
+            p: version(p)
+            for p in ("edgekit", "tensorflow-cpu", "keras", "ai-edge-litert", "onnx", "torch", "timm", "openvino")
+        },
     }
 
 
@@ -235,10 +301,13 @@ def report_lines(report: dict[str, Any]) -> list[str]:
             f"{r['published_ms']:>9.2f} {r['predicted_ms']:>9.2f} {r['ratio']:>6.2f} {band:>15}  "
             f"{r['role'].split(' (')[0]}{mark}{carried}"
         )
-    s = report["summary"]["all_deployed"]
-    lines.append(
-        f"leave-one-out, deployed runtimes: n={s['n']} median |error| {s['median_abs_error']:.1%}, worst "
-        f"{s['worst_factor']:.2f}x, {s['band_coverage']:.0%} inside their band, "
-        f"median band {s['median_band_width']:.2f}x"
-    )
+    summary = report["summary"]
+    for label, s in (("leave-one-out", summary["all_deployed"]),
+                     ("leave-one-model-out", summary["leave_one_model_out"]["all_deployed"]),
+                     ("leave-one-out, zoo models", summary["zoo_models"])):  # fmt: skip
+        lines.append(
+            f"{label}, deployed runtimes: n={s['n']} median |error| {s['median_abs_error']:.1%}, worst "
+            f"{s['worst_factor']:.2f}x, {s['band_coverage']:.0%} inside their band, "
+            f"median band {s['median_band_width']:.2f}x"
+        )
     return lines

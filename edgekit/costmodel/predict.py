@@ -31,7 +31,9 @@ from edgekit.ioutil import sha256_file
 
 # PER_RUNTIME kinds (CPU targets) run .tflite with the target's own runtime (LiteRT + XNNPACK); a format whose files
 # the device table gives to one of these runtimes runs with it instead (the kernels the fitted cells describe).
-OTHER_CPU_RUNTIMES = {"onnxruntime": "MLAS kernels, as counted under emulation; see fit.carried_over_from"}
+OTHER_CPU_RUNTIMES = {
+    "onnxruntime": "MLAS kernels; constants fitted on published ONNX Runtime rows of other models: see fit.fitted_on"
+}
 
 
 def cpu_runtime_of_format() -> dict[str, tuple[str, str]]:
@@ -76,7 +78,10 @@ def _with_fitted_constants(target: Target, runtime: str, precision: str) -> tupl
     cell = hook(target, "fitted_cell")(constants, runtime, prec)
     if cell is None:
         return target, None
-    note = {"rows": len(cell["rows"]), "carried_over_from": cell["carried_over_from"]}
+    # The published rows the constants rest on, by label: a user's own model is never among them.
+    note = {"rows": len(cell["rows"]), "fitted_on": list(cell["rows"]), "carried_over_from": cell["carried_over_from"]}
+    if cell.get("prior"):
+        note["prior"] = cell["prior"]
     band = cell.get("band_log") if cell.get("band_log") is not None else constants["band_log"]
     fitted = fitted_target(target, constants, runtime, prec)
     return replace(fitted, uncertainty=math.exp(band)), note

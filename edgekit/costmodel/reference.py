@@ -4,8 +4,9 @@ shape matters to the cost model), converted to TFLite once and summarised as gra
 The summaries ship as package data (edgekit/costmodel/data/reference-graphs/) so that `edgekit fit` and its tests
 run in seconds without converting VGG16 to INT8 again. Each file name carries a hash of the model's definition (the
 source of its family module and the blocks it uses, the Keras and TensorFlow versions): editing a model makes its
-old summary unused, and `edgekit fit --rebuild` converts it again. There is one model zoo: a row whose architecture
-the zoo lacks is an error, never a silently hand-built stand-in.
+old summary unused, and `edgekit fit --rebuild` converts it again. A row whose architecture the zoo lacks rests on
+a summary read from a file another framework wrote (edgekit.costmodel.foreign, `edgekit fit --graph NAME=FILE`),
+never on a silently hand-built stand-in.
 """
 
 from __future__ import annotations
@@ -109,7 +110,33 @@ def _family_file(model: str) -> str:
     raise EdgekitError(f"cannot find the family module of {model}")
 
 
+def in_zoo(model: str) -> bool:
+    from edgekit.models.registry import get_spec
+
+    try:
+        get_spec(model)
+    except UsageError:
+        return False
+    return True
+
+
+def foreign_summaries(model: str, size: int | None = None, precision: str | None = None) -> list[Path]:
+    """The committed summaries of a model outside the zoo (edgekit.costmodel.foreign; any size and precision unless
+    given)."""
+    pattern = f"{model}-{size if size is not None else '*'}-{precision or '*'}-*.json.gz"
+    return sorted(p for p in GRAPHS_DIR.glob(pattern) if p.name.split("-")[0] == model)
+
+
 def summary_path(model: str, size: int, precision: str) -> Path:
+    """The zoo model's summary at its current definition hash, or the one committed summary of a foreign graph."""
+    if not in_zoo(model):
+        found = foreign_summaries(model, size, precision)
+        if not found:
+            raise EdgekitError(
+                f"no reference graph for {model} at {size} px {precision}: it is not in the zoo; add one from any "
+                f"framework's file with `edgekit fit --graph {model}=FILE` (.onnx, .tflite, .xml or .keras)"
+            )
+        return found[-1]
     return GRAPHS_DIR / f"{model}-{size}-{precision}-{definition_hash(model, size, precision)}.json.gz"
 
 
@@ -259,8 +286,8 @@ def stale_summaries() -> list[Path]:
     for path in GRAPHS_DIR.glob("*.json.gz"):
         model, size, precision = path.name.split("-")[:3]
         try:
-            if summary_path(model, int(size), precision) == path:
-                live.add(path)
-        except (UsageError, ValueError):  # a model no longer in the zoo, a foreign file name: stale
+            if not in_zoo(model) or summary_path(model, int(size), precision) == path:
+                live.add(path)  # a foreign graph's summary is its own definition
+        except (UsageError, ValueError):  # a foreign file name: stale
             continue
     return sorted(set(GRAPHS_DIR.glob("*.json.gz")) - live)

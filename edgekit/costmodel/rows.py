@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -19,6 +20,9 @@ from edgekit.errors import EdgekitError
 from edgekit.hardware.targets import Target
 
 TARGET_ALIASES = {"intel-npu-mtl": "intel-npu"}
+# Rows whose notes name the timm model they ran ("timm name X") rest on that model's ONNX export (timm_X), not on
+# the zoo's Keras model of the same architecture (edgekit.costmodel.foreign; benchmarks/reference_graphs.py).
+TIMM_NAME = re.compile(r"timm name (\w+)")
 # The runtime edgekit deploys whose kernels a published runtime ran (ExecuTorch's XNNPACK backend runs the same
 # XNNPACK kernels LiteRT delegates to). Runtimes not listed are context only.
 DEPLOYED = {
@@ -28,8 +32,18 @@ DEPLOYED = {
     "edgetpu": "edgetpu",
     "openvino-npu": "openvino-npu",
 }
-# Published model names whose graph is another zoo model (ncnn's benchmark runs SqueezeNet 1.1).
-ROW_MODELS = {("ncnn", "squeezenet"): "squeezenet11"}
+# Rows of a deployed runtime's kernels whose graph did not run on those kernels alone: predicted and reported as
+# context, never fitted nor counted as held out. [U] ExecuTorch's XNNPACK partitioner leaves max pools with
+# ceil_mode=True to the portable (reference) kernels; torchvision's GoogLeNet has 13 of them, so its graph runs in
+# ~14 delegate partitions with portable max pools between them (25 ms beside a fully delegated 21 ms ResNet-50).
+NOT_DELEGATED = {
+    ("rpi5", "inceptionv1", "int8", "executorch-xnnpack"): (
+        "torchvision GoogLeNet's ceil-mode max pools fall outside ExecuTorch's XNNPACK delegate [U]"
+    ),
+}
+# Published model names whose graph is another model (ncnn's benchmark runs SqueezeNet 1.1; Inception v4 is in no
+# Keras: timm's, lowered for the Edge TPU by edgekit.costmodel.lowering).
+ROW_MODELS = {("ncnn", "squeezenet"): "squeezenet11", ("edgetpu", "inceptionv4"): "timm_inception_v4"}
 # Winograd F(6x6, 3x3): 8x8 multiplies per 6x6 outputs instead of 36 x 9 -> 324 / 64 = 5.06x fewer MACs.
 WINOGRAD_F63 = 324 / 64
 
@@ -45,6 +59,7 @@ class PublishedRow:
     latency_ms: float
     source: str
     notes: str = ""
+    alpha: float | None = None  # width multiplier (MobileNet), when not 1
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -53,19 +68,31 @@ class PublishedRow:
     @property
     def family(self) -> str | None:
         """The deployed runtime this row fits, None for context rows."""
-        return DEPLOYED.get(self.runtime)
+        return None if self.key in NOT_DELEGATED else DEPLOYED.get(self.runtime)
 
     @property
     def graph_model(self) -> str:
+        timm = TIMM_NAME.search(self.notes)
+        if timm:
+            return f"timm_{timm.group(1)}"
         return ROW_MODELS.get((self.runtime, self.model), self.model)
 
     @property
     def graph_precision(self) -> str:
-        return "int8" if self.precision == "int8" else "fp32"  # ncnn's fp16 rows: the fp32 graph, computed in fp16
+        """The precision the row computes in as far as the fitted cells go (ncnn's fp16 rows: fp32)."""
+        return "int8" if self.precision == "int8" else "fp32"
+
+    @property
+    def file_precision(self) -> str:
+        """The precision of the reference graph the row is predicted from: a timm export is fp32, run at the row's
+        precision (NNCF INT8 on the NPU, FP32 IR computed in FP16), and so is the timm Inception v4 the Edge TPU
+        rows lower to int8."""
+        return "fp32" if self.graph_model.startswith("timm_") else self.graph_precision
 
     @property
     def label(self) -> str:
-        return f"{self.target}/{self.model}@{self.input}/{self.precision}/{self.runtime}"
+        alpha = f"x{self.alpha:g}" if self.alpha else ""
+        return f"{self.target}/{self.model}{alpha}@{self.input}/{self.precision}/{self.runtime}"
 
 
 def published_rows(path: Path = PUBLISHED_CSV) -> list[PublishedRow]:
@@ -77,6 +104,7 @@ def published_rows(path: Path = PUBLISHED_CSV) -> list[PublishedRow]:
                 target=TARGET_ALIASES.get(r["target"], r["target"]), model=r["model"], input=int(r["input"]),
                 precision=r["precision"], runtime=r["runtime"], threads=int(r["threads"]),
                 latency_ms=float(r["latency_ms"]), source=r["source"], notes=r.get("notes") or "",
+                alpha=float(r["alpha"]) if r.get("alpha") else None,
             )
             for r in csv.DictReader(f)
         ]  # fmt: skip
@@ -103,12 +131,24 @@ RUNTIME_GRAPH: dict[str, Callable[[Graph], Graph]] = {"ncnn": _ncnn_winograd}
 
 @cache
 def row_graph(row: PublishedRow, build: bool = False) -> Graph:
-    graph = reference_graph(row.graph_model, row.input, row.graph_precision, build=build)
+    graph = reference_graph(row.graph_model, row.input, row.file_precision, build=build)
+    if row.family == "edgetpu" and graph.format != "tflite":
+        from edgekit.analyze.lowering import as_int8_tflite
+
+        graph = as_int8_tflite(graph)  # the ops and int8 tensors a full-integer TFLite conversion gives
     return RUNTIME_GRAPH.get(row.runtime, lambda g: g)(graph)
 
 
+def row_precision_hint(row: PublishedRow, graph: Graph) -> str | None:
+    """The precision a row's runtime computes in when its graph file says otherwise (an fp32 timm export run as
+    NNCF INT8), else None."""
+    return "int8" if row.precision == "int8" and graph.precision != "int8" else None
+
+
 def predict_row(row: PublishedRow, target: Target) -> float:
-    res = predict_graph(row_graph(row), target, threads=row.threads, allow_any_format=True, fitted=False)
+    graph = row_graph(row)
+    res = predict_graph(graph, target, threads=row.threads, precision_hint=row_precision_hint(row, graph),
+                        allow_any_format=True, fitted=False)  # fmt: skip
     return res["latency_ms"]["median"]
 
 
