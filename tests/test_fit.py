@@ -24,7 +24,7 @@ def cv():
 
 def test_every_published_row_has_a_current_reference_graph():
     missing = [
-        r.label for r in fit.published_rows() if not summary_path(r.graph_model, r.input, r.graph_precision).is_file()
+        r.label for r in fit.published_rows() if not summary_path(r.graph_model, r.input, r.file_precision).is_file()
     ]
     assert not missing, f"model definitions changed: run `edgekit fit --rebuild --write` ({missing})"
 

@@ -429,7 +429,13 @@ def _streaming_line(r: dict[str, Any]) -> str | None:
     if not most:
         return None
     link = split.get("link")
-    if fewest == most:
+    if fewest == most and "overflow" in split.get("streaming_basis", ""):  # the streaming rule, no compiler log
+        line = (
+            f"{r.get('model')}: parameters overflow the Edge TPU cache: all {most / 1e6:.2f} MB stream over {link} "
+            "every inference (as the published rows over the cache behave; export with --format edgetpu where "
+            "edgetpu_compiler is installed for its own split)"
+        )
+    elif fewest == most:
         line = f"{r.get('model')}: {most / 1e6:.2f} MB of parameters stream over {link} every inference"
     else:
         line = (
