@@ -7,7 +7,12 @@ The provenance (UTC date, git commit, tool versions) is edgekit's own, the one `
 (edgekit.costmodel.evidence.provenance); here it gains what a timing needs besides: the CPU model and core count,
 the load average while it ran, and the versions of every runtime a benchmark may time.
 
-README.md's evidence blocks are generated from these files by benchmarks/readme_evidence.py.
+README.md's and docs/evidence.md's blocks are generated from these files by benchmarks/readme_evidence.py.
+
+A timing taken while other jobs run misleads more than it informs: the load average is read when this module is
+imported (at a benchmark's start), and write_result/write_json refuse to write timed figures when it was above
+MAX_LOAD (2.0, the cores of the build machine; EDGEKIT_BENCH_MAX_LOAD changes it) unless EDGEKIT_BENCH_ALLOW_LOAD=1
+says to write them anyway. Either way the record keeps `load_at_start`, and the generated block shows the load.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "benchmarks" / "results"
+DEFAULT_MAX_LOAD = 2.0
+LOAD_AT_START = [round(x, 2) for x in os.getloadavg()]  # taken at import: the benchmark's start
 TOOLS = ("edgekit", "tensorflow-cpu", "keras", "ai-edge-litert", "onnxruntime", "openvino", "nncf", "numpy")
 
 
@@ -97,7 +104,26 @@ def provenance() -> dict[str, Any]:
     return out
 
 
-def write_result(name: str, figures: dict[str, Any], results_dir: Path | None = None) -> Path:
+class TooBusy(SystemExit):
+    """The machine was busy when the benchmark started: its timings are not written (exit 1, one line)."""
+
+
+def check_quiet(what: str, load: list[float] | None = None) -> None:
+    """Refuse to file timings taken on a busy machine, unless EDGEKIT_BENCH_ALLOW_LOAD=1."""
+    load = LOAD_AT_START if load is None else load
+    limit = float(os.environ.get("EDGEKIT_BENCH_MAX_LOAD", DEFAULT_MAX_LOAD))
+    if load[0] <= limit or os.environ.get("EDGEKIT_BENCH_ALLOW_LOAD") == "1":
+        return
+    print(
+        f"error: not writing {what}: the 1-minute load average was {load[0]:.1f} at the start (above {limit:g}: "
+        "other jobs share the cores); rerun on a quiet machine, or set EDGEKIT_BENCH_ALLOW_LOAD=1 to write it anyway "
+        "(the block then shows the load)",
+        file=sys.stderr,
+    )
+    raise TooBusy(1)
+
+
+def write_result(name: str, figures: dict[str, Any], results_dir: Path | None = None, timed: bool = True) -> Path:
     """Write benchmarks/results/<name>.json: {provenance..., "benchmark", "command", "load_before", figures...}.
 
     `figures` should hold "load_before" (the load average when the run started) when the run is long: the
@@ -106,7 +132,15 @@ def write_result(name: str, figures: dict[str, Any], results_dir: Path | None = 
     from edgekit.ioutil import write_json_atomic
 
     path = Path(results_dir or RESULTS_DIR) / f"{name}.json"
-    record = {"benchmark": name, **provenance(), "command": " ".join(["python", *sys.argv]), **figures}
+    if timed:
+        check_quiet(str(path))
+    record = {
+        "benchmark": name,
+        **provenance(),
+        "command": " ".join(["python", *sys.argv]),
+        "load_at_start": LOAD_AT_START,
+        **figures,
+    }
     write_json_atomic(path, record)
     print(f"results: {path}", file=sys.stderr)
     return path
@@ -117,10 +151,12 @@ def load_now() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def write_json(path: Path, doc: dict[str, Any], indent: int = 2) -> None:
+def write_json(path: Path, doc: dict[str, Any], indent: int = 2, timed: bool = True) -> None:
     """Write a results file atomically (a reader never sees half a file); values JSON lacks become strings."""
     from edgekit.ioutil import write_bytes_atomic
 
+    if timed:
+        check_quiet(str(path))
     write_bytes_atomic(Path(path), (json.dumps(doc, indent=indent, default=str) + "\n").encode())
 
 

@@ -16,7 +16,7 @@ both, the layers and the accuracy after keeping them float, go into the row's "k
 Rows of models not run this time are kept from the earlier file (each row carries its own date and commit).
 
 Writes benchmarks/results/accuracy.json (tool versions, git commit, machine, date); --update-readme regenerates the
-table between the accuracy markers in README.md from that file.
+table between the accuracy markers in docs/evidence.md from that file.
 Exit status 0 (a measurement, not a test).
 """
 
@@ -310,9 +310,9 @@ def loads(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     return f"{max(values):.1f}" if values else "?"
 
 
-def update_readme(report: dict[str, Any], readme: Path = ROOT / "README.md") -> None:
+def update_readme(report: dict[str, Any], readme: Path = ROOT / "docs" / "evidence.md") -> None:
     if not _results.replace_readme_block(readme, README_BEGIN, README_END, markdown_table(report)):
-        print(f"README.md has no {README_BEGIN} ... {README_END} markers: table not written", file=sys.stderr)
+        print(f"{readme.name} has no {README_BEGIN} ... {README_END} markers: table not written", file=sys.stderr)
 
 
 def earlier_rows(models: list[str]) -> list[dict[str, Any]]:
@@ -399,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     for row in run_models(models, args):
         report["rows"] = [r for r in report["rows"] if r["model"] != row["model"]] + [row]
         report["rows"].sort(key=lambda r: MODELS.index(r["model"]) if r["model"] in MODELS else len(MODELS))
-        _results.write_json(RESULTS, report)  # each model kept as soon as it is done
+        _results.write_json(RESULTS, report, timed=False)  # each model kept as soon as it is done
     print_rows(report)
     print(f"wrote {RESULTS.relative_to(ROOT)}")
     return 0

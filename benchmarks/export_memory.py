@@ -3,7 +3,7 @@
     python benchmarks/export_memory.py [--models vgg19,resnet50,...] [--no-bare] [--kill-above 16]
                                        [--out benchmarks/results/export_memory.json]
     python benchmarks/export_memory.py --readme   # print the README table from the JSON (no measuring)
-    python benchmarks/export_memory.py --update-readme   # and write it into README.md's export_memory block
+    python benchmarks/export_memory.py --update-readme   # and write it into docs/evidence.md's export-memory block
     python benchmarks/export_memory.py --merge OTHER.json   # add another run's models (each keeps its provenance)
 
 For each model (default input size, default options: the three default formats, 200 builtin calibration images,
@@ -499,7 +499,7 @@ def budget_lines(doc: dict[str, Any]) -> list[str]:
             "CLI from its first stage):",
             *stages,
         ]
-    return ["", "Budgets (issue 16):", *out] if out else []
+    return ["", "Budgets (the wall time and peak memory a large model's export must stay within):", *out] if out else []
 
 
 def stage_line(stages: list[list[Any]]) -> str:
@@ -609,7 +609,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.readme or args.update_readme:
         doc = json.loads(args.out.read_text())
-        if args.update_readme and not update_readme(doc, REPO / "README.md"):
+        if args.update_readme and not update_readme(doc, REPO / "docs" / "evidence.md"):
             print(f"README.md has no {README_START} ... {README_END} block", file=sys.stderr)
             return 1
         print(readme_table(doc))

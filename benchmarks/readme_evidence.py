@@ -1,16 +1,18 @@
-"""README.md's evidence, regenerated from the JSON the benchmarks and `edgekit fit` write under benchmarks/results/.
+"""The generated parts of README.md and docs/*.md, regenerated from the JSON the benchmarks and `edgekit fit` write
+under benchmarks/results/, and from the code itself (the command table from the Typer app, the model table from the
+registry), so no page can drift from what produced it.
 
-    python benchmarks/readme_evidence.py            # rewrite every evidence block of README.md in place
-    python benchmarks/readme_evidence.py --check    # exit 1 and print the diff when README.md and the JSON disagree
+    python benchmarks/readme_evidence.py            # rewrite every generated block of README.md and docs/ in place
+    python benchmarks/readme_evidence.py --check    # exit 1 and print the diff when a page and its source disagree
     python benchmarks/readme_evidence.py --only int8-speed   # rewrite just these blocks
     python benchmarks/readme_evidence.py --list     # the registered blocks and their files
 
-A block is the text between `<!-- evidence:NAME -->` and `<!-- /evidence:NAME -->` in README.md; NAME is looked up
-in BLOCKS (name -> results file + render function). Adding a block: write `@block("name", "file.json")` above a
-function that takes the parsed JSON and returns the block's markdown, then put the two markers in README.md and run
-this script. Every block ends with a line naming its file, command, date, commit, machine and load, so a reader sees
-what produced the figures. Of edgekit, only the model registry is imported (for display names; no TensorFlow): the
-check runs in well under a second.
+A block is the text between `<!-- evidence:NAME -->` and `<!-- /evidence:NAME -->` in a page (README.md,
+CONTRIBUTING.md, docs/*.md); NAME is looked up in BLOCKS (name -> results file(s) + render function). Adding a
+block: write `@block("name", "file.json")` above a function that takes the parsed JSON and returns the block's
+markdown, then put the two markers in a page and run this script. Every evidence block ends with a line naming its
+file, command, date, commit, machine and load, so a reader sees what produced the figures. Of edgekit, only the model
+registry and (for the command table) the Typer app are imported, no TensorFlow: the check runs in about a second.
 """
 
 from __future__ import annotations
@@ -31,6 +33,14 @@ from edgekit.models.registry import get_spec
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
+DOCS = REPO / "docs"
+
+
+def pages() -> list[Path]:
+    """Every page that may hold generated blocks."""
+    return [README, REPO / "CONTRIBUTING.md", *sorted(DOCS.glob("*.md"))]
+
+
 RESULTS_DIR = REPO / "benchmarks" / "results"
 ORT_INSTRUCTIONS = "edgekit/costmodel/data/ort-instructions.json"  # package data: edgekit fit reads it
 BLOCK_RE = re.compile(r"<!-- evidence:([\w.-]+) -->\n(.*?)<!-- /evidence:\1 -->", re.S)
@@ -44,17 +54,18 @@ class EvidenceError(Exception):
 @dataclass(frozen=True)
 class Block:
     name: str
-    results: str  # file name under benchmarks/results/
-    render: Callable[[dict[str, Any]], str]
+    results: str | tuple[str, ...] | None  # file(s) under benchmarks/results/; None: generated from the code
+    render: Callable[[Any], str]
 
 
 BLOCKS: dict[str, Block] = {}
 
 
-def block(name: str, results: str) -> Callable[[Callable[[dict[str, Any]], str]], Callable[[dict[str, Any]], str]]:
-    """Register a renderer for `<!-- evidence:name -->`, fed benchmarks/results/<results>."""
+def block(name: str, results: str | tuple[str, ...] | None) -> Callable[[Callable[[Any], str]], Callable[[Any], str]]:
+    """Register a renderer for `<!-- evidence:name -->`, fed benchmarks/results/<results> (parsed; a tuple of files
+    gives {file: parsed}; None gives nothing: the block is generated from the code)."""
 
-    def register(fn: Callable[[dict[str, Any]], str]) -> Callable[[dict[str, Any]], str]:
+    def register(fn: Callable[[Any], str]) -> Callable[[Any], str]:
         BLOCKS[name] = Block(name, results, fn)
         return fn
 
@@ -400,6 +411,149 @@ def render_export_memory(d: dict[str, Any]) -> str:
     return readme_table(d).rstrip("\n") + "\n"
 
 
+# ------------------------------------------------------------------------------------------- blocks from the code
+def cli_commands() -> list[tuple[str, Any]]:
+    """(`edgekit CMD [SUB]`, click command) for every command of the Typer app, in `--help` order."""
+    import typer.main
+
+    from edgekit.cli.app import app
+
+    found: list[tuple[str, Any]] = []
+
+    def walk(prefix: str, group: Any) -> None:
+        for name, cmd in group.commands.items():
+            if hasattr(cmd, "commands"):
+                walk(f"{prefix} {name}", cmd)
+            else:
+                found.append((f"{prefix} {name}", cmd))
+
+    walk("edgekit", typer.main.get_command(app))
+    return found
+
+
+def _option_cell(param: Any) -> str:
+    """`--opt` or `--opt/--no-opt`, with its default when it has one worth stating."""
+    names = "/".join([*param.opts, *param.secondary_opts])
+    default = param.default
+    if param.is_flag or default is None or default == () or default is False:
+        return f"`{names}`"
+    return f"`{names}` ({default})"
+
+
+def _argument_cell(param: Any) -> str:
+    """MODEL, MODELS... or [PATTERN] (optional)."""
+    text = param.name.upper() + ("..." if param.nargs == -1 else "")
+    return text if param.required else f"[{text}]"
+
+
+@block("commands", None)
+def render_commands() -> str:
+    """Every command with its arguments, first help sentence and options, read from the Typer app."""
+    rows = []
+    for name, cmd in cli_commands():
+        args = " ".join(_argument_cell(p) for p in cmd.params if p.param_type_name == "argument")
+        opts = ", ".join(_option_cell(p) for p in cmd.params if p.param_type_name == "option")
+        what = (cmd.help or "").strip().split("\n\n")[0].replace("\n", " ").replace("|", "\\|")
+        rows.append([f"`{name}{' ' + args if args else ''}`", what, opts.replace("|", "\\|")])
+    return table(["command", "what it does", "options (default)"], rows) + (
+        "\n<sub>Generated by `benchmarks/readme_evidence.py` from the Typer app "
+        "(`edgekit CMD --help` says more).</sub>\n"
+    )
+
+
+def weights_origin(spec: Any) -> str:
+    """Where `--weights imagenet` takes this model's weights from."""
+    origin = getattr(spec, "weights_origin", None)
+    if origin:
+        return str(origin)
+    return "Keras (`keras.applications`)" if spec.imagenet_weights else "none published"
+
+
+@block("models", None)
+def render_models() -> str:
+    """The zoo from the registry: size, cost, where its pretrained weights come from and their published top-1."""
+    from edgekit.models.registry import list_models
+
+    rows = []
+    for spec in list_models():
+        top1 = spec.published_top1
+        top1_text = "-" if top1 is None else f"{100 * top1.value:.1f} %"
+        rows.append([f"`{spec.name}`", spec.display_name, f"{spec.params / 1e6:.1f} M", f"{spec.macs / 1e9:.2f} G",
+                     str(spec.default_input_size), weights_origin(spec), top1_text, spec.use_case])  # fmt: skip
+    head = ["name", "model", "parameters", "MACs", "input", "pretrained weights", "ImageNet top-1", "use case"]
+    return table(head, rows) + "\n<sub>Generated by `benchmarks/readme_evidence.py` from the model registry.</sub>\n"
+
+
+def _load_of(d: dict[str, Any]) -> str:
+    """The 1-minute load average a run started at (or ended at, for files that kept only that)."""
+    machine = d.get("machine") if isinstance(d.get("machine"), dict) else {}
+    load = d.get("load_before") or machine.get("loadavg")
+    if isinstance(load, list):
+        load = load[0] if load else None
+    return "-" if load is None else f"{load:.1f}"
+
+
+SUMMARY_FILES = ("fit.json", "predict-vs-measure.json", "export-speed.json", "compare_speed.json", "benchmark-app.json")
+
+
+@block("summary", SUMMARY_FILES)
+def render_summary(d: dict[str, dict[str, Any]]) -> str:
+    """README's short table: the figure a newcomer needs from each evidence file, with its load and a link."""
+    fit = d["fit.json"]["summary"]["all_deployed"]
+    pvm = d["predict-vs-measure.json"]["summary"]
+    exp, cmp_, app = d["export-speed.json"], d["compare_speed.json"], d["benchmark-app.json"]
+    rows = [
+        ["prediction for a board, published rows the fit never saw",
+         f"median error {pct(fit['median_abs_error'])}, worst {fit['worst_factor']:.2f}x, "
+         f"{100 * fit.get('band_coverage', 0):.0f} % inside the band (n = {fit['n']})", "-",
+         "[fit](docs/evidence.md#prediction-on-published-rows-leave-one-out)"],
+        ["`--target host` prediction vs measured here",
+         f"median error {pct(pvm['median_abs_error_held_out'])}, worst {pvm['worst_factor']:.2f}x",
+         _load_of(d["predict-vs-measure.json"]),
+         "[host](docs/evidence.md#prediction-against-measurement-on-this-machine)"],
+        [f"`edgekit export {exp['model']} --int8` (3 formats, fidelity included)", f"{exp['best_cli_s']:.0f} s",
+         _load_of(exp), "[speed](docs/evidence.md#speed)"],
+        [f"`edgekit compare --target {cmp_.get('target', '?')}` over {len(cmp_.get('models', []))} models",
+         f"first call {cmp_.get('first_s', float('nan')):.0f} s, then {cmp_.get('repeated_s', float('nan')):.1f} s "
+         "(cached)", _load_of(cmp_), "[compare](docs/evidence.md#compares-speed)"],
+        ["edgekit's latency / OpenVINO `benchmark_app`'s", f"{app['ratio_paired_median']:.2f}", _load_of(app),
+         "[benchmark_app](docs/evidence.md#speed)"],
+    ]  # fmt: skip
+    return table(["what", "figure", "load at start", "details"], rows) + (
+        "\n<sub>Generated by `benchmarks/readme_evidence.py` from `benchmarks/results/` "
+        f"({', '.join(SUMMARY_FILES)}); this machine has 2 cores, so a load above 2 inflates the times.</sub>\n"
+    )
+
+
+@block("install-size", "install-size.json")
+def render_install_size(d: dict[str, Any]) -> str:
+    """benchmarks/install_size.py: what each extra pulls onto disk."""
+    what = {"cli": "the `edgekit` command line alone (typer, rich, pillow)", "device": "a board's runner: LiteRT",
+            "tf": "TensorFlow, Keras, tf2onnx, LiteRT (build, train, TFLite export)",
+            "onnx": "ONNX + ONNX Runtime", "openvino": "OpenVINO + NNCF", "report": "matplotlib (HTML report, plots)",
+            "all": "everything a workstation needs",
+            "test": "all + pytest, ruff and the test-time reference tools"}  # fmt: skip
+    rows = [
+        [f"`edgekit[{r['extra']}]`", what.get(r["extra"], ""), f"{r['mb']:,} MB",
+         ", ".join(f"{x['package']} {x['mb']:,} MB" for x in r["largest"][:3])]
+        for r in d["rows"]
+    ]  # fmt: skip
+    return table(["extra", "for", "installed size", "largest packages"], rows) + (
+        f"\n<sub>Generated by `benchmarks/readme_evidence.py` from `benchmarks/results/install-size.json` "
+        f"(`python benchmarks/install_size.py`, {d.get('date', '?')}, commit {(d.get('commit') or '?')[:10]}).</sub>\n"
+    )
+
+
+@block("quickstart", "quickstart.json")
+def render_quickstart(d: dict[str, Any]) -> str:
+    """benchmarks/quickstart.py: the quick start's commands, their real output and how long each took."""
+    out = ""
+    for step in d["steps"]:
+        out += f"```console\n$ {step['command']}\n" + "\n".join(step["output"]) + "\n```\n"
+        out += f"({step['wall_s']:.0f} s, exit {step['exit_code']})\n\n"
+    return out + provenance_line(d, "quickstart.json")
+
+
 # ------------------------------------------------------------------------------------------------------ the engine
 def results_path(name: str, results_dir: Path = RESULTS_DIR) -> Path:
     """A results file: a bare name lives in results_dir; a path with a folder is relative to the repository (data
@@ -407,7 +561,11 @@ def results_path(name: str, results_dir: Path = RESULTS_DIR) -> Path:
     return REPO / name if "/" in name else results_dir / name
 
 
-def load_results(name: str, results_dir: Path) -> dict[str, Any]:
+def load_results(name: str | tuple[str, ...] | None, results_dir: Path) -> Any:
+    if name is None:
+        return None
+    if isinstance(name, tuple):
+        return {n: load_results(n, results_dir) for n in name}
     path = results_path(name, results_dir)
     try:
         return json.loads(path.read_text())
@@ -432,7 +590,8 @@ def render(text: str, results_dir: Path = RESULTS_DIR, only: set[str] | None = N
         if only is not None and m.group(1) not in only:
             return m.group(0)
         b = BLOCKS[m.group(1)]
-        body = b.render(load_results(b.results, results_dir)).rstrip("\n") + "\n"
+        data = load_results(b.results, results_dir)
+        body = (b.render() if data is None else b.render(data)).rstrip("\n") + "\n"
         return f"<!-- evidence:{b.name} -->\n{body}<!-- /evidence:{b.name} -->"
 
     return BLOCK_RE.sub(fill, text)
@@ -452,38 +611,49 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="exit 1 with the diff when README.md disagrees")
     ap.add_argument("--list", action="store_true", help="list the registered blocks")
-    ap.add_argument("--readme", type=Path, default=README)
+    ap.add_argument(
+        "--readme",
+        type=Path,
+        action="append",
+        help="a page to check or rewrite (repeatable); default: README.md, CONTRIBUTING.md and docs/*.md",
+    )
     ap.add_argument("--results", type=Path, default=RESULTS_DIR, help="folder of the results JSON")
     ap.add_argument("--only", default="", help="rewrite only these blocks (comma-separated names)")
     args = ap.parse_args(argv)
     if args.list:
         for b in BLOCKS.values():
-            present = "" if (args.results / b.results).is_file() else "  (missing)"
-            print(f"{b.name:20} benchmarks/results/{b.results}{present}")
+            files = () if b.results is None else (b.results,) if isinstance(b.results, str) else b.results
+            missing = [f for f in files if not results_path(f, args.results).is_file()]
+            print(f"{b.name:20} {', '.join(files) or '(from the code)'}{'  (missing)' if missing else ''}")
         return 0
     try:
-        if args.check:
-            diff = check(args.readme, args.results)
-            if diff:
-                print(diff, end="")
-                print(f"{args.readme}: evidence differs from the JSON; run python benchmarks/readme_evidence.py")
-                return 1
-            print(f"{args.readme}: every evidence block matches its JSON")
-            return 0
-        text = args.readme.read_text()
-        only = {x.strip() for x in args.only.split(",") if x.strip()} or None
-        if only and only - BLOCKS.keys():
-            raise EvidenceError(f"no renderer registered for block(s): {', '.join(sorted(only - BLOCKS.keys()))}")
-        fresh = render(text, args.results, only)
-        if fresh != text:
-            tmp = args.readme.with_name(f".{args.readme.name}.tmp")
-            tmp.write_text(fresh)
-            tmp.replace(args.readme)  # atomic: a reader never sees half a README
-        print(f"{args.readme}: {len(only or BLOCK_RE.findall(fresh))} evidence block(s) regenerated")
-        return 0
+        return sum(run_page(page, args) for page in args.readme or pages() if page.is_file()) and 1
     except (EvidenceError, KeyError, OSError) as exc:
         print(f"error: {exc if not isinstance(exc, KeyError) else f'results file lacks the key {exc}'}")
         return 2
+
+
+def run_page(page: Path, args: argparse.Namespace) -> int:
+    """Check or rewrite one page; 1 when --check finds it stale. An error raises (main turns it into exit 2)."""
+    if args.check:
+        diff = check(page, args.results)
+        if diff:
+            print(diff, end="")
+            print(f"{page}: generated blocks differ from their sources; run python benchmarks/readme_evidence.py")
+            return 1
+        print(f"{page}: every generated block matches its source")
+        return 0
+    text = page.read_text()
+    only = {x.strip() for x in args.only.split(",") if x.strip()} or None
+    if only and only - BLOCKS.keys():
+        raise EvidenceError(f"no renderer registered for block(s): {', '.join(sorted(only - BLOCKS.keys()))}")
+    fresh = render(text, args.results, only)
+    if fresh != text:
+        tmp = page.with_name(f".{page.name}.tmp")
+        tmp.write_text(fresh)
+        tmp.replace(page)  # atomic: a reader never sees half a page
+    print(f"{page}: {len(only or BLOCK_RE.findall(fresh))} generated block(s) regenerated")
+    return 0
 
 
 if __name__ == "__main__":
