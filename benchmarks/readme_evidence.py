@@ -478,10 +478,12 @@ def render_commands() -> str:
 
 
 def weights_origin(spec: Any) -> str:
-    """Where `--weights imagenet` takes this model's weights from."""
-    origin = getattr(spec, "weights_origin", None)
-    if origin:
-        return str(origin)
+    """Where `--weights imagenet` takes this model's weights from: a publisher's checkpoint edgekit ports, or Keras."""
+    from edgekit.models.ported import port_for
+
+    port = port_for(spec.name)
+    if port is not None:
+        return f"{port.publisher} `{port.architecture}` (ported)"
     return "Keras (`keras.applications`)" if spec.imagenet_weights else "none published"
 
 

@@ -498,7 +498,7 @@ def test_npu_only_when_listed_and_never_a_fallback(models, tmp_path):
 def test_the_readme_fleet_example_loads(tmp_path):
     from edgekit.measure.ssh import load_hosts
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "boards.md").read_text()
     example = readme.split("# fleet.toml", 1)[1].split("\n", 1)[1].split("```", 1)[0]
     (tmp_path / "fleet.toml").write_text(example)
     pi4, pi5 = load_hosts(tmp_path / "fleet.toml")

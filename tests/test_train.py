@@ -293,7 +293,7 @@ def test_weights_auto_falls_back_with_one_warning_and_records_it(tmp_path, capsy
 
 
 def test_readme_accuracy_table_matches_its_json():
-    """README's accuracy table is generated from benchmarks/results/accuracy.json, never typed by hand."""
+    """docs/evidence.md's accuracy table is generated from benchmarks/results/accuracy.json, never typed by hand."""
     import importlib.util
 
     root = Path(__file__).resolve().parents[1]
@@ -301,6 +301,6 @@ def test_readme_accuracy_table_matches_its_json():
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     report = json.loads(bench.RESULTS.read_text())
-    table = (root / "README.md").read_text().split(bench.README_BEGIN, 1)[1].split(bench.README_END, 1)[0]
+    table = (root / "docs" / "evidence.md").read_text().split(bench.README_BEGIN, 1)[1].split(bench.README_END, 1)[0]
     assert table.strip() == bench.markdown_table(report).strip()
     assert all(row["fp32_val_accuracy"] > 0.5 for row in report["rows"])
