@@ -336,7 +336,8 @@ def test_growth_line_compares_the_exports_slope_with_the_converters():
 def test_readme_table_is_the_one_the_benchmark_generates():
     """docs/evidence.md's export-memory table comes from benchmarks/results/export_memory.json, never typed by hand."""
     bench, repo = _bench()
-    readme, results = (repo / "docs" / "evidence.md").read_text(), repo / "benchmarks" / "results" / "export_memory.json"
+    readme = (repo / "docs" / "evidence.md").read_text()
+    results = repo / "benchmarks" / "results" / "export_memory.json"
     if bench.README_START not in readme or not results.exists():
         pytest.skip("no export-memory table in this checkout")
     block = readme.split(bench.README_START, 1)[1].split(bench.README_END, 1)[0].strip()

@@ -29,10 +29,16 @@ def latency_from_result(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def accuracy_figure(spec: ModelSpec, size: int, num_classes: int, fidelity: dict | None) -> dict[str, Any]:
-    """Labelled accuracy measured on an export's held-out images, else the published ImageNet top-1."""
+def accuracy_figure(
+    spec: ModelSpec, size: int, num_classes: int, fidelity: dict | None, weights: str | None = None
+) -> dict[str, Any]:
+    """Labelled accuracy measured on an export's held-out images, else the published ImageNet top-1 of the weights
+    the model can load (`--weights imagenet`). A saved result whose artifact held other weights (random, a file) has
+    no published figure: `weights` is what it recorded (None: predicted on the spot, or not recorded)."""
     if fidelity and fidelity.get("accuracy") is not None:
         return figure(fidelity["accuracy"], "measured", what="labelled accuracy of the export's held-out images")
+    if weights is not None and weights != "imagenet":
+        return figure(None, None, what=f"no published top-1: the measured artifact holds {weights} weights")
     published = spec.published_top1
     if published is not None and num_classes == 1000:
         what = "ImageNet top-1 of the trained fp32 weights"
@@ -43,10 +49,13 @@ def accuracy_figure(spec: ModelSpec, size: int, num_classes: int, fidelity: dict
 
 
 def profile_accuracy(result: dict[str, Any]) -> dict[str, Any] | None:
-    """A saved profile's accuracy: its export's measured one, else its model's published top-1, else None."""
+    """A saved profile's accuracy: its export's measured one, else its model's published top-1 when the artifact
+    holds those published weights (random or other weights have no published figure), else None."""
     fid = result.get("fidelity") or {}
     if fid.get("accuracy") is not None:
         return {"value": fid["accuracy"], "source": "measured"}
+    if result.get("weights") != "imagenet":  # random, a file, or not recorded (results older than the key)
+        return None
     try:
         published = get_spec(str(result.get("model"))).published_top1
     except UsageError:  # a profile of a model the registry does not know (a .keras file): no published figure

@@ -169,6 +169,7 @@ def _graph_figures(table: Table, saved: Any, load: Any, fidelity: Any) -> tuple[
         if result is not None:
             by_precision[prec] = figures_from_result(result, result.get("_path", "saved profile"))
             by_precision[prec]["fidelity"] = fidelity(result, prec)
+            by_precision[prec]["weights"] = result.get("weights")  # which weights the measured artifact held
             continue
         if prec not in table.target.runtime.precisions:
             by_precision[prec] = {"skipped": f"{table.target.id} does not run {prec} models"}
@@ -204,7 +205,7 @@ def _row(table: Table, name: str, size: int | None, by_precision: dict[str, Any]
         "energy_mj": main.get("energy_mj") or figure(None, None),
         "peak_memory_bytes": main.get("peak_memory_bytes") or figure(None, None),
         "fidelity": main.get("fidelity"),
-        "accuracy": facts.pop("accuracy")(main.get("fidelity")),
+        "accuracy": facts.pop("accuracy")(main.get("fidelity"), main.get("weights")),
         "use_case": facts.pop("use_case", ""),
         "use_case_in_notes": facts.pop("use_case_in_notes", None),
         "from": main.get("from") or main.get("skipped"),
@@ -238,7 +239,7 @@ def zoo_row(spec: ModelSpec, table: Table) -> dict[str, Any]:
         params_in_notes=spec.notes.params if spec.notes else None,
         macs=graph.macs if graph is not None else (spec.macs if size == spec.default_input_size else None),
         fp32_size=fp32_size,
-        accuracy=lambda fid: accuracy_figure(spec, size, req.num_classes, fid),
+        accuracy=lambda fid, weights: accuracy_figure(spec, size, req.num_classes, fid, weights),
         use_case=spec.use_case,
         use_case_in_notes=spec.notes.use_case if spec.notes else None,
         graph_cached=meta["cached"] if meta else None,
@@ -246,7 +247,7 @@ def zoo_row(spec: ModelSpec, table: Table) -> dict[str, Any]:
     )
 
 
-def _measured_accuracy(fid: dict | None) -> dict[str, Any]:
+def _measured_accuracy(fid: dict | None, weights: str | None = None) -> dict[str, Any]:
     if fid and fid.get("accuracy") is not None:
         return figure(fid["accuracy"], "measured", what="labelled accuracy of the export's held-out images")
     return figure(None, None)

@@ -225,6 +225,8 @@ def fill_identity(result: dict[str, Any], art: Artifact, target) -> dict[str, An
     for key in ("input_size", "alpha"):  # part of the result's configuration (results.CONFIG_KEYS)
         if build.get(key) is not None:
             result.setdefault(key, build[key])
+    if build.get("weights_used"):  # which weights the artifact holds: a published top-1 belongs to 'imagenet' only
+        result.setdefault("weights", build["weights_used"])
     return result
 
 
