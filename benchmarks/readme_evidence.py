@@ -427,6 +427,39 @@ def render_profile_throughput(d: dict[str, Any]) -> str:
     )
 
 
+def _as_dict(value: Any) -> dict[str, Any]:
+    """A run record (older files kept it as a Python repr string)."""
+    if isinstance(value, dict):
+        return value
+    import ast
+
+    return ast.literal_eval(value)
+
+
+@block("cluster-speedup", "cluster_speedup.json")
+def render_cluster_speedup(d: dict[str, Any]) -> str:
+    """benchmarks/cluster_speedup.py: the same exports sequentially and on a local two-node Ray cluster."""
+    seq, ray_ = _as_dict(d["sequential"]), _as_dict(d["ray_two_nodes"])
+    same = _as_dict(d["artifacts_identical"]) if d.get("artifacts_identical") else {}
+    out = table(
+        ["run", "command", "wall s", "load before -> after"],
+        [
+            ["sequential", f"`{seq['command']}`", f"{seq['wall_s']:.1f}",
+             f"{seq['load_before'][0]:.1f} -> {seq['load_after'][0]:.1f}"],
+            [d.get("cluster", "Ray"), f"`{ray_['command']}`", f"{ray_['wall_s']:.1f}",
+             f"{ray_['load_before'][0]:.1f} -> {ray_['load_after'][0]:.1f}"],
+        ],
+    )  # fmt: skip
+    out += f"\nSpeed-up {d['speedup']:.2f}x."
+    if same:
+        differ = same.get("differ") or []
+        out += (
+            f" Files byte-identical to the sequential run's: {same.get('files', 0) - len(differ)} of "
+            f"{same.get('files', '?')}."
+        )
+    return out + "\n\n" + provenance_line(d, "cluster_speedup.json")
+
+
 # ------------------------------------------------------------------------------------------- blocks from the code
 def cli_commands() -> list[tuple[str, Any]]:
     """(`edgekit CMD [SUB]`, click command) for every command of the Typer app, in `--help` order."""
@@ -524,11 +557,12 @@ SUMMARY_FILES = (
 @block("summary", SUMMARY_FILES)
 def render_summary(d: dict[str, dict[str, Any]]) -> str:
     """README's short table: the figure a newcomer needs from each evidence file, with its load and a link."""
-    fit = d["fit.json"]["summary"]["all_deployed"]
+    fit_summary = d["fit.json"]["summary"]
+    fit = (fit_summary.get("leave_one_model_out") or fit_summary)["all_deployed"]
     pvm = d["predict-vs-measure.json"]["summary"]
     exp, cmp_, app = d["export-speed.json"], d["compare_speed.json"], d["benchmark-app.json"]
     rows = [
-        ["prediction for a board, published rows the fit never saw",
+        ["prediction for a board: published rows of models the fit never saw (leave-one-model-out)",
          f"median error {pct(fit['median_abs_error'])}, worst {fit['worst_factor']:.2f}x, "
          f"{100 * fit.get('band_coverage', 0):.0f} % inside the band (n = {fit['n']})", "-",
          "[fit](docs/evidence.md#prediction-on-published-rows-leave-one-out)"],
