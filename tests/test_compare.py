@@ -158,6 +158,7 @@ def test_report_html_from_saved_profiles(env, capsys):
             latency_ms={"median": ms, "low": ms / 1.5, "high": ms * 1.5},
             size_bytes=4_000_000 if prec == "int8" else 14_000_000,
             layers=[{"name": "a/b/conv", "op": "CONV_2D", "time_ms": 1.0, "percent": 30}],
+            weights="imagenet",  # the export held the published weights: their top-1 gives the accuracy plot
         )
         save_result(r, env / "profiles")
     code, _, err = run_cli(["report", "--html", "r.html", "--plots", "p"], capsys)
