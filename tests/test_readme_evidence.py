@@ -52,7 +52,7 @@ def test_a_changed_figure_fails_the_check_and_is_regenerated(tmp_path):
     copy, original, old = tampered_copy(tmp_path)
     proc = evidence("--check", "--readme", copy)
     assert proc.returncode == 1
-    assert "evidence differs" in proc.stdout
+    assert "generated blocks differ from their sources" in proc.stdout
     assert any(line.startswith("+") and old in line for line in proc.stdout.splitlines()), proc.stdout
     # regenerating puts the JSON's figure back, byte for byte
     assert evidence("--readme", copy).returncode == 0
@@ -65,9 +65,12 @@ def test_a_rerun_benchmark_makes_the_readme_stale(tmp_path):
     shutil.copytree(RESULTS, results)
     text = README.read_text()
     shown = {m.group(1) for m in BLOCK.finditer(text)}
-    files = [line.split()[1] for line in evidence("--list").stdout.splitlines() if line.split()[0] in shown]
+    # `--list`: "name  file[, file...]" or "name  (from the code)"; one-file blocks under benchmarks/results/
+    listed = [line.split(None, 1) for line in evidence("--list").stdout.splitlines()]
+    files = [rest.strip() for name, rest in listed if name in shown and "," not in rest and "/" not in rest
+             and "(from the code)" not in rest]  # fmt: skip
     # a block that prints its results file's date (a block may show per-row dates instead)
-    paths = [tmp_path / f.replace("benchmarks/", "", 1) for f in files]
+    paths = [results / f for f in files]
     path = next(p for p in paths if json.loads(p.read_text()).get("date", "?") in text)
     path.write_text(path.read_text().replace('"date": "', '"date": "1999-01-01 was ', 1))
     proc = evidence("--check", "--results", results)
