@@ -368,9 +368,9 @@ def load(v: Variant) -> Callable[[], Any]:
 def predict(v: Variant, images: np.ndarray) -> np.ndarray:
     """Float logits for each image (int8 I/O quantized and dequantized the way edgekit's runners do)."""
     if v.runtime == "litert":
-        from edgekit.exporting.formats.tflite import TFLiteRunner
+        from edgekit.exporting.formats.tflite import TFLiteArtifact
 
-        return TFLiteRunner(v.path, threads=1).run(images)
+        return TFLiteArtifact(v.path, threads=1).run(images)
     model = open_variant(v)
     return np.concatenate([model.run([np.ascontiguousarray(images[i : i + 1])])[0] for i in range(len(images))])
 
