@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import write_result  # noqa: E402
 
 NAME = "install-size"
-EXTRAS = ("cli", "device", "tf", "onnx", "openvino", "report", "all", "test")
+EXTRAS = ("cli", "device", "tf", "onnx", "openvino", "report", "ray", "all", "test")
 _REQ = re.compile(r"^([A-Za-z0-9_.\-]+)(\[[^\]]*\])?")
 
 

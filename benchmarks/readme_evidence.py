@@ -593,6 +593,7 @@ def render_install_size(d: dict[str, Any]) -> str:
     what = {"cli": "the `edgekit` command line alone (typer, rich, pillow)", "device": "a board's runner: LiteRT",
             "tf": "TensorFlow, Keras, tf2onnx, LiteRT (build, train, TFLite export)",
             "onnx": "ONNX + ONNX Runtime", "openvino": "OpenVINO + NNCF", "report": "matplotlib (HTML report, plots)",
+            "ray": "Ray, for --ray (a cluster)",
             "all": "everything a workstation needs",
             "test": "all + pytest, ruff and the test-time reference tools"}  # fmt: skip
     rows = [
