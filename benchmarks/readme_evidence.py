@@ -122,7 +122,10 @@ def provenance_line(data: dict[str, Any], results: str) -> str:
 def load_note(data: dict[str, Any]) -> str:
     """A warning when the run shared its cores with more runnable processes than it had cores."""
     machine = data.get("machine") if isinstance(data.get("machine"), dict) else {}
-    loads = [x for x in (data.get("load_before") or [])[:1] + (machine.get("loadavg") or [])[:1] if x is not None]
+    # The load at the start says what else ran; the load at the end also counts the benchmark's own processes, so it
+    # is used only by files that kept nothing else.
+    start = data.get("load_at_start") or data.get("load_before")
+    loads = [x for x in (start or machine.get("loadavg") or [])[:1] if x is not None]
     cores = machine.get("cores")
     if not loads or not cores or max(loads) <= cores:
         return ""
