@@ -98,16 +98,24 @@ def direction(ratio: float) -> str:
     return "too fast" if ratio < 1 else "too slow"
 
 
+def start_load(data: dict[str, Any]) -> float | None:
+    """The 1-minute load average when the run started: what else shared the cores. The load at the end also counts the
+    benchmark's own processes, so it is used only by files that kept nothing else."""
+    machine = data.get("machine") if isinstance(data.get("machine"), dict) else {}
+    load = data.get("load_before") or data.get("load_at_start") or machine.get("loadavg") or machine.get("loadavg_1min")
+    if isinstance(load, list):
+        load = load[0] if load else None
+    return load
+
+
 def provenance_line(data: dict[str, Any], results: str) -> str:
     """Where the figures came from: file, command, date, commit, machine, load."""
     machine = data.get("machine")
     if isinstance(machine, dict):
         where = f"{machine.get('cpu', '?')}, {machine.get('cores', '?')} cores"
-        load = data.get("load_before") or machine.get("loadavg") or machine.get("loadavg_1min")
     else:
-        where, load = str(machine or "?"), data.get("load_before")
-    if isinstance(load, list):
-        load = load[0]
+        where = str(machine or "?")
+    load = start_load(data)
     commit = (data.get("commit") or data.get("git_commit") or "?")[:10]
     shown = results if "/" in results else f"benchmarks/results/{results}"
     parts = [f"`{shown}`", str(data.get("date", "?")), f"commit {commit}", where]
@@ -122,16 +130,11 @@ def provenance_line(data: dict[str, Any], results: str) -> str:
 def load_note(data: dict[str, Any]) -> str:
     """A warning when the run shared its cores with more runnable processes than it had cores."""
     machine = data.get("machine") if isinstance(data.get("machine"), dict) else {}
-    # The load at the start says what else ran; the load at the end also counts the benchmark's own processes, so it
-    # is used only by files that kept nothing else.
-    start = data.get("load_at_start") or data.get("load_before")
-    loads = [x for x in (start or machine.get("loadavg") or [])[:1] if x is not None]
-    cores = machine.get("cores")
-    if not loads or not cores or max(loads) <= cores:
+    load, cores = start_load(data), machine.get("cores")
+    if load is None or not cores or load <= cores:
         return ""
-    span = f"{min(loads):.0f}" if round(min(loads)) == round(max(loads)) else f"{min(loads):.0f}-{max(loads):.0f}"
     return (
-        f"Measured at a load average of {span} on {cores} cores (other jobs on the same "
+        f"Measured at a load average of {load:.0f} on {cores} cores (other jobs on the same "
         "machine): absolute times are inflated and ratios between runs that were not interleaved are unreliable; "
         "rerun on a quiet machine for figures to quote.\n"
     )
@@ -539,11 +542,7 @@ def render_models() -> str:
 
 
 def _load_of(d: dict[str, Any]) -> str:
-    """The 1-minute load average a run started at (or ended at, for files that kept only that)."""
-    machine = d.get("machine") if isinstance(d.get("machine"), dict) else {}
-    load = d.get("load_before") or machine.get("loadavg")
-    if isinstance(load, list):
-        load = load[0] if load else None
+    load = start_load(d)
     return "-" if load is None else f"{load:.1f}"
 
 
