@@ -196,15 +196,24 @@ def render_fit(d: dict[str, Any]) -> str:
             f"({w['runtime']}), predicted {w['predicted_ms']:.3g} ms vs {w['published_ms']:.3g} ms published, "
             f"{factor(w['ratio']):.2f}x {direction(w['ratio'])}.\n"
         )
+    beyond = (lomo or {}).get("beyond_worst_bar") or []
+    if beyond:
+        out += "Off by more than the worst-factor bar under leave-one-model-out (and what one thread would read):\n"
+        for b in beyond:
+            one = f"; at one thread {b['one_thread_ratio']:.2f}" if b.get("one_thread_ratio") else ""
+            fitted = "" if b.get("fitted", True) else " (fits nothing: conditions in doubt)"
+            out += f"- {b['row']} at {b['threads']} thread(s): {b['ratio']:.2f}{one}{fitted}\n"
     outside = [r for r in held if r.get("inside_band") is False]
     if outside:
         names = ", ".join(f"{model_name(r['model'])} {r['precision'].upper()} on {r['target']}" for r in outside)
         out += f"Published figure outside its predicted band: {names}.\n"
     n_rows = len(d["rows"])
     unconstrained = sum(1 for r in d["rows"] if r.get("deployed_runtime") and not r.get("held_out"))
+    doubtful = sum(1 for r in held if r.get("fitted") is False)
     out += (
-        f"{n_rows} published rows: {len(held)} predicted by a fit that never saw them, {unconstrained} the only row "
-        f"of their kind (fitted, not held out), {n_rows - len(held) - unconstrained} context.\n"
+        f"{n_rows} published rows: {len(held)} predicted by a fit that never saw them ({doubtful} of them fit "
+        f"nothing: conditions in doubt), {unconstrained} the only row of their kind (fitted, not held out), "
+        f"{n_rows - len(held) - unconstrained} context.\n"
     )
     return out + "\n" + provenance_line(d, "fit.json")
 

@@ -64,6 +64,39 @@ def test_context_rows_are_never_fitted(cv):
         assert not set(used) & context, (tid, set(used) & context)
 
 
+def test_rows_in_doubt_fit_nothing_but_count_in_the_evidence(cv):
+    """A deployed row whose conditions are in doubt (rows.NOT_FITTED) is in no fitted cell, yet it is held out and
+    its error counts toward the bars like any other row's: leaving it out of the evidence would be choosing rows."""
+    from edgekit.costmodel.rows import NOT_FITTED
+
+    rows, records = cv
+    doubtful = {r.label for r in rows if r.key in NOT_FITTED}
+    assert doubtful and all(r.family for r in rows if r.key in NOT_FITTED)
+    for tid in {r.target for r in rows}:
+        constants = fit.fit(rows, tid)
+        used = [label for cell in constants.get("cpu", {}).values() for label in cell["rows"]]
+        assert not set(used + constants.get("rows", [])) & doubtful, tid
+    recs = [r for r in records if (r["target"], r["model"], r["precision"], r["runtime"]) in NOT_FITTED]
+    assert recs and all(r["held_out"] and not r["fitted"] and "lomo_ratio" in r for r in recs)
+    assert evidence.summarize(records)["leave_one_model_out"]["all_deployed"]["n"] == sum(
+        1 for r in records if r.get("held_out")
+    )
+
+
+def test_multithreaded_cpu_rows_say_what_one_thread_would_read(cv):
+    """Each multi-threaded CPU row records its one-thread prediction (a source's most often unstated condition),
+    slower than its own; the rows beyond the worst-factor bar are listed with it."""
+    _, records = cv
+    multi = [r for r in records if r.get("held_out") and r["threads"] > 1]
+    assert multi and all(r["lomo_one_thread_ratio"] > r["lomo_ratio"] for r in multi)
+    beyond = evidence.summarize(records)["leave_one_model_out"]["beyond_worst_bar"]
+    bar = evidence.BARS["unseen_models"]["worst_factor"]
+    assert all(max(b["ratio"], 1 / b["ratio"]) > bar for b in beyond)
+    assert len(beyond) == sum(
+        1 for r in records if r.get("held_out") and max(r["lomo_ratio"], 1 / r["lomo_ratio"]) > bar
+    )
+
+
 def test_fitted_constants_file_is_what_the_fit_produces(cv):
     rows, records = cv
     committed = json.loads(fit.FITTED_JSON.read_text())

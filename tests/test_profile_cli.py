@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -189,3 +190,19 @@ def test_npu_memory_traffic_does_not_depend_on_the_file_format(tiny_int8):
         for f in mac_ops
     ]
     assert max(medians) / min(medians) < 1.15, medians
+
+
+def test_console_names_the_slowest_measured_layers(tiny_int8, tmp_path, capsys):
+    """The console (not only the JSON) shows a measurement's slowest layers, under the Keras layer names the export
+    traced, with the runtime's op type beside them."""
+    from edgekit.stages.profile import SLOWEST_LAYERS
+
+    args = ["profile", tiny_int8["tflite"]["path"], "--target", "host", *FAST, "--profiles-dir", str(tmp_path)]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    text = out + err
+    head = next(line for line in text.splitlines() if "slowest of" in line)
+    assert "runtime op names" not in head  # the export's trace named them
+    rows = text.splitlines()[text.splitlines().index(head) + 1 :][:SLOWEST_LAYERS]
+    rows = [r for r in rows if " ms " in r]
+    assert rows and all(re.search(r"\w+ \([A-Z_0-9]+\)$", r) for r in rows), rows

@@ -273,7 +273,7 @@ def _ratio(cells, want: tuple[str, str, str], have: tuple[str, str, str], target
 def cpu_cell(rows: list[PublishedRow], target: str, runtime: str, precision: str) -> dict[str, Any] | None:
     """The fitted scales of one (board, runtime, precision) cell, carried over from another cell when it has no
     rows of its own (and saying from which), or None when nothing constrains it."""
-    cells = _cpu_cells([r for r in rows if r.family])
+    cells = _cpu_cells([r for r in rows if r.fitted])
     other = "fp32" if precision == "int8" else "int8"
 
     def cell(key, factor: float = 1.0, carried: str | None = None) -> dict[str, Any]:

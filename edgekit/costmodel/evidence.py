@@ -7,7 +7,10 @@ is held out together, so each is predicted by a fit that never saw that model: t
 model asks. A row's band is [median / e^q, median x e^q], where q is the 90th percentile of the |log error| of the
 *other* rows of the same target kind (and runtime) under the same scheme, leaving out the rows of its own model in
 leave-one-model-out: a row's own error never sets its band. The constants edgekit predicts with (fitted.json) are
-the fit on every deployed row, with q from all of a kind's leave-one-model-out errors.
+the fit on every deployed row, with q from all of a kind's leave-one-model-out errors. A row whose conditions are in
+doubt (rows.NOT_FITTED) fits nothing and sets no band, but is held out and counted like the others; every
+multi-threaded CPU row also records what one thread would read (lomo_one_thread_ratio), the condition a source most
+often leaves unstated.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from edgekit.costmodel.instructions import evaluate_instruction_rows
 from edgekit.costmodel.kinds import fitted_target, hook
 from edgekit.costmodel.predict import predict_graph
 from edgekit.costmodel.reference import in_zoo
-from edgekit.costmodel.rows import NOT_DELEGATED, PublishedRow, published_rows, row_graph, row_precision_hint
+from edgekit.costmodel.rows import NOT_FITTED, PublishedRow, published_rows, row_graph, row_precision_hint
 from edgekit.hardware.targets import get_target, load_targets
 from edgekit.ioutil import write_json_atomic
 
@@ -69,8 +72,10 @@ MIN_PEERS = 3  # fewer held-out rows of a runtime than this: its band comes from
 def band_log(records: list[dict[str, Any]], kind: str, runtime: str | None, ratio: str = "ratio") -> float:
     """log half-width of the band: the BAND_QUANTILE of the held-out |log error| of the rows of this target kind and
     runtime (a runtime's misses say little about another's), or of the whole kind when the runtime has few rows.
+    A row whose conditions are in doubt (rows.NOT_FITTED) sets no band, as it fits no constant; its own error still
+    counts in every figure summarize() reports.
     ratio: the records' field holding the scheme's prediction / published ratio."""
-    held = [r for r in records if r.get("held_out") and r["kind"] == kind]
+    held = [r for r in records if r.get("held_out") and r["kind"] == kind and r.get("fitted", True)]
     peers = [r for r in held if r["deployed_runtime"] == runtime]
     chosen = peers if len(peers) >= MIN_PEERS else held
     return round(_quantile([abs(math.log(r[ratio])) for r in chosen], BAND_QUANTILE), 4)
@@ -89,7 +94,8 @@ def cross_validate(rows: list[PublishedRow]) -> list[dict[str, Any]]:
     for row in deployed:
         constants = fit([r for r in deployed if r is not row], row.target)
         point = _predict(row, constants, 0.0)
-        records.append(_record(row, point, constants, role="held out (leave-one-out)"))
+        role = "held out (leave-one-out)" + ("" if row.fitted else f"; fits nothing: {NOT_FITTED[row.key]}")
+        records.append(_record(row, point, constants, role=role))
     for rec in records:  # a row whose fit had nothing else to rest on was not predicted blind: not held out
         rec["held_out"] = rec["carried_over_from"] != UNCONSTRAINED
         if not rec["held_out"]:
@@ -106,8 +112,7 @@ def cross_validate(rows: list[PublishedRow]) -> list[dict[str, Any]]:
         if not row.family:
             constants = fit(deployed, row.target)
             point = _predict(row, constants, 0.0)
-            why = NOT_DELEGATED.get(row.key, "runtime edgekit does not deploy")
-            rec = _record(row, point, constants, role=f"context ({why})")
+            rec = _record(row, point, constants, role="context (runtime edgekit does not deploy)")
             rec.pop("_constants")
             records.append(rec)
     return records
@@ -123,6 +128,9 @@ def _leave_one_model_out(deployed: list[PublishedRow], records: list[dict[str, A
         rec[LOMO + "predicted_ms"] = round(_predict(row, constants, 0.0)["median"], 3)
         rec[LOMO + "ratio"] = round(rec[LOMO + "predicted_ms"] / row.latency_ms, 3)
         rec[LOMO + "carried_over_from"] = _carried(constants, row)
+        if row.threads > 1:  # what a source that ran one thread (and said otherwise, or nothing) would read
+            one = _predict(replace(row, threads=1), constants, 0.0)["median"]
+            rec[LOMO + "one_thread_ratio"] = round(one / row.latency_ms, 3)
         rec[LOMO + "_constants"] = constants
     for rec in records:
         others = [o for o in records if o["model"] != rec["model"]]
@@ -140,7 +148,7 @@ def _record(row: PublishedRow, point: dict[str, Any], constants: dict[str, Any],
         "precision": row.precision, "runtime": row.runtime, "deployed_runtime": row.family, "threads": row.threads,
         "published_ms": row.latency_ms, "predicted_ms": round(point["median"], 3),
         "alpha": row.alpha, "graph": row.graph_model, "zoo_model": in_zoo(row.graph_model),
-        "ratio": round(point["median"] / row.latency_ms, 3), "role": role,
+        "ratio": round(point["median"] / row.latency_ms, 3), "role": role, "fitted": row.fitted,
         "carried_over_from": _carried(constants, row), "source": row.source, "notes": row.notes,
         "_constants": constants,
     }  # fmt: skip
@@ -176,6 +184,19 @@ def _breakdown(held: list[dict[str, Any]], prefix: str = "") -> dict[str, Any]:
     return by
 
 
+def _beyond(rs: list[dict[str, Any]], factor: float) -> list[dict[str, Any]]:
+    """The rows off by more than `factor` under leave-one-model-out, with what one thread would read."""
+    return [
+        {
+            "row": f"{r['target']}/{r['model']}@{r['input']}/{r['precision']}/{r['runtime']}",
+            "threads": r["threads"], "ratio": r[LOMO + "ratio"], "one_thread_ratio": r.get(LOMO + "one_thread_ratio"),
+            "fitted": r["fitted"],
+        }
+        for r in rs
+        if max(r[LOMO + "ratio"], 1 / r[LOMO + "ratio"]) > factor
+    ]  # fmt: skip
+
+
 def _meets(stats: dict[str, Any], bar: dict[str, float]) -> bool:
     return bool(stats.get("n")) and all(
         stats.get(k, math.inf) >= v if k == "band_coverage" else stats.get(k, math.inf) <= v for k, v in bar.items()
@@ -190,6 +211,7 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     by["context"] = _stats([r for r in records if not r["deployed_runtime"]])
     lomo = [r for r in held if LOMO + "ratio" in r]
     by["leave_one_model_out"] = _breakdown(lomo, LOMO)
+    by["leave_one_model_out"]["beyond_worst_bar"] = _beyond(lomo, BARS["unseen_models"]["worst_factor"])
     by["zoo_models"] = _stats([r for r in held if r["zoo_model"]])
     by["bars"] = {
         "unseen_models": {**BARS["unseen_models"], "met": _meets(by["leave_one_model_out"]["all_deployed"],
@@ -310,4 +332,7 @@ def report_lines(report: dict[str, Any]) -> list[str]:
             f"{s['worst_factor']:.2f}x, {s['band_coverage']:.0%} inside their band, "
             f"median band {s['median_band_width']:.2f}x"
         )
+    for b in summary["leave_one_model_out"]["beyond_worst_bar"]:
+        one = f"; at one thread {b['one_thread_ratio']:.2f}" if b["one_thread_ratio"] else ""
+        lines.append(f"beyond the bar's worst factor: {b['row']} at {b['threads']} thread(s) {b['ratio']:.2f}{one}")
     return lines

@@ -25,6 +25,6 @@ __all__ = ["FITTED_JSON", "MIN_BAND", "PublishedRow", "fit", "fitted_target", "p
 
 
 def fit(rows: list[PublishedRow], target: str) -> dict[str, Any]:
-    """The constants of one target fitted on `rows` (deployed rows only are used)."""
+    """The constants of one target fitted on `rows` (deployed rows whose conditions are not in doubt only)."""
     t = get_target(target)
-    return hook(t, "fit_constants")([r for r in rows if r.family], t)
+    return hook(t, "fit_constants")([r for r in rows if r.fitted], t)

@@ -32,13 +32,16 @@ DEPLOYED = {
     "edgetpu": "edgetpu",
     "openvino-npu": "openvino-npu",
 }
-# Rows of a deployed runtime's kernels whose graph did not run on those kernels alone: predicted and reported as
-# context, never fitted nor counted as held out. [U] ExecuTorch's XNNPACK partitioner leaves max pools with
-# ceil_mode=True to the portable (reference) kernels; torchvision's GoogLeNet has 13 of them, so its graph runs in
-# ~14 delegate partitions with portable max pools between them (25 ms beside a fully delegated 21 ms ResNet-50).
-NOT_DELEGATED = {
+# Rows of a deployed runtime that fit no constant but are held out and counted in the evidence like any other: their
+# stated conditions are in doubt, and fitted they would pull the other rows of their cell off. GoogLeNet INT8 on the
+# Pi 5 reads about as one thread would where the row says four (fit.json's lomo_one_thread_ratio), as does the ONNX
+# Runtime InceptionV3 row of the same publisher, while that publisher's ResNet-50 and SqueezeNet rows read as four
+# threads; [U] a second explanation: ExecuTorch's XNNPACK partitioner leaves ceil-mode max pools (13 in
+# torchvision's GoogLeNet) to portable kernels. (The InceptionV3 row is fitted: ONNX Runtime's only INT8 row on ARM.)
+NOT_FITTED = {
     ("rpi5", "inceptionv1", "int8", "executorch-xnnpack"): (
-        "torchvision GoogLeNet's ceil-mode max pools fall outside ExecuTorch's XNNPACK delegate [U]"
+        "conditions in doubt: reads as one thread where the row says four, or ceil-mode max pools outside "
+        "ExecuTorch's XNNPACK delegate [U]; fitted, it would pull the Pi 5's other LiteRT rows far off"
     ),
 }
 # Published model names whose graph is another model (ncnn's benchmark runs SqueezeNet 1.1; Inception v4 is in no
@@ -67,8 +70,13 @@ class PublishedRow:
 
     @property
     def family(self) -> str | None:
-        """The deployed runtime this row fits, None for context rows."""
-        return None if self.key in NOT_DELEGATED else DEPLOYED.get(self.runtime)
+        """The deployed runtime whose kernels this row ran, None for context rows."""
+        return DEPLOYED.get(self.runtime)
+
+    @property
+    def fitted(self) -> bool:
+        """Whether the row fits constants: a deployed row whose conditions are not in doubt (NOT_FITTED)."""
+        return self.family is not None and self.key not in NOT_FITTED
 
     @property
     def graph_model(self) -> str:

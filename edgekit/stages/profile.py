@@ -407,11 +407,31 @@ def render_results(results: list[dict[str, Any]]) -> None:
             console.info(
                 f"{r.get('model')}: op {op.get('index')} {op.get('op')} falls back to the CPU: {op.get('reason')}"
             )
-        for line in (_streaming_line(r), _instructions_line(r)):
+        for line in (_streaming_line(r), _instructions_line(r), *_slowest_layer_lines(r)):
             if line:
                 console.info(line)
         for warning in r.get("warnings") or []:  # e.g. a prediction for an artifact quantized for another CPU
             console.warn(f"{r.get('model')} {r.get('format')}-{r.get('precision')}: {warning}")
+
+
+SLOWEST_LAYERS = 5  # --profile-ops: the console shows these; the JSON (--json, the saved result) has every layer
+
+
+def _slowest_layer_lines(r: dict[str, Any]) -> list[str]:
+    """A measured per-layer profile (--profile-ops): its slowest layers, by Keras layer name where the export traced
+    them, else the runtime's names (said so)."""
+    from edgekit.analyze.layernames import layer_label, names_note
+
+    layers = r.get("layers") or []
+    if r.get("source") != "measured" or not layers:
+        return []
+    slowest = sorted(layers, key=lambda row: -float(row.get("time_ms") or 0))[:SLOWEST_LAYERS]
+    note = names_note(layers)
+    lines = [f"{r.get('model')}: slowest of {len(layers)} layers" + (f" ({note})" if note else "")]
+    for row in slowest:
+        pct = f"{row['percent']:5.1f} %" if row.get("percent") is not None else "       "
+        lines.append(f"  {float(row.get('time_ms') or 0):9.3f} ms {pct}  {layer_label(row)}")
+    return lines
 
 
 def _instructions_line(r: dict[str, Any]) -> str | None:
