@@ -125,6 +125,7 @@ def train(
     alpha: float | None = None,
     out: PathLike | None = None,
     resume: bool = False,
+    seed: int = 0,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Train a zoo model on labelled images into a .keras model that `export` takes (`edgekit train`).
@@ -141,6 +142,7 @@ def train(
         alpha: width multiplier (MobileNet families).
         out: export root (default ./edgekit-out); the model goes to <out>/<model>-<data>/keras/.
         resume: continue an interrupted run from its checkpoint.
+        seed: seed of the validation split, the initial weights and the shuffling (recorded in the manifest).
         progress: called with each progress line (default: one line at a time on stderr).
 
     Returns:
@@ -152,9 +154,8 @@ def train(
     from edgekit.training.loop import TrainOptions, validate
     from edgekit.training.loop import train as run_train
 
-    opts = TrainOptions(
-        model, data, strategy, epochs, input_size, batch_size, val_split, weights, alpha, _path(out), resume
-    )
+    opts = TrainOptions(model, data, strategy, epochs, input_size, batch_size, val_split, weights, alpha, _path(out),
+                        resume, seed=seed)  # fmt: skip
     validate(opts)  # bad options fail before TensorFlow loads
     return _plain(run_train(opts, say=progress))
 

@@ -25,6 +25,9 @@ def train(
         Path | None, typer.Option("--out", help="Export root (default ./edgekit-out): writes <model>-<data>/keras/.")
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its checkpoint.")] = False,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of everything random here: validation split, weights, shuffling.")
+    ] = 0,
     jobs: JobsOpt = 1,
     ray: RayOpt = None,
     ray_cpus: RayCpusOpt = 1,
@@ -46,6 +49,7 @@ def train(
         weights=weights,
         alpha=alpha,
         resume=resume,
+        seed=seed,
     )
     names = list(dict.fromkeys(models))
     if len(names) > 1 or at != where(1, None, 1, None, False):
