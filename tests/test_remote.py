@@ -504,3 +504,21 @@ def test_the_readme_fleet_example_loads(tmp_path):
     pi4, pi5 = load_hosts(tmp_path / "fleet.toml")
     assert (pi4.name, pi4.user, pi4.address, pi4.port, pi4.target) == ("pi4-desk", "pi", "192.168.1.20", None, "rpi4")
     assert pi4.identity == tmp_path / "keys" / "id_ed25519" and pi5.port == 2222 and pi5.python.endswith("/python")
+
+
+@pytest.mark.parametrize("what", ["keras file", "zoo model"])
+def test_a_keras_file_or_model_name_is_exported_then_measured_over_ssh(
+    what, servers, keys, trained_keras, tmp_path, capsys
+):
+    """`profile MY.keras --host ...` (or a model name): exported here first (INT8 TFLite, into --out), then measured
+    on the remote, as `--target host` does for this machine."""
+    out = tmp_path / "exports"
+    item = [str(trained_keras)] if what == "keras file" else ["squeezenet", "--input-size", "32"]
+    code, results, err = _profile(servers, keys, tmp_path, capsys, *item, "--out", str(out))
+    assert code == 0, err
+    (result,) = results
+    assert result["status"] == "ok" and result["source"] == "measured"
+    assert result["format"] == "tflite" and result["precision"] == "int8"
+    exported = Path(result["artifact"]["path"])
+    assert exported.is_file() and out in exported.parents
+    assert Path(result["remote"]["model_path"]).read_bytes() == exported.read_bytes()

@@ -37,7 +37,7 @@ def profile_remote(req, opts: RemoteOptions, say=None) -> tuple[list[dict[str, A
     if req.predict or req.emulate:
         raise UsageError("--host, --cpus, --cooldown-c and --power-cmd measure; --predict and --emulate do not")
     check_timing(req, remote=True)
-    arts = remote_artifacts(req)
+    arts = remote_artifacts(req, {h.target for h in opts.hosts if h.target}, say)
     names = [name for a in arts for name, _ in cache_entries(a)] + [runner_bundle()[0]]
     formats = tuple(sorted({a.format for a in arts}))
     if not opts.hosts:
@@ -103,18 +103,22 @@ def _failed(plan: HostPlan, art, error: str) -> dict[str, Any]:
     return to_result({"status": "failed", "error": error}, art, plan, sha256_file(art.path), remote)
 
 
-def remote_artifacts(req) -> list:
+def remote_artifacts(req, asserted: set[str] = frozenset(), say=None) -> list:
     """The artifacts named on the command line (files, or export folders: their TFLite files unless --format names
-    other formats) that the device runner runs: .tflite, .onnx, OpenVINO .xml (+ .bin)."""
+    other formats) that the device runner runs: .tflite, .onnx, OpenVINO .xml (+ .bin). A model name or a .keras
+    file is exported here first (INT8 TFLite unless --format/--fp32 say otherwise), quantized for the board the
+    hosts are asserted to be (--target) when they all name one."""
     if not req.items:
         raise UsageError(
-            "name the .tflite, .onnx or OpenVINO .xml artifacts or export folders to measure on the remote"
+            "name the .tflite, .onnx or OpenVINO .xml artifacts, export folders, models or .keras files to measure"
         )
     wanted = tuple(f for f in (req.formats or FOLDER_FORMATS) if f in remote_formats())
     in_folders = SimpleNamespace(id="remote", formats=wanted)
     arts = []
     for item in req.items:
         found = folder_artifacts(Path(item), req, in_folders)
+        if found is None and _to_export(item):
+            found = _export_for_remote(item, req, asserted, say)
         arts.extend(found if found is not None else [artifact_at(Path(item))])
     wrong = [a for a in arts if a.format not in remote_formats()]
     if wrong:
@@ -128,6 +132,30 @@ def remote_artifacts(req) -> list:
     if not arts:
         raise UsageError(f"no {'/'.join(wanted)} artifact in " + ", ".join(req.items))
     return unique_models(arts, prefer="tflite")
+
+
+def _to_export(item: str) -> bool:
+    """A .keras file, or a name that is no path (a zoo model): exported before it is measured."""
+    from edgekit.exporting.formats import format_of_suffix
+    from edgekit.stages.profile_keras import is_keras_file
+
+    path = Path(item)
+    return (is_keras_file(item) and path.is_file()) or not (path.exists() or format_of_suffix(path) or "/" in item)
+
+
+def _export_for_remote(item: str, req, asserted: set[str], say=None) -> list:
+    from dataclasses import replace
+
+    from edgekit.hardware.targets import get_target
+    from edgekit.stages.profile import export_for
+    from edgekit.stages.profile_keras import keras_precision
+
+    target = get_target(next(iter(asserted)) if len(asserted) == 1 else "host")
+    if say:
+        board = f"for {target.id}" if target.id != "host" else "(no --target: quantized as for this machine)"
+        say(f"{item}: exporting before measuring {board}")
+    formats = tuple(f for f in (req.formats or ("tflite",)) if f in remote_formats())
+    return export_for(item, replace(req, precision=keras_precision(req.precision, target), formats=formats), target)
 
 
 def options_from_cli(
