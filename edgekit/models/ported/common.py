@@ -107,5 +107,40 @@ def attention(qkv_weight: np.ndarray, qkv_bias: np.ndarray, out_weight: np.ndarr
     return out + [out_weight.T.reshape(heads, head_dim, dim), out_bias]
 
 
+@dataclass(frozen=True)
+class VitKeys:
+    """Where a ViT checkpoint keeps each tensor edgekit's ViT build needs; "{p}" stands for a block's prefix."""
+
+    patch: str
+    cls: str
+    pos: str
+    norm: str
+    head: str
+    blocks: str  # glob of each block's first norm weight: its prefix is the block's
+    ln1: str
+    ln2: str
+    attention: tuple[str, str, str, str]  # packed qkv weight and bias, output projection weight and bias
+    mlp: tuple[str, str]
+
+
+def vit_weights(t: Tensors, keys: VitKeys) -> LayerWeights:
+    """edgekit's ViT layers from a checkpoint laid out as `keys` say (timm's and torchvision's differ in names)."""
+    out: LayerWeights = {
+        "patch_embed_conv": conv(t, keys.patch),
+        "patch_embed_cls": [t(keys.cls)],
+        "patch_embed_pos": [t(keys.pos)],
+        "encoder_norm": layernorm(t, keys.norm),
+        "predictions": dense(t, keys.head),
+    }
+    dim = out["patch_embed_conv"][0].shape[-1]
+    for i, p in enumerate(t.prefixes(keys.blocks), start=1):
+        out[f"encoder{i}_ln1"] = layernorm(t, keys.ln1.format(p=p))
+        out[f"encoder{i}_mha"] = attention(*(t(k.format(p=p)) for k in keys.attention), heads=dim // 64)
+        out[f"encoder{i}_ln2"] = layernorm(t, keys.ln2.format(p=p))
+        out[f"encoder{i}_mlp1"] = dense(t, keys.mlp[0].format(p=p))
+        out[f"encoder{i}_mlp2"] = dense(t, keys.mlp[1].format(p=p))
+    return out
+
+
 def checkpoint_label(path: Path) -> str:
     return path.name

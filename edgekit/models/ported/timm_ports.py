@@ -10,12 +10,12 @@ from edgekit.models.ported.common import (
     LayerWeights,
     Port,
     Tensors,
-    attention,
+    VitKeys,
     batchnorm,
     conv,
     dense,
     depthwise,
-    layernorm,
+    vit_weights,
 )
 from edgekit.models.registry import PREPROCESS_TF, PublishedTop1
 
@@ -49,23 +49,16 @@ def efficientnet_lite(t: Tensors) -> LayerWeights:
     return out
 
 
+TIMM_VIT = VitKeys(
+    patch="patch_embed.proj", cls="cls_token", pos="pos_embed", norm="norm", head="head",
+    blocks="blocks.*.norm1.weight", ln1="{p}.norm1", ln2="{p}.norm2",
+    attention=("{p}.attn.qkv.weight", "{p}.attn.qkv.bias", "{p}.attn.proj.weight", "{p}.attn.proj.bias"),
+    mlp=("{p}.mlp.fc1", "{p}.mlp.fc2"),
+)  # fmt: skip
+
+
 def vit(t: Tensors) -> LayerWeights:
-    out: LayerWeights = {
-        "patch_embed_conv": conv(t, "patch_embed.proj"),
-        "patch_embed_cls": [t("cls_token")],
-        "patch_embed_pos": [t("pos_embed")],
-        "encoder_norm": layernorm(t, "norm"),
-        "predictions": dense(t, "head"),
-    }
-    dim = out["patch_embed_conv"][0].shape[-1]
-    for i, p in enumerate(t.prefixes("blocks.*.norm1.weight"), start=1):
-        out[f"encoder{i}_ln1"] = layernorm(t, f"{p}.norm1")
-        qkv = (t(f"{p}.attn.qkv.weight"), t(f"{p}.attn.qkv.bias"), t(f"{p}.attn.proj.weight"), t(f"{p}.attn.proj.bias"))
-        out[f"encoder{i}_mha"] = attention(*qkv, heads=dim // 64)
-        out[f"encoder{i}_ln2"] = layernorm(t, f"{p}.norm2")
-        out[f"encoder{i}_mlp1"] = dense(t, f"{p}.mlp.fc1")
-        out[f"encoder{i}_mlp2"] = dense(t, f"{p}.mlp.fc2")
-    return out
+    return vit_weights(t, TIMM_VIT)
 
 
 def _port(model: str, arch: str, convert, top1: float) -> Port:

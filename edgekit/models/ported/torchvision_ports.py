@@ -9,11 +9,11 @@ from edgekit.models.ported.common import (
     LayerWeights,
     Port,
     Tensors,
-    attention,
+    VitKeys,
     batchnorm,
     conv,
     dense,
-    layernorm,
+    vit_weights,
 )
 from edgekit.models.registry import PREPROCESS_TF, PREPROCESS_TORCH, PublishedTop1
 
@@ -66,24 +66,16 @@ def googlenet(t: Tensors) -> LayerWeights:
 
 def vit(t: Tensors) -> LayerWeights:
     """torchvision's VisionTransformer; its MLP is mlp.0/mlp.3 (mlp.linear_1/linear_2 in files saved before 0.15)."""
-    out: LayerWeights = {
-        "patch_embed_conv": conv(t, "conv_proj"),
-        "patch_embed_cls": [t("class_token")],
-        "patch_embed_pos": [t("encoder.pos_embedding")],
-        "encoder_norm": layernorm(t, "encoder.ln"),
-        "predictions": dense(t, "heads.head"),
-    }
-    dim = out["patch_embed_conv"][0].shape[-1]
-    for i, p in enumerate(t.prefixes("encoder.layers.*.ln_1.weight"), start=1):
-        a = f"{p}.self_attention"
-        out[f"encoder{i}_ln1"] = layernorm(t, f"{p}.ln_1")
-        qkv = (t(f"{a}.in_proj_weight"), t(f"{a}.in_proj_bias"), t(f"{a}.out_proj.weight"), t(f"{a}.out_proj.bias"))
-        out[f"encoder{i}_mha"] = attention(*qkv, heads=dim // 64)
-        out[f"encoder{i}_ln2"] = layernorm(t, f"{p}.ln_2")
-        old = t.has(f"{p}.mlp.linear_1.weight")
-        out[f"encoder{i}_mlp1"] = dense(t, f"{p}.mlp.{'linear_1' if old else '0'}")
-        out[f"encoder{i}_mlp2"] = dense(t, f"{p}.mlp.{'linear_2' if old else '3'}")
-    return out
+    blocks = "encoder.layers.*.ln_1.weight"
+    old = any(t.has(f"{p}.mlp.linear_1.weight") for p in t.prefixes(blocks))
+    a = "{p}.self_attention"
+    keys = VitKeys(
+        patch="conv_proj", cls="class_token", pos="encoder.pos_embedding", norm="encoder.ln", head="heads.head",
+        blocks=blocks, ln1="{p}.ln_1", ln2="{p}.ln_2",
+        attention=(f"{a}.in_proj_weight", f"{a}.in_proj_bias", f"{a}.out_proj.weight", f"{a}.out_proj.bias"),
+        mlp=("{p}.mlp.linear_1", "{p}.mlp.linear_2") if old else ("{p}.mlp.0", "{p}.mlp.3"),
+    )  # fmt: skip
+    return vit_weights(t, keys)
 
 
 def _port(model: str, arch: str, file: str, convert, top1: float, enum: str, **kw) -> Port:
