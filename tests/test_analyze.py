@@ -273,3 +273,19 @@ def test_npu_ignores_outputs_nobody_reads(tmp_path):
     ov.save_model(ov.Model([ops.result(pool.output(0))], [x]), tmp_path / "pool.xml")
     result = analyze_npu(tmp_path / "pool.xml")
     assert result["compatible"] and result["fallback_ops"] == [], result["fallback_ops"]
+
+
+def test_runtime_op_names_find_the_node_they_were_rewritten_from():
+    """ONNX Runtime renames a node its optimiser fused (QDQ -> QLinearConv) `<node>_token_N`; OpenVINO's counters add
+    parts such as `/WithoutBiases`: both still name the Keras layer of the graph node; a name of no node stays bare."""
+    from edgekit.analyze.layernames import layer_label, with_keras_names
+
+    rows = [
+        {"name": "t__41_token_0", "op": "QLinearConv"},
+        {"name": "t__41/WithoutBiases", "op": "Convolution"},
+        {"name": "block_2_depthwise", "op": "DEPTHWISE_CONV_2D"},
+        {"name": "Conv1_token_x", "op": "Add"},
+    ]
+    named = with_keras_names(rows, {"t__41": "Conv1", "block_2_depthwise": "block_2_depthwise"})
+    assert [r.get("keras_layer") for r in named] == ["Conv1", "Conv1", "block_2_depthwise", None]
+    assert layer_label(named[0]) == "Conv1 (QLinearConv)" and named[0]["name"] == "t__41_token_0"

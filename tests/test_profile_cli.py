@@ -201,7 +201,7 @@ def test_console_names_the_slowest_measured_layers(tiny_int8, tmp_path, capsys):
     code, out, err = run_cli(args, capsys)
     assert code == 0, err
     text = out + err
-    head = next(line for line in text.splitlines() if "slowest of" in line)
+    head = next(line for line in text.splitlines() if "slowest layers" in line)
     assert "runtime op names" not in head  # the export's trace named them
     rows = text.splitlines()[text.splitlines().index(head) + 1 :][:SLOWEST_LAYERS]
     rows = [r for r in rows if " ms " in r]

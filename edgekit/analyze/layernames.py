@@ -52,9 +52,30 @@ def op_layer_map(graph: Any, scopes: dict[str, list[str]] | None) -> dict[str, s
     return out
 
 
+# ONNX Runtime names a node its graph optimiser rewrote (a QDQ group fused into QLinearConv) after the node it
+# replaced plus "_token_N"; OpenVINO's counters add "/WithoutBiases"-like parts to the node a fused op came from.
+_ORT_TOKEN = re.compile(r"_token_\d+$")
+
+
+def _layer_of(name: str, mapping: dict[str, str]) -> str | None:
+    """The Keras layer of a runtime's op name: the name itself, else the graph node it was rewritten from."""
+    if name in mapping:
+        return mapping[name]
+    parts = _ORT_TOKEN.sub("", name).split("/")
+    for end in range(len(parts), 0, -1):
+        found = mapping.get("/".join(parts[:end]))
+        if found:
+            return found
+    return None
+
+
 def with_keras_names(layers: list[dict[str, Any]], mapping: dict[str, str]) -> list[dict[str, Any]]:
     """Per-layer rows with "keras_layer" added where the op has a Keras origin (the runtime's "name" is kept)."""
-    return [{**row, "keras_layer": mapping[row["name"]]} if row.get("name") in mapping else row for row in layers]
+    out = []
+    for row in layers:
+        layer = _layer_of(str(row.get("name", "")), mapping)
+        out.append({**row, "keras_layer": layer} if layer else row)
+    return out
 
 
 def short_runtime_name(name: str) -> str:

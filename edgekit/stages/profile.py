@@ -414,12 +414,12 @@ def render_results(results: list[dict[str, Any]]) -> None:
             console.warn(f"{r.get('model')} {r.get('format')}-{r.get('precision')}: {warning}")
 
 
-SLOWEST_LAYERS = 5  # --profile-ops: the console shows these; the JSON (--json, the saved result) has every layer
+SLOWEST_LAYERS = 5  # the console shows these; the result (--json, the saved file) keeps the ten slowest
 
 
 def _slowest_layer_lines(r: dict[str, Any]) -> list[str]:
-    """A measured per-layer profile (--profile-ops): its slowest layers, by Keras layer name where the export traced
-    them, else the runtime's names (said so)."""
+    """A measurement's slowest layers, by Keras layer name where the export traced them, else the runtime's names
+    (said so)."""
     from edgekit.analyze.layernames import layer_label, names_note
 
     layers = r.get("layers") or []
@@ -427,7 +427,8 @@ def _slowest_layer_lines(r: dict[str, Any]) -> list[str]:
         return []
     slowest = sorted(layers, key=lambda row: -float(row.get("time_ms") or 0))[:SLOWEST_LAYERS]
     note = names_note(layers)
-    lines = [f"{r.get('model')}: slowest of {len(layers)} layers" + (f" ({note})" if note else "")]
+    head = f"{r.get('model')} {r.get('format')}-{r.get('precision')}: slowest layers"
+    lines = [head + (f" ({note})" if note else "")]
     for row in slowest:
         pct = f"{row['percent']:5.1f} %" if row.get("percent") is not None else "       "
         lines.append(f"  {float(row.get('time_ms') or 0):9.3f} ms {pct}  {layer_label(row)}")
