@@ -44,12 +44,15 @@ def _kind(target: str) -> str:
     return get_target(target).kind
 
 
-def _predict(row: PublishedRow, constants: dict[str, Any], band_log: float) -> dict[str, Any]:
+def _predict(
+    row: PublishedRow, constants: dict[str, Any], band_log: float, threads: int | None = None
+) -> dict[str, Any]:
+    """The row's prediction by `constants`, at the row's threads unless `threads` says otherwise."""
     runtime = row.family or get_target(row.target).runtime.name
     target = fitted_target(get_target(row.target), constants, runtime, row.graph_precision)
     target = replace(target, uncertainty=math.exp(band_log))
     graph = row_graph(row)
-    res = predict_graph(graph, target, threads=row.threads, precision_hint=row_precision_hint(row, graph),
+    res = predict_graph(graph, target, threads=threads or row.threads, precision_hint=row_precision_hint(row, graph),
                         allow_any_format=True, fitted=False)  # fmt: skip
     return res["latency_ms"]
 
@@ -129,7 +132,7 @@ def _leave_one_model_out(deployed: list[PublishedRow], records: list[dict[str, A
         rec[LOMO + "ratio"] = round(rec[LOMO + "predicted_ms"] / row.latency_ms, 3)
         rec[LOMO + "carried_over_from"] = _carried(constants, row)
         if row.threads > 1:  # what a source that ran one thread (and said otherwise, or nothing) would read
-            one = _predict(replace(row, threads=1), constants, 0.0)["median"]
+            one = _predict(row, constants, 0.0, threads=1)["median"]
             rec[LOMO + "one_thread_ratio"] = round(one / row.latency_ms, 3)
         rec[LOMO + "_constants"] = constants
     for rec in records:

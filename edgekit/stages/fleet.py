@@ -26,7 +26,7 @@ from edgekit.measure.remote import (
 )
 from edgekit.measure.ssh import Host, RemoteTimeout, SshError
 from edgekit.results.store import save_result
-from edgekit.stages.profile import check_timing, folder_artifacts
+from edgekit.stages.profile import check_timing, folder_artifacts, to_export
 from edgekit.stages.vs_predicted import attach_prediction
 
 
@@ -117,7 +117,7 @@ def remote_artifacts(req, asserted: set[str] = frozenset(), say=None) -> list:
     arts = []
     for item in req.items:
         found = folder_artifacts(Path(item), req, in_folders)
-        if found is None and _to_export(item):
+        if found is None and to_export(item):
             found = _export_for_remote(item, req, asserted, say)
         arts.extend(found if found is not None else [artifact_at(Path(item))])
     wrong = [a for a in arts if a.format not in remote_formats()]
@@ -132,15 +132,6 @@ def remote_artifacts(req, asserted: set[str] = frozenset(), say=None) -> list:
     if not arts:
         raise UsageError(f"no {'/'.join(wanted)} artifact in " + ", ".join(req.items))
     return unique_models(arts, prefer="tflite")
-
-
-def _to_export(item: str) -> bool:
-    """A .keras file, or a name that is no path (a zoo model): exported before it is measured."""
-    from edgekit.exporting.formats import format_of_suffix
-    from edgekit.stages.profile_keras import is_keras_file
-
-    path = Path(item)
-    return (is_keras_file(item) and path.is_file()) or not (path.exists() or format_of_suffix(path) or "/" in item)
 
 
 def _export_for_remote(item: str, req, asserted: set[str], say=None) -> list:

@@ -103,9 +103,15 @@ def export_for(name: str, req: ProfileRequest, target) -> list[Artifact]:
     return [artifact_at(Path(r["path"])) for r in records]
 
 
-def gather(req: ProfileRequest, target) -> list[Artifact]:
+def to_export(item: str) -> bool:
+    """A .keras file, or a name that is no path (a zoo model): exported on the fly before it is measured."""
     from edgekit.exporting.formats import format_of_suffix
 
+    path = Path(item)
+    return (is_keras_file(item) and path.is_file()) or not (path.exists() or format_of_suffix(path) or "/" in item)
+
+
+def gather(req: ProfileRequest, target) -> list[Artifact]:
     arts: list[Artifact] = []
     if not req.items:
         root = export_root(req)
@@ -118,12 +124,12 @@ def gather(req: ProfileRequest, target) -> list[Artifact]:
         in_folder = folder_artifacts(path, req, target)
         if in_folder is not None:
             arts.extend(in_folder)
-        elif is_keras_file(item) and path.is_file():  # measured or emulated: exported on the fly, INT8 by default
+        elif to_export(item) and is_keras_file(item):  # measured or emulated: exported on the fly, INT8 by default
             arts.extend(export_for(item, replace(req, precision=keras_precision(req.precision, target)), target))
-        elif path.exists() or format_of_suffix(path) or "/" in item:
-            arts.append(artifact_at(path))
-        else:
+        elif to_export(item):
             arts.extend(export_for(item, req, target))
+        else:
+            arts.append(artifact_at(path))
     if req.formats:
         arts = [a for a in arts if a.format in req.formats]
     arts = prefer_for_target(arts, target)  # onnx-int8@rpi5 over onnx-int8 (made for this host) on --target rpi5
