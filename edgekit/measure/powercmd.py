@@ -98,7 +98,7 @@ class PowerCommand:
             "scope": "whatever the external meter measures (e.g. the board at its power input)",
             "idle_w": idle_w,
             "active_w": active,
-            "energy_mj_per_inference": None if energy is None else round(energy, 4),
+            "energy_mj_per_inference": None if energy is None else float(f"{energy:.4g}"),  # as device.system does
             "samples": len(window),
             "note": note,
             "errors": self.failures[-3:] or None,
