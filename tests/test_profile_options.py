@@ -83,6 +83,14 @@ def test_batch_reaches_the_runtime(tiny, model):
     assert data["throughput"]["frames"] == 3 * data["throughput"]["calls"]
 
 
+@pytest.mark.parametrize("model", ["fp32", "int8"])
+def test_per_op_profile_runs_at_the_batch(tiny, model):
+    """LiteRT's per-op view rebuilds one-op models from the batch-1 flatbuffer: each is resized to what it is fed."""
+    code, data, err = runner(str(tiny[model]), "--batch", "3", "--runs", "3", "--profile-ops")
+    assert code == 0, err
+    assert data["layers"] and all(row["time_ms"] > 0 for row in data["layers"])
+
+
 def test_openvino_compile_cache_is_hit_on_the_second_run(tiny, tmp_path):
     env = {"EDGEKIT_CACHE": str(tmp_path)}  # the default cache dir: <edgekit's cache>/openvino
     first = runner(str(tiny["openvino"]), "--runs", "3", env=env)

@@ -39,7 +39,7 @@ def profile_ops(model: Path, interpreter_cls: Any, inputs: list[Any], threads: i
             experimental_preserve_all_tensors=True,
             num_threads=threads,
         )
-    full.allocate_tensors()
+    _allocate_for(full, inputs)  # --batch N: the full model was resized; so is its copy here
     input_details = full.get_input_details()
     _invoke(full, input_details, inputs)
     ops = full._get_ops_details()  # private but stable since TF 2.5: index, op_name, inputs, outputs
@@ -65,8 +65,8 @@ def profile_ops(model: Path, interpreter_cls: Any, inputs: list[Any], threads: i
         one = interpreter_cls(
             model_content=bytes(flatbuffer_utils.convert_object_to_bytearray(graph)), num_threads=threads
         )
-        one.allocate_tensors()
         feed = [full.get_tensor(i) for i in op_inputs]
+        _allocate_for(one, feed)
         one_details = one.get_input_details()
         _invoke(one, one_details, feed)
         best = statistics.median(_invoke(one, one_details, feed) for _ in range(runs))
@@ -84,3 +84,12 @@ def profile_ops(model: Path, interpreter_cls: Any, inputs: list[Any], threads: i
     for r in rows:
         r["percent"] = round(100.0 * r["time_ms"] / total, 2)
     return sorted(rows, key=lambda r: r["time_ms"], reverse=True)
+
+
+def _allocate_for(interpreter: Any, arrays: list[Any]) -> None:
+    """allocate_tensors() with every input resized to the array it will be fed (a batch of N where the flatbuffer
+    says 1): a one-op model keeps the converter's static shapes."""
+    for detail, array in zip(interpreter.get_input_details(), arrays, strict=True):
+        if tuple(detail["shape"]) != tuple(array.shape):
+            interpreter.resize_tensor_input(detail["index"], list(array.shape), strict=False)
+    interpreter.allocate_tensors()

@@ -251,6 +251,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             result["layers_note"] = backend.profile_note
         except RunnerError as exc:
             result["layers_error"] = str(exc)
+        except (ValueError, RuntimeError) as exc:  # the runtime refused a one-op model: the latency still stands
+            result["layers_error"] = f"per-op profiling failed: {one_line(exc)}"
     return result
 
 
