@@ -181,6 +181,7 @@ def export(
     preprocess: str | None = None,
     keep_float: str | Sequence[str] | None = None,
     targets: str | Sequence[str] | None = None,
+    dynamic_batch: bool = False,
     progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
     """Quantize and export a model, then check each artifact's fidelity against Keras (`edgekit export`).
@@ -190,25 +191,23 @@ def export(
         precision: "fp32", "fp16", "int8" (full-integer, calibrated) or "dynamic" (TFLite dynamic-range weights).
         formats: format names (see `edgekit formats`), as a list or "a,b"; "all" for every one; None: the default set.
         calib: calibration images: an image folder, "builtin" or "synthetic".
-        calib_size: calibration images used.
-        holdout: held-out images for the fidelity check.
+        calib_size, holdout: calibration images used, and held-out images for the fidelity check.
         io: the int8 TFLite's input/output type: "int8" or "float".
         input_size, alpha, num_classes, weights: how a model name is built (as in `build`).
         out: export root (default ./edgekit-out) holding <model>/<format>-<precision>/ folders.
-        min_cosine: mark an artifact "below-threshold" under this cosine similarity to Keras.
-        max_accuracy_drop: mark it "below-threshold" if labelled top-1 accuracy drops by more percentage points.
+        min_cosine, max_accuracy_drop: mark an artifact "below-threshold" under this cosine similarity to Keras, or
+            if labelled top-1 accuracy drops by more percentage points.
         layer_report: per-layer INT8 error of the TFLite (None: only when an int8 TFLite looks damaged).
         seed: seed of random weights and of the calibration and held-out samples.
         preprocess: "raw", "tf", "torch", "caffe" or "mean=R,G,B:std=R,G,B" (default: the model's).
         keep_float: Keras layers that stay float in an int8 export, as a list or "a,b".
         targets: target ids (`edgekit targets`) the artifacts are for, as a list or "a,b": each format is made with
             the settings their runtimes want, one artifact per distinct setting (None: this host).
+        dynamic_batch: ONNX and OpenVINO IR take any batch (a symbolic first dimension; <format>-<precision>-anybatch).
         progress: called with each step's line (default: the lines go to stderr).
 
     Returns:
-        One record per artifact. Failures are records too, as `--json` prints them: check each record's
-        "status" ("failed" or "below-threshold" where the command exits 1 or 3).
-    """
+        One record per artifact; failures too: check each record's "status" ("failed" or "below-threshold")."""
     _check_model_options(input_size, num_classes, alpha)
     _at_least("calib_size", calib_size, 1)
     if io not in ("int8", "float"):
@@ -234,6 +233,7 @@ def export(
         calib_size=calib_size, holdout=holdout, io=io, input_size=input_size, alpha=alpha, num_classes=num_classes,
         weights=weights, out=_path(out), seed=seed, min_cosine=min_cosine, max_accuracy_drop=max_accuracy_drop,
         layer_report=layer_report, preprocess=preprocess, keep_float=kept, targets=parse_targets(targets),
+        dynamic_batch=bool(dynamic_batch),
     )  # fmt: skip
     return _plain(run_export(opts, on_step=progress))
 

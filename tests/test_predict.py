@@ -172,9 +172,19 @@ def test_npu_wants_openvino_or_onnx(models):
     assert onnx["format"] == "onnx" and onnx["split"]["compute_precision"] == "fp16"
 
 
-def test_npu_dynamic_input_is_a_usage_error(models):
-    with pytest.raises(UsageError, match="static shapes only.*--input-size"):
-        predict_artifact(models["convnet-dynamic-xml"], get_target("intel-npu"))
+def test_npu_dynamic_batch_is_pinned_but_a_dynamic_size_is_a_usage_error(models, tmp_path):
+    """The NPU runner reshapes a dynamic batch to 1 (or --batch) before compiling; a dynamic height it cannot guess."""
+    import openvino as ov
+
+    pinned = predict_artifact(models["convnet-dynamic-xml"], get_target("intel-npu"))
+    static = predict_artifact(models["convnet-xml"], get_target("intel-npu"))
+    assert pinned["latency_ms"]["median"] == pytest.approx(static["latency_ms"]["median"], rel=1e-6)
+    assert "dims of -1 counted as 1" in pinned["basis"]
+    model = ov.convert_model(str(models["convnet-onnx"]))
+    model.reshape({model.inputs[0]: ov.PartialShape([1, 3, -1, -1])})
+    ov.save_model(model, str(tmp_path / "any-size.xml"), compress_to_fp16=False)
+    with pytest.raises(UsageError, match=r"\[1, 3, -1, -1\] has a dynamic shape.*static shapes only.*--input-size"):
+        predict_artifact(tmp_path / "any-size.xml", get_target("intel-npu"))
 
 
 def test_cpu_target_rejects_other_formats(models):

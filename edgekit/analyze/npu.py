@@ -24,11 +24,14 @@ def compute_precision(graph: Graph) -> str:
     return "int8" if graph.precision == "int8" else "fp16"
 
 
-def static_shape_problem(graph: Graph) -> str | None:
-    dyn = graph.dynamic_inputs
+def static_shape_problem(graph: Graph, batch_pinned: bool = False) -> str | None:
+    """A dynamic input dim: the NPU compiles none. batch_pinned: only one beyond the batch counts (edgekit's device
+    runner reshapes a dynamic batch to 1 or --batch before compiling, as benchmark_app's -shape does; a height or
+    width it cannot guess)."""
+    dyn = [t for t in graph.dynamic_inputs if t.dynamic_beyond_batch or not batch_pinned]
     if not dyn:
         return None
-    names = ", ".join(f"{t.name} {list(t.shape)}" for t in dyn)
+    names = ", ".join(f"{t.name} {t.to_dict()['shape']}" for t in dyn)
     return (
         f"input {names} has a dynamic shape but the Intel NPU compiles static shapes only: reshape it to a static "
         "shape (openvino: model.reshape({name: [1, H, W, 3]})) or export with --input-size"
@@ -79,6 +82,7 @@ def analyze_npu(path: Path | str) -> dict[str, Any]:
 
 
 def require_static(graph: Graph) -> None:
-    problem = static_shape_problem(graph)
+    """What edgekit's NPU runner can compile: a dynamic batch is pinned, any other dynamic dim is a usage error."""
+    problem = static_shape_problem(graph, batch_pinned=True)
     if problem:
         raise UsageError(problem)

@@ -81,6 +81,9 @@ def export(
         str | None,
         typer.Option("--target", help="Target ids (comma separated) the artifacts are for; default: this host."),
     ] = None,
+    dynamic_batch: Annotated[
+        bool, typer.Option("--dynamic-batch", help="ONNX and OpenVINO IR take any batch (symbolic first dimension).")
+    ] = False,
     jobs: JobsOpt = 1,
     ray: RayOpt = None,
     ray_cpus: RayCpusOpt = 1,
@@ -114,6 +117,7 @@ def export(
         preprocess=preprocess,
         keep_float=keep_float,
         targets=target,
+        dynamic_batch=dynamic_batch,
     )
     failed = False
     if len(names) == 1 and len(sizes) == 1 and at == where(1, None, 1, None, False):  # one export, as it always ran

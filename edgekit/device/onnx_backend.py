@@ -122,7 +122,7 @@ class OnnxBackend(Backend):
             if not dynamic[0]:
                 raise RunnerUsageError(
                     f"--batch {batch}: input '{arg.name}' has a fixed batch of {shape[0]} in this ONNX model "
-                    "(export it with a dynamic batch dimension)"
+                    "(export it with a dynamic batch dimension: edgekit export MODEL --dynamic-batch)"
                 )
             shape[0] = batch
         return {"name": arg.name, "shape": shape, "dtype": DTYPES[arg.type], "dynamic": dynamic}

@@ -133,6 +133,19 @@ def artifact_at(path: Path) -> Artifact:
     return Artifact(file, fmt, meta)
 
 
+def prefer_for_batch(arts: list[Artifact], batch: int) -> list[Artifact]:
+    """Of an export and its --dynamic-batch twin (onnx-int8 and onnx-int8-anybatch), the one --batch wants: the
+    symbolic one above batch 1, else the batch-1 one; an artifact without a twin stays."""
+    groups: dict[tuple[str, str], list[Artifact]] = {}
+    for art in arts:
+        groups.setdefault((str(art.path.parent.parent), art.path.parent.name.replace("-anybatch", "")), []).append(art)
+    drop = []
+    for group in groups.values():
+        if len(group) > 1:
+            drop += [a for a in group if ((a.manifest or {}).get("batch") == "dynamic") != (batch > 1)]
+    return [a for a in arts if a not in drop]
+
+
 def prefer_for_target(arts: list[Artifact], target) -> list[Artifact]:
     """Of the artifacts of one model, format and precision made with different settings (onnx-int8 and
     onnx-int8@rpi5), keep the one made for this target, else the one with the setting it wants, else all."""

@@ -34,13 +34,15 @@ class ExportJob:
     out_dir: Path  # a temporary folder, renamed into place by the orchestrator
     work_dir: Path  # scratch shared between formats (the ONNX file is reused by OpenVINO)
     extra: dict[str, Any] = field(default_factory=dict)  # per-format details to record in the manifest
-    input_size: int = 0  # square NHWC input, batch 1
+    input_size: int = 0  # square NHWC input
+    dynamic_batch: bool = False  # --dynamic-batch, for a format whose row has any_batch: a symbolic first dimension
     keep_float: dict[str, Any] | None = None  # --keep-float: edgekit.exporting.keepfloat.plan (INT8 only)
     settings: dict[str, Any] | None = None  # the target's settings (ExportFormat.target_settings); None: the host's
 
     @property
     def input_shape(self) -> list[int]:
-        return [1, self.input_size, self.input_size, 3]
+        """NHWC; the batch is -1 (any) under --dynamic-batch, else 1."""
+        return [-1 if self.dynamic_batch else 1, self.input_size, self.input_size, 3]
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class ExportFormat:
     # "model_edgetpu.tflite" is edgetpu while "model.tflite" stays tflite.
     suffixes: tuple[str, ...] = ()
     companions: tuple[str, ...] = ()  # suffixes of files read together with the main one (OpenVINO's .bin)
+    any_batch: bool = False  # --dynamic-batch leaves its first dimension symbolic (TFLite resizes at load anyway)
     side: bool = False  # converted in export's side process (needs no TensorFlow once the FP32 ONNX file exists)
     precision_of: Callable[[Path], str | None] | None = field(default=None, repr=False)  # without a runtime
     host_note: str = ""  # non-empty: cannot be measured on the host, and why (e.g. it needs an Edge TPU)

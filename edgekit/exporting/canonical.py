@@ -120,5 +120,19 @@ def canonicalize_onnx(path: Path) -> None:
         tensor.name = rename(tensor.name)
     for info in (*graph.input, *graph.output, *graph.value_info):
         info.name = rename(info.name)
+    name_symbolic_dims(graph)
     _refill(graph.initializer, sorted(graph.initializer, key=lambda t: t.name))
     onnx.save(model, str(path))
+
+
+def name_symbolic_dims(graph) -> None:
+    """tf2onnx calls an unknown dimension unk__<counter>: the input's first one (a --dynamic-batch export's batch)
+    becomes "batch", any other dim__<k> in order of appearance."""
+    names: dict[str, str] = {}
+    first = [d for info in graph.input[:1] for d in info.type.tensor_type.shape.dim[:1] if d.HasField("dim_param")]
+    if first and _MADE_UP.search(first[0].dim_param):
+        names[first[0].dim_param] = "batch"
+    for info in (*graph.input, *graph.output, *graph.value_info):
+        for dim in info.type.tensor_type.shape.dim:
+            if dim.HasField("dim_param") and _MADE_UP.search(dim.dim_param):
+                dim.dim_param = names.setdefault(dim.dim_param, f"dim__{len(names)}")

@@ -62,6 +62,7 @@ def build_manifest(fmt, job, shared, files: list[Path], fidelity: dict[str, Any]
         "model": shared.name,
         "format": fmt.name,
         "precision": job.precision,
+        "batch": "dynamic" if job.dynamic_batch else 1,  # the first input dimension (--dynamic-batch)
         "files": [{"path": p.name, "bytes": p.stat().st_size, "sha256": sha256_file(p)} for p in files],
         **fmt.io_details(files[0]),
         "preprocess": {**shared.preprocess.to_dict(), "mode": preprocess_name(shared.preprocess)},

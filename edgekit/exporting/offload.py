@@ -200,7 +200,7 @@ def failed_record(shared, fmt: str, error: str) -> dict[str, Any]:
         "model": shared.name,
         "format": fmt.partition("@")[0],
         "precision": opts.precision,
-        "path": str(artifact_dir(shared.root, shared.name, fmt, opts.precision)),
+        "path": str(artifact_dir(shared.root, shared.name, fmt, opts.precision, opts.any_batch(fmt))),
         "size_bytes": None,
         "sha256": None,
         "status": "failed",
@@ -220,7 +220,7 @@ def finish(side: SideExport, shared) -> tuple[dict[str, dict[str, Any]], list[st
     records = read_records(side)
     missing = [f for f in side.formats if f not in records]
     for fmt in side.formats:  # a SIGKILL skips atomic_dir's cleanup: its .NAME.tmp-PID-* folder is stale now
-        remove_stale(artifact_dir(shared.root, shared.name, fmt, shared.opts.precision))
+        remove_stale(artifact_dir(shared.root, shared.name, fmt, shared.opts.precision, shared.opts.any_batch(fmt)))
     if not missing:
         return records, []
     stage_text = read_stage(side)

@@ -45,6 +45,14 @@ class ExportOptions:
     preprocess: str | None = None  # raw|tf|torch|caffe|mean=R,G,B:std=R,G,B; None: the model's own (or detected)
     keep_float: tuple[str, ...] = ()  # Keras layers left float in an INT8 export (mixed precision)
     targets: tuple[str, ...] = ()  # --target: the boards the artifacts are for (none: this host)
+    dynamic_batch: bool = False  # --dynamic-batch: ONNX / OpenVINO with a symbolic first dimension
+
+    def any_batch(self, fmt: str) -> bool:
+        """--dynamic-batch, for a format that honours it (ExportFormat.any_batch; TFLite resizes at load anyway)."""
+        from edgekit.exporting.formats import formats
+
+        row = formats().get(fmt.partition("@")[0])
+        return self.dynamic_batch and bool(row and row.any_batch)
 
     def key(self, fmt: str, setting: str = "") -> str:
         """What makes two exports the same artifact (the cache key); setting: the target setting's key."""
@@ -57,6 +65,8 @@ class ExportOptions:
             d["setting"] = setting  # u8s8 and s8s8 ONNX models of the same options are different artifacts
         if not self.keep_float:
             d.pop("keep_float")  # keys of exports made before --keep-float existed stay valid
+        if not self.any_batch(fmt):
+            d.pop("dynamic_batch")  # nor do keys of batch-1 exports change
         if Path(self.model).suffix == ".keras" and Path(self.model).is_file():
             d["model_sha256"] = sha256_file(Path(self.model))  # same path, new weights: not the same artifact
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -75,9 +85,10 @@ class Source:
 
 
 # --- orchestration ------------------------------------------------------------------------------------------------
-def artifact_dir(root: Path, model: str, fmt: str, precision: str) -> Path:
+def artifact_dir(root: Path, model: str, fmt: str, precision: str, any_batch: bool = False) -> Path:
     """<root>/<model>/<format>-<precision>, or .../<format>-<precision>@<targets> for fmt "onnx@rpi4+rpi5" (an
-    artifact made with another setting than the host's: edgekit.exporting.targeting)."""
+    artifact made with another setting than the host's: edgekit.exporting.targeting); <format>-<precision>-anybatch
+    for a --dynamic-batch export, beside the batch-1 one."""
     base, _, targets = fmt.partition("@")
-    name = f"{base}-{precision}" + (f"@{check_name(targets)}" if targets else "")
+    name = f"{base}-{precision}" + ("-anybatch" if any_batch else "") + (f"@{check_name(targets)}" if targets else "")
     return root / check_name(model) / name  # a foreign manifest's name must not climb out of root

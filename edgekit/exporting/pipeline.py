@@ -59,6 +59,10 @@ def export(opts: ExportOptions, on_step=None) -> list[dict[str, Any]]:
         names = list(formats_for_targets(tuple(opts.targets), opts.precision))
     model_name = validate_model(opts)
     root = Path(opts.out) if opts.out else DEFAULT_OUT
+    same = [n for n in names if opts.dynamic_batch and not opts.any_batch(n)]
+    if same:  # said, not silently dropped
+        console.warn(f"--dynamic-batch changes no {', '.join(same)} artifact (a .tflite is resized at load; an Edge "
+                     "TPU model is compiled for batch 1): made as without it")  # fmt: skip
 
     check_writable(check_folder(root, "output folder"))
     from edgekit.exporting.targeting import plan
@@ -66,7 +70,7 @@ def export(opts: ExportOptions, on_step=None) -> list[dict[str, Any]]:
     variants = {v.unit: v for v in plan(names, opts.precision, tuple(opts.targets))}  # one per distinct setting
     units = list(variants)
     if opts.reuse:
-        dirs = {u: artifact_dir(root, model_name, u, opts.precision) for u in units}
+        dirs = {u: artifact_dir(root, model_name, u, opts.precision, opts.any_batch(u)) for u in units}
         hits = [cached_artifact(dirs[u], opts.key(v.fmt, v.key)) for u, v in variants.items()]
         if all(hits):
             return [record_from_manifest(dirs[u], m) for u, m in zip(units, hits, strict=True)]
@@ -219,7 +223,8 @@ def start_side_export(shared: SharedInputs, model, names: list[str]):
     from edgekit.exporting.formats.onnx import keras2onnx
 
     stage("onnx fp32: keras2onnx (TensorFlow graph, before the side process starts)")
-    keras2onnx(model, shared.work / "model-fp32.onnx")  # TensorFlow work: done here, before the split
+    batch = None if shared.opts.dynamic_batch else 1  # only ONNX and OpenVINO read this file
+    keras2onnx(model, shared.work / "model-fp32.onnx", batch=batch)  # TensorFlow work: done here, before the split
     side.release_memory()  # tf2onnx's garbage, before a second process needs the room
     return side.start(shared, names_side, mode)
 
@@ -248,7 +253,7 @@ def export_one(fmt, src: Source | None, shared: SharedInputs, unit: str | None =
     opts, calib, holdout, work = shared.opts, shared.calib, shared.holdout, shared.work
     unit = unit or fmt.name
     variant = (shared.variants or {}).get(unit) or Variant(fmt.name, "")
-    final = artifact_dir(shared.root, shared.name, unit, opts.precision)
+    final = artifact_dir(shared.root, shared.name, unit, opts.precision, opts.any_batch(unit))
     model = src.model if src is not None else None
     t0 = time.perf_counter()
     manifest: dict[str, Any] = {}
@@ -257,6 +262,7 @@ def export_one(fmt, src: Source | None, shared: SharedInputs, unit: str | None =
     try:
         with atomic_dir(final) as tmp:
             job = ExportJob(model, shared.name, opts.precision, opts.io, calib, tmp, work, input_size=shared.input_size)
+            job.dynamic_batch = opts.any_batch(fmt.name)
             job.keep_float = shared.keep_float
             job.settings = variant.settings
             stage(f"{fmt.name} {opts.precision}: conversion")

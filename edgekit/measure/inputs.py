@@ -36,7 +36,7 @@ def prepare_samples(folder: Path, manifest: dict[str, Any] | None, artifact: Pat
             f"--inputs needs the artifact's manifest.json (its preprocessing and input): {artifact} has none beside it"
         )
     spec = manifest["input"]
-    shape = [int(d) for d in spec.get("shape") or []]
+    shape = [d if isinstance(d, int) else -1 for d in spec.get("shape") or []]  # "batch": a --dynamic-batch export
     if len(shape) != 4:
         raise UsageError(f"--inputs feeds image models (NHWC or NCHW input); {artifact} takes {shape}")
     channels_first = shape[1] == 3 and shape[3] != 3

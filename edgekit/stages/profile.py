@@ -8,7 +8,14 @@ from typing import Any
 
 from edgekit import console
 from edgekit.errors import EdgekitError, UsageError
-from edgekit.exporting.artifacts import Artifact, artifact_at, prefer_for_target, scan_exports, unique_models
+from edgekit.exporting.artifacts import (
+    Artifact,
+    artifact_at,
+    prefer_for_batch,
+    prefer_for_target,
+    scan_exports,
+    unique_models,
+)
 from edgekit.measure.options import TimingOptions
 from edgekit.safety import check_folder
 from edgekit.stages.profile_keras import is_keras_file, keras_precision, predict_keras_file
@@ -94,6 +101,7 @@ def export_for(name: str, req: ProfileRequest, target) -> list[Artifact]:
         out=req.export_root,
         reuse=True,
         targets=() if target.id == "host" else (target.id,),  # quantized the way this target's CPU wants
+        dynamic_batch=req.timing.batch > 1,  # --batch N: an ONNX made at batch 1 could not take it
         **req.build,
     )
     records = export(opts)
@@ -132,6 +140,7 @@ def gather(req: ProfileRequest, target) -> list[Artifact]:
             arts.append(artifact_at(path))
     if req.formats:
         arts = [a for a in arts if a.format in req.formats]
+    arts = prefer_for_batch(arts, req.timing.batch)  # onnx-int8-anybatch over onnx-int8 for --batch 4
     arts = prefer_for_target(arts, target)  # onnx-int8@rpi5 over onnx-int8 (made for this host) on --target rpi5
     arts = unique_models(arts, prefer="edgetpu" if "edgetpu" in target_formats(target) else "tflite")
     if req.precision and req.items == []:

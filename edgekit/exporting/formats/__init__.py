@@ -102,8 +102,8 @@ def parse_export_dir(name: str) -> tuple[str, str] | None:
     from edgekit.exporting.base import PRECISIONS
 
     names = "|".join(re.escape(n) for n in sorted(formats(), key=len, reverse=True))
-    # "@rpi4+rpi5": an artifact made with those targets' settings (edgekit.exporting.targeting)
-    match = re.fullmatch(rf"({names})-({'|'.join(PRECISIONS)})(?:@[A-Za-z0-9_.+-]+)?", name)
+    # "-anybatch": --dynamic-batch; "@rpi4+rpi5": an artifact made with those targets' settings (exporting.targeting)
+    match = re.fullmatch(rf"({names})-({'|'.join(PRECISIONS)})(?:-anybatch)?(?:@[A-Za-z0-9_.+-]+)?", name)
     return (match.group(1), match.group(2)) if match else None
 
 

@@ -83,8 +83,8 @@ def recorded_setting(manifest: dict[str, Any]) -> str | None:
 LEAN_ABOVE_BYTES = 256 * 2**20
 
 
-def keras2onnx(model, path: Path, lean: bool | None = None) -> Path:
-    """Keras -> frozen TF graph (batch 1) -> tf2onnx.
+def keras2onnx(model, path: Path, lean: bool | None = None, batch: int | None = 1) -> Path:
+    """Keras -> frozen TF graph (batch 1, or a symbolic "batch" with batch=None) -> tf2onnx.
 
     Freezing first turns every captured tensor into a constant: keras' own ONNX export leaves captured eager
     constants (EfficientNet's Normalization mean/variance) as extra graph inputs, and the model cannot run.
@@ -92,10 +92,10 @@ def keras2onnx(model, path: Path, lean: bool | None = None) -> Path:
     if lean is None:
         lean = model.count_params() * 4 > LEAN_ABOVE_BYTES
     if lean:
-        return keras2onnx_lean(model, path)
+        return keras2onnx_lean(model, path, batch)
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    serve = _serving_function(model)
+    serve = _serving_function(model, batch)
     with quiet_tf():
         frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
         graph_def = frozen.graph.as_graph_def()
@@ -105,14 +105,14 @@ def keras2onnx(model, path: Path, lean: bool | None = None) -> Path:
     return path
 
 
-def _serving_function(model):
+def _serving_function(model, batch: int | None = 1):
     import tensorflow as tf
 
-    shape = (1, *tuple(model.inputs[0].shape[1:]))
+    shape = (batch, *tuple(model.inputs[0].shape[1:]))
     return tf.function(lambda x: model(x, training=False), input_signature=[tf.TensorSpec(shape, tf.float32, "input")])
 
 
-def keras2onnx_lean(model, path: Path) -> Path:
+def keras2onnx_lean(model, path: Path, batch: int | None = 1) -> Path:
     """The same conversion with the weights kept out of TensorFlow's graphs (VGG19: 12 GB peak -> under 5 GB).
 
     Measured on VGG19 (575 MB of weights): convert_variables_to_constants_v2 peaked 5 GB above the model (it copies
@@ -130,7 +130,7 @@ def keras2onnx_lean(model, path: Path) -> Path:
     from tf2onnx.convert import compress_graph_def
 
     with quiet_tf():
-        func = _serving_function(model).get_concrete_function()
+        func = _serving_function(model, batch).get_concrete_function()
         data = convert_to_constants._FunctionConverterDataInEager(  # noqa: SLF001 - the public API builds a function
             func=func, lower_control_flow=True, aggressive_inlining=False
         )
@@ -336,7 +336,7 @@ def _input_name(path: Path) -> str:
 def convert(job: ExportJob) -> list[Path]:
     float_path = job.work_dir / "model-fp32.onnx"
     if not float_path.exists():
-        keras2onnx(job.model, float_path)
+        keras2onnx(job.model, float_path, batch=None if job.dynamic_batch else 1)
     out = job.out_dir / "model.onnx"
     if job.precision == "fp32":
         shutil.copyfile(float_path, out)
@@ -346,7 +346,8 @@ def convert(job: ExportJob) -> list[Path]:
     else:
         raise EdgekitError(f"ONNX export has no {job.precision} path; use --fp32 or --int8")
     job.extra["opset"] = OPSET
-    job.extra["converter"] = "tf2onnx from the frozen TF graph (batch 1)"
+    batch = 'any batch: symbolic first dimension "batch"' if job.dynamic_batch else "batch 1"
+    job.extra["converter"] = f"tf2onnx from the frozen TF graph ({batch})"
     return [out]
 
 
@@ -384,6 +385,7 @@ FORMAT = ExportFormat(
     read_graph=onnx_reader.read_graph,
     timing="onnxruntime",
     side=True,
+    any_batch=True,
     precision_of=onnx_reader.onnx_precision,
     target_settings=target_settings,
     recorded_setting=recorded_setting,

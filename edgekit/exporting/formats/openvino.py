@@ -134,6 +134,7 @@ FORMAT = ExportFormat(
     timing="openvino",
     companions=(".bin",),
     side=True,
+    any_batch=True,
     target_settings=target_settings,
     recorded_setting=lambda manifest: str((manifest.get("quantization") or {}).get("target_device", "any")).lower(),
 )
