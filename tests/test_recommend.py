@@ -83,3 +83,15 @@ def test_energy_limit_without_power_figures_is_impossible_not_guessed(env, capsy
     code, out, err = _recommend(["--target", "host", "--images-per-class", "50", "--max-energy", "100"], capsys)
     assert code == 2 and out["impossible"]["constraint"] == "--max-energy 100"
     assert all("figure unknown" in c["excluded_by"][0] for c in out["excluded"])
+
+
+def test_an_unknown_figure_says_why():
+    from edgekit.choose.facts import figure
+    from edgekit.choose.recommend import _describe
+
+    why = "no published top-1: the measured artifact holds random weights"
+    fig = {"latency_ms": {"median": 15.6, "source": "predicted"}, "size_mb": figure(4.0, "measured"),
+           "energy_mj": figure(95.5, "predicted"), "accuracy": figure(None, None, what=why)}  # fmt: skip
+    text = _describe(fig)
+    assert "15.6 ms (predicted)" in text and "accuracy unknown (no published top-1: the measured artifact" in text
+    assert "energy unknown" in _describe({**fig, "energy_mj": figure(None, None)})  # no reason known: none invented

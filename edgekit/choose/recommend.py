@@ -171,7 +171,8 @@ def _describe(fig: dict[str, Any]) -> str:
     for key in ("latency_ms", "size_mb", "energy_mj", "accuracy"):
         value, source = _value(fig, key), fig[key].get("source")
         if value is None:
-            parts.append(f"{key.split('_')[0]} unknown")
+            why = fig[key].get("what")  # e.g. the saved artifact holds random weights: no published top-1 applies
+            parts.append(f"{key.split('_')[0]} unknown" + (f" ({why})" if why else ""))
         elif key == "accuracy":
             parts.append(f"top-1 {value:.3f} ({source})")
         else:
