@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from _predict_models import BIG_WEIGHTS, CONVNET_MACS, build_predict_models
 
@@ -289,3 +291,20 @@ def test_runtime_op_names_find_the_node_they_were_rewritten_from():
     named = with_keras_names(rows, {"t__41": "Conv1", "block_2_depthwise": "block_2_depthwise"})
     assert [r.get("keras_layer") for r in named] == ["Conv1", "Conv1", "block_2_depthwise", None]
     assert layer_label(named[0]) == "Conv1 (QLinearConv)" and named[0]["name"] == "t__41_token_0"
+
+
+def test_a_node_named_after_its_output_tensor_finds_the_convolution(tiny_fp32):
+    """ONNX Runtime's NCHWc convolutions are named `<output tensor>_nchwc`, and a Conv + ReLU6 fusion's tensor is the
+    Clip's: the row still names the convolution's Keras layer (the time is the convolution's)."""
+    from edgekit.analyze.graph import load_graph
+    from edgekit.analyze.layernames import _layer_of, op_layer_map, scopes_beside
+
+    path = Path(tiny_fp32["onnx"]["path"])
+    graph = load_graph(path)
+    mapping = op_layer_map(graph, scopes_beside(path))
+    producer = {t.name: op for op in graph.ops for t in op.outputs}
+    clips = [op for op in graph.ops if op.type == "Clip" and producer[op.inputs[0].name].type == "Conv"]
+    assert clips
+    for clip in clips:
+        conv = producer[clip.inputs[0].name]
+        assert _layer_of(clip.outputs[0].name + "_nchwc", mapping) == mapping[conv.name] != mapping[clip.name]

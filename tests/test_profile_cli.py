@@ -206,3 +206,13 @@ def test_console_names_the_slowest_measured_layers(tiny_int8, tmp_path, capsys):
     rows = text.splitlines()[text.splitlines().index(head) + 1 :][:SLOWEST_LAYERS]
     rows = [r for r in rows if " ms " in r]
     assert rows and all(re.search(r"\w+ \([A-Z_0-9]+\)$", r) for r in rows), rows
+
+
+def test_every_measured_onnx_convolution_is_named(tiny_fp32, tmp_path, capsys):
+    """ONNX Runtime's profile names fused and NCHWc nodes its own way; each Conv row still finds its Keras layer."""
+    args = ["profile", tiny_fp32["onnx"]["path"], "--target", "host", *FAST, "--no-save", "--json"]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    (result,) = json.loads(out)
+    convs = [row for row in result["layers"] if row.get("op") in ("Conv", "FusedConv")]
+    assert convs and all(row.get("keras_layer") for row in convs), [r["name"] for r in convs if "keras_layer" not in r]

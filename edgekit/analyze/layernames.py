@@ -49,12 +49,40 @@ def op_layer_map(graph: Any, scopes: dict[str, list[str]] | None) -> dict[str, s
         layers = own or _layers_in([t.name for t in op.inputs if t.const], segment_layer)
         if layers:
             out[op.name] = min(layers, key=lambda layer: order[layer])
+    for name, layer in _tensor_layers(graph, out, order).items():
+        out.setdefault(name, layer)
+    return out
+
+
+# Ops a runtime folds into the op that feeds them (an activation, a bias add, a BatchNorm, a quantize step).
+_FOLDED_CLASSES = ("elementwise", "quant")
+
+
+def _tensor_layers(graph: Any, op_layers: dict[str, str], order: dict[str, int]) -> dict[str, str]:
+    """tensor name -> the Keras layer of the op chain that made it, walked back through folded ops: a runtime names a
+    fused node after its output tensor (ONNX Runtime's "<tensor>_nchwc" convolutions, OpenVINO's "Identity:0"
+    classifier), and the tensor of a Conv + ReLU fusion is the ReLU's, while the time is the convolution's."""
+    producer = {t.name: op for op in graph.ops for t in op.outputs}
+    out = {}
+    for op in graph.ops:
+        chain, current = [op], op
+        while current.op_class in _FOLDED_CLASSES:
+            fed = [t for t in current.inputs if not t.const and t.name in producer]
+            if len(fed) != 1:
+                break
+            current = producer[fed[0].name]
+            chain.append(current)
+        layers = [op_layers[o.name] for o in chain if o.name in op_layers]
+        for tensor in op.outputs:
+            if layers:
+                out[tensor.name] = min(layers, key=lambda layer: order[layer])
     return out
 
 
 # ONNX Runtime names a node its graph optimiser rewrote (a QDQ group fused into QLinearConv) after the node it
-# replaced plus "_token_N"; OpenVINO's counters add "/WithoutBiases"-like parts to the node a fused op came from.
-_ORT_TOKEN = re.compile(r"_token_\d+$")
+# replaced plus "_token_N", an NCHWc convolution after its output tensor plus "_nchwc"; OpenVINO's counters
+# add "/WithoutBiases"-like parts to the node a fused op came from.
+_ORT_TOKEN = re.compile(r"(_token_\d+|_nchwc)$")
 
 
 def _layer_of(name: str, mapping: dict[str, str]) -> str | None:
