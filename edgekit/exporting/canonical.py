@@ -126,12 +126,15 @@ def canonicalize_onnx(path: Path) -> None:
 
 
 def name_symbolic_dims(graph) -> None:
-    """tf2onnx calls an unknown dimension unk__<counter>: the input's first one (a --dynamic-batch export's batch)
-    becomes "batch", any other dim__<k> in order of appearance."""
+    """tf2onnx calls an unknown dimension unk__<counter>: the first one of the input and of each output (a
+    --dynamic-batch export's batch: a Keras model keeps the batch axis first) becomes "batch", any other dim__<k> in
+    order of appearance."""
     names: dict[str, str] = {}
-    first = [d for info in graph.input[:1] for d in info.type.tensor_type.shape.dim[:1] if d.HasField("dim_param")]
-    if first and _MADE_UP.search(first[0].dim_param):
-        names[first[0].dim_param] = "batch"
+    leading = [info.type.tensor_type.shape.dim[:1] for info in (*graph.input[:1], *graph.output)]
+    if leading[0] and leading[0][0].HasField("dim_param") and _MADE_UP.search(leading[0][0].dim_param):
+        for dims in leading:
+            if dims and dims[0].HasField("dim_param") and _MADE_UP.search(dims[0].dim_param):
+                names[dims[0].dim_param] = "batch"
     for info in (*graph.input, *graph.output, *graph.value_info):
         for dim in info.type.tensor_type.shape.dim:
             if dim.HasField("dim_param") and _MADE_UP.search(dim.dim_param):
