@@ -100,3 +100,14 @@ def test_profile_of_the_export_root_takes_the_twin_the_batch_wants(exported, bat
     assert code == 0, err
     (result,) = json.loads(out)
     assert Path(result["artifact"]["path"]).parent.name == folder and result["batch"] == int(batch)
+
+
+def test_named_twins_are_both_profiled(exported, tmp_path, capsys):
+    """Files the user names are measured as named: the batch-1 ONNX and its twin, side by side at batch 1."""
+    files = [str(exported / f / "model.onnx") for f in ("onnx-int8", "onnx-int8-anybatch")]
+    code, out, err = run_cli(
+        ["profile", *files, "--runs", "2", "--min-seconds", "0", "--profiles", str(tmp_path), "--json"], capsys
+    )
+    assert code == 0, err
+    measured = sorted(Path(r["artifact"]["path"]).parent.name for r in json.loads(out))
+    assert measured == ["onnx-int8", "onnx-int8-anybatch"]

@@ -7,6 +7,7 @@ What `profile`, `compare` and the board runs find; the layout itself is what exp
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,29 +134,33 @@ def artifact_at(path: Path) -> Artifact:
     return Artifact(file, fmt, meta)
 
 
-def prefer_for_batch(arts: list[Artifact], batch: int) -> list[Artifact]:
-    """Of an export and its --dynamic-batch twin (onnx-int8 and onnx-int8-anybatch), the one --batch wants: the
-    symbolic one above batch 1, else the batch-1 one; an artifact without a twin stays."""
+def prefer_for_batch(arts: list[Artifact], batch: int, named: Sequence[Artifact] = ()) -> list[Artifact]:
+    """Of an export and its --dynamic-batch twin found in a folder (onnx-int8 and onnx-int8-anybatch), the one --batch
+    wants: the symbolic one above batch 1, else the batch-1 one; one without a twin, or named, stays."""
     groups: dict[tuple[str, str], list[Artifact]] = {}
     for art in arts:
         groups.setdefault((str(art.path.parent.parent), art.path.parent.name.replace("-anybatch", "")), []).append(art)
-    drop = []
-    for group in groups.values():
-        if len(group) > 1:
-            drop += [a for a in group if ((a.manifest or {}).get("batch") == "dynamic") != (batch > 1)]
+
+    def other_batch(art: Artifact) -> bool:
+        return ((art.manifest or {}).get("batch") == "dynamic") != (batch > 1) and art not in named
+
+    drop = [a for group in groups.values() if len(group) > 1 for a in group if other_batch(a)]
     return [a for a in arts if a not in drop]
 
 
-def prefer_for_target(arts: list[Artifact], target) -> list[Artifact]:
-    """Of the artifacts of one model, format and precision made with different settings (onnx-int8 and
-    onnx-int8@rpi5), keep the one made for this target, else the one with the setting it wants, else all."""
+def prefer_for_target(arts: list[Artifact], target, named: Sequence[Artifact] = ()) -> list[Artifact]:
+    """Of the artifacts of one model, format, precision and batch made with different settings (onnx-int8 and
+    onnx-int8@rpi5), keep the one made for this target, else the one with the setting it wants, else all; files the
+    user named stay."""
     from edgekit.exporting.targeting import recorded_key, settings_for
 
     groups: dict[tuple, list[Artifact]] = {}
     for art in arts:
         meta = art.manifest or {}
-        groups.setdefault((meta.get("model"), art.format, art.precision, str(art.path.parent.parent)), []).append(art)
-    keep: list[Artifact] = []
+        any_batch = meta.get("batch") == "dynamic"  # a manifest older than --dynamic-batch: batch 1
+        key = (meta.get("model"), art.format, art.precision, any_batch, str(art.path.parent.parent))
+        groups.setdefault(key, []).append(art)
+    keep: list[Artifact] = list(named)
     for group in groups.values():
         if len(group) == 1:
             keep += group

@@ -121,6 +121,7 @@ def to_export(item: str) -> bool:
 
 def gather(req: ProfileRequest, target) -> list[Artifact]:
     arts: list[Artifact] = []
+    named: list[Artifact] = []  # files the user named: kept whatever their twins
     if not req.items:
         root = export_root(req)
         arts = scan_exports(root)
@@ -137,11 +138,12 @@ def gather(req: ProfileRequest, target) -> list[Artifact]:
         elif to_export(item):
             arts.extend(export_for(item, req, target))
         else:
-            arts.append(artifact_at(path))
+            named.append(artifact_at(path))
+            arts.append(named[-1])
     if req.formats:
         arts = [a for a in arts if a.format in req.formats]
-    arts = prefer_for_batch(arts, req.timing.batch)  # onnx-int8-anybatch over onnx-int8 for --batch 4
-    arts = prefer_for_target(arts, target)  # onnx-int8@rpi5 over onnx-int8 (made for this host) on --target rpi5
+    arts = prefer_for_batch(arts, req.timing.batch, named)  # onnx-int8-anybatch over onnx-int8 for --batch 4
+    arts = prefer_for_target(arts, target, named)  # onnx-int8@rpi5 over onnx-int8 (made for this host) on --target rpi5
     arts = unique_models(arts, prefer="edgetpu" if "edgetpu" in target_formats(target) else "tflite")
     if req.precision and req.items == []:
         arts = [a for a in arts if a.precision in (None, req.precision)]
