@@ -88,7 +88,7 @@ def test_per_op_profile_runs_at_the_batch(tiny, model):
     """LiteRT's per-op view rebuilds one-op models from the batch-1 flatbuffer: each is resized to what it is fed."""
     code, data, err = runner(str(tiny[model]), "--batch", "3", "--runs", "3", "--profile-ops")
     assert code == 0, err
-    assert data["layers"] and all(row["time_ms"] > 0 for row in data["layers"])
+    assert data["layers"] and sum(row["time_ms"] for row in data["layers"]) > 0 and "layers_error" not in data
 
 
 def test_openvino_compile_cache_is_hit_on_the_second_run(tiny, tmp_path):
