@@ -208,11 +208,20 @@ def test_console_names_the_slowest_measured_layers(tiny_int8, tmp_path, capsys):
     assert rows and all(re.search(r"\w+ \([A-Z_0-9]+\)$", r) for r in rows), rows
 
 
-def test_every_measured_onnx_convolution_is_named(tiny_fp32, tmp_path, capsys):
-    """ONNX Runtime's profile names fused and NCHWc nodes its own way; each Conv row still finds its Keras layer."""
-    args = ["profile", tiny_fp32["onnx"]["path"], "--target", "host", *FAST, "--no-save", "--json"]
+CONV_OPS = ("Conv", "FusedConv", "QLinearConv", "Convolution", "GroupConvolution")
+
+
+@pytest.mark.parametrize(("precision", "fmt"), [("fp32", "onnx"), ("int8", "onnx"), ("int8", "openvino")])
+def test_every_measured_convolution_is_named_after_its_layer(precision, fmt, tiny_fp32, tiny_int8, tmp_path, capsys):
+    """ONNX Runtime names fused, QDQ and NCHWc nodes its own way, and an NNCF-quantized IR keeps no weight names:
+    each convolution row still names its Keras convolution (not the ReLU or BatchNorm folded into it), and the
+    classifier is named too."""
+    record = (tiny_fp32 if precision == "fp32" else tiny_int8)[fmt]
+    args = ["profile", record["path"], "--target", "host", *FAST, "--no-save", "--json"]
     code, out, err = run_cli(args, capsys)
     assert code == 0, err
     (result,) = json.loads(out)
-    convs = [row for row in result["layers"] if row.get("op") in ("Conv", "FusedConv")]
-    assert convs and all(row.get("keras_layer") for row in convs), [r["name"] for r in convs if "keras_layer" not in r]
+    convs = [row for row in result["layers"] if row.get("op") in CONV_OPS]
+    unnamed = [r["name"] for r in convs if not r.get("keras_layer") or r["keras_layer"].endswith(("relu", "_BN"))]
+    assert convs and not unnamed, unnamed
+    assert any(row.get("keras_layer") == "predictions" for row in result["layers"]), result["layers"]

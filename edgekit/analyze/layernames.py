@@ -4,9 +4,9 @@ Converters name ops after TensorFlow name scopes, and Keras 3 opens a uniquified
 name is not found in op names as such. edgekit's keep-float trace (edgekit.exporting.keepfloat.layer_scopes) records
 the exact scope segment each layer's ops carry; exports store it in their manifest ("layer_scopes") and compare keeps
 it with its cached graphs. An op is given the layer whose segment sits deepest in one of its own names (its name, its
-outputs); failing that, in its weights' names (tf2onnx names a convolution with a folded BatchNorm with a made-up
-name, `t__109`, while its weights keep the convolution's scope). A fused op (convolution + BatchNorm + ReLU) takes the
-first of its layers in call order: the convolution. Without a recorded trace (a foreign file) the runtime's names
+outputs) or in its weights' names (tf2onnx names a convolution with a folded BatchNorm with a made-up name, `t__109`,
+while its weights keep the convolution's scope). A fused op (convolution + BatchNorm + ReLU) takes the first of its
+layers in call order: the convolution. Without a recorded trace (a foreign file) the runtime's names
 stay, and the view says so.
 """
 
@@ -46,10 +46,11 @@ def op_layer_map(graph: Any, scopes: dict[str, list[str]] | None) -> dict[str, s
     out = {}
     for op in graph.ops:
         own = _layers_in([op.name, *(t.name for t in op.outputs)], segment_layer)
-        layers = own or _layers_in([t.name for t in op.inputs if t.const], segment_layer)
+        # its weights' layers too: a QDQ convolution whose ReLU6 was folded carries only the ReLU's scope in its names
+        layers = own + _layers_in([t.name for t in op.inputs if t.const], segment_layer)
         if layers:
             out[op.name] = min(layers, key=lambda layer: order[layer])
-    for name, layer in _tensor_layers(graph, out, order).items():
+    for name, layer in _chain_layers(graph, out, order)[1].items():
         out.setdefault(name, layer)
     return out
 
@@ -58,12 +59,13 @@ def op_layer_map(graph: Any, scopes: dict[str, list[str]] | None) -> dict[str, s
 _FOLDED_CLASSES = ("elementwise", "quant")
 
 
-def _tensor_layers(graph: Any, op_layers: dict[str, str], order: dict[str, int]) -> dict[str, str]:
-    """tensor name -> the Keras layer of the op chain that made it, walked back through folded ops: a runtime names a
-    fused node after its output tensor (ONNX Runtime's "<tensor>_nchwc" convolutions, OpenVINO's "Identity:0"
-    classifier), and the tensor of a Conv + ReLU fusion is the ReLU's, while the time is the convolution's."""
+def _chain_layers(graph: Any, op_layers: dict[str, str], order: dict[str, int]) -> tuple[dict, dict]:
+    """(op name -> layer, tensor name -> layer) of the op chain that ends in the op, walked back through folded ops: a
+    runtime names a fused node after its output tensor (ONNX Runtime's "<tensor>_nchwc" convolutions, OpenVINO's
+    "Identity:0" classifier) or after its last op (OpenVINO's depthwise convolution + BatchNorm is named after the
+    BatchNorm's Mul), while the time is the convolution's."""
     producer = {t.name: op for op in graph.ops for t in op.outputs}
-    out = {}
+    by_op, out = {}, {}
     for op in graph.ops:
         chain, current = [op], op
         while current.op_class in _FOLDED_CLASSES:
@@ -73,10 +75,10 @@ def _tensor_layers(graph: Any, op_layers: dict[str, str], order: dict[str, int])
             current = producer[fed[0].name]
             chain.append(current)
         layers = [op_layers[o.name] for o in chain if o.name in op_layers]
-        for tensor in op.outputs:
-            if layers:
-                out[tensor.name] = min(layers, key=lambda layer: order[layer])
-    return out
+        if layers:
+            by_op[op.name] = min(layers, key=lambda layer: order[layer])
+            out.update({tensor.name: by_op[op.name] for tensor in op.outputs})
+    return by_op, out
 
 
 # ONNX Runtime names a node its graph optimiser rewrote (a QDQ group fused into QLinearConv) after the node it
@@ -125,13 +127,33 @@ def names_note(layers: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def scopes_beside(path: Path) -> dict[str, list[str]] | None:
-    """The keep-float trace an export recorded in the manifest beside a model file (None: none recorded)."""
+def unnamed_node_layers(onnx_path: Path, scopes: dict[str, list[str]]) -> dict[str, str]:
+    """node -> Keras layer for the ONNX nodes whose own name does not tell it (tf2onnx's `t__45`, a convolution with
+    a folded BatchNorm; a BatchNorm Mul that OpenVINO folds into the depthwise convolution before it), and for the
+    graph's outputs: an OpenVINO IR converted from that file keeps those names (`t__45/WithoutBiases`) but, once NNCF
+    has quantized its weights, none of the weight names that told the layer."""
+    from edgekit.analyze.graph import load_graph
+
+    segment_layer, order = _segment_index(scopes)
+    graph = load_graph(onnx_path)
+    mapping = op_layer_map(graph, scopes)
+    by_op, by_tensor = _chain_layers(graph, mapping, order)
+    named = {n: layer for n, layer in by_op.items() if _layers_in([n], segment_layer)[-1:] != [layer]}
+    outputs = {t.name: by_tensor[t.name] for t in graph.outputs if t.name in by_tensor}  # OpenVINO's "Identity:0"
+    return {**named, **outputs}
+
+
+def _manifest_beside(path: Path) -> dict[str, Any]:
     try:
         manifest = json.loads((Path(path).parent / "manifest.json").read_text())
     except (OSError, ValueError):
-        return None
-    scopes = manifest.get("layer_scopes") if isinstance(manifest, dict) else None
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
+
+
+def scopes_beside(path: Path) -> dict[str, list[str]] | None:
+    """The keep-float trace an export recorded in the manifest beside a model file (None: none recorded)."""
+    scopes = _manifest_beside(path).get("layer_scopes")
     return scopes if isinstance(scopes, dict) and scopes else None
 
 
@@ -149,4 +171,6 @@ def name_artifact_layers(layers: list[dict[str, Any]], path: Path, graph: Any = 
             graph = load_graph(Path(path))
         except (EdgekitError, OSError, ValueError):
             return layers
-    return with_keras_names(layers, op_layer_map(graph, scopes))
+    mapping = op_layer_map(graph, scopes)
+    mapping.update(_manifest_beside(path).get("node_layers") or {})  # the ONNX graph the IR came from knew better
+    return with_keras_names(layers, mapping)

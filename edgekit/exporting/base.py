@@ -38,6 +38,7 @@ class ExportJob:
     dynamic_batch: bool = False  # --dynamic-batch, for a format whose row has any_batch: a symbolic first dimension
     keep_float: dict[str, Any] | None = None  # --keep-float: edgekit.exporting.keepfloat.plan (INT8 only)
     settings: dict[str, Any] | None = None  # the target's settings (ExportFormat.target_settings); None: the host's
+    layer_scopes: dict[str, list[str]] | None = None  # Keras layer -> scope segments (edgekit.analyze.layernames)
 
     @property
     def input_shape(self) -> list[int]:

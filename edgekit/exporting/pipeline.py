@@ -263,6 +263,7 @@ def export_one(fmt, src: Source | None, shared: SharedInputs, unit: str | None =
         with atomic_dir(final) as tmp:
             job = ExportJob(model, shared.name, opts.precision, opts.io, calib, tmp, work, input_size=shared.input_size)
             job.dynamic_batch = opts.any_batch(fmt.name)
+            job.layer_scopes = shared.layer_scopes
             job.keep_float = shared.keep_float
             job.settings = variant.settings
             stage(f"{fmt.name} {opts.precision}: conversion")

@@ -95,6 +95,11 @@ def convert(job: ExportJob) -> list[Path]:
             model, job.calib, job.model_name, job.keep_float, onnx_path, device
         )
     xml = job.out_dir / "model.xml"
+    onnx_path = job.work_dir / "model-fp32.onnx"
+    if onnx_path.exists() and job.layer_scopes:
+        from edgekit.analyze.layernames import unnamed_node_layers
+
+        job.extra["node_layers"] = unnamed_node_layers(onnx_path, job.layer_scopes)
     from edgekit.exporting.stagelog import stage
 
     stage(f"openvino {job.precision}: save_model")
