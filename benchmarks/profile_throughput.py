@@ -1,6 +1,6 @@
 """`edgekit profile --mode throughput --device CPU` beside OpenVINO's `benchmark_app -hint throughput` on one IR.
 
-    python benchmarks/profile_throughput.py [--ir MODEL.xml] [--seconds 15] [--rounds 1]
+    python benchmarks/profile_throughput.py [--ir MODEL.xml] [--seconds 15] [--rounds 1] [--batch N]
                                             [--results profile-throughput]  # -> benchmarks/results/<name>.json
 
 Without --ir, exports MobileNetV2 INT8 as OpenVINO IR (`edgekit export mobilenetv2 --int8 --format openvino`) into
@@ -8,6 +8,8 @@ Without --ir, exports MobileNetV2 INT8 as OpenVINO IR (`edgekit export mobilenet
 runs the real command line `edgekit profile XML --mode throughput --device CPU --min-seconds S --no-save --json` and
 `benchmark_app -m XML -d CPU -hint throughput -t S`, each in its own process, and prints both frames/s and the
 ratio. Issue 27's bar: within 10 % (exit 0), else exit 1. Not a unit test: a side-by-side measurement.
+--batch N (N > 1) exports with --dynamic-batch and runs `edgekit profile --batch N` beside `benchmark_app -shape
+[N,H,W,C]` (the IR reshaped to that batch, as edgekit does); results go to <name>-b<N>.json.
 """
 
 from __future__ import annotations
@@ -33,21 +35,21 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
 
 
-def export_ir(out: Path) -> Path:
-    """MobileNetV2 INT8 IR through edgekit's own export (cached by its options under out)."""
-    xml = out / "mobilenetv2" / "openvino-int8" / "model.xml"
+def export_ir(out: Path, batch: int = 1) -> Path:
+    """MobileNetV2 INT8 IR through edgekit's own export (cached by its options under out); any batch for batch > 1."""
+    xml = out / "mobilenetv2" / ("openvino-int8-anybatch" if batch > 1 else "openvino-int8") / "model.xml"
     if xml.is_file():
         return xml
     cmd = [sys.executable, "-m", "edgekit", "export", "mobilenetv2", "--int8", "--format", "openvino"]
-    cmd += ["--out", str(out)]
+    cmd += ["--out", str(out)] + (["--dynamic-batch"] if batch > 1 else [])
     subprocess.run(cmd, check=True, env=_env())
     return xml
 
 
-def edgekit_fps(xml: Path, seconds: float) -> tuple[float, dict]:
+def edgekit_fps(xml: Path, seconds: float, batch: int = 1) -> tuple[float, dict]:
     """frames/s measured by `edgekit profile --mode throughput --device CPU`, and its result."""
     cmd = [sys.executable, "-m", "edgekit", "profile", str(xml), "--mode", "throughput", "--device", "CPU"]
-    cmd += ["--runs", "1", "--min-seconds", str(seconds), "--warmup", "5", "--no-save", "--json"]
+    cmd += ["--runs", "1", "--min-seconds", str(seconds), "--warmup", "5", "--batch", str(batch), "--no-save", "--json"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=_env())
     if proc.returncode != 0:
         raise SystemExit(f"edgekit profile failed (exit {proc.returncode}): {proc.stderr.strip()[-400:]}")
@@ -55,10 +57,12 @@ def edgekit_fps(xml: Path, seconds: float) -> tuple[float, dict]:
     return float(result["throughput_fps"]), result
 
 
-def benchmark_app_fps(xml: Path, seconds: float) -> tuple[float, dict]:
-    """frames/s as benchmark_app prints it, with the streams and requests it used."""
+def benchmark_app_fps(xml: Path, seconds: float, batch: int = 1) -> tuple[float, dict]:
+    """frames/s as benchmark_app prints it (frames, batch included), with the streams and requests it used."""
     exe = shutil.which("benchmark_app") or str(Path(sys.executable).with_name("benchmark_app"))
     cmd = [exe, "-m", str(xml), "-d", "CPU", "-hint", "throughput", "-t", str(int(seconds))]
+    if batch > 1:
+        cmd += ["-shape", str([batch, *input_dims(xml)[1:]]).replace(" ", "")]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     fps = _FPS.search(proc.stdout)
     if proc.returncode != 0 or not fps:
@@ -71,6 +75,14 @@ def benchmark_app_fps(xml: Path, seconds: float) -> tuple[float, dict]:
     }
 
 
+def input_dims(xml: Path) -> list[int]:
+    """The first Parameter's dims as the IR file writes them (-1: dynamic); read as XML, no runtime created here."""
+    import xml.etree.ElementTree as ET
+
+    layer = next(ly for ly in ET.parse(xml).getroot().iter("layer") if ly.get("type") == "Parameter")
+    return [int(d.text) for d in layer.find("output/port").findall("dim")]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ir", type=Path, help="an OpenVINO IR .xml (default: export MobileNetV2 INT8)")
@@ -79,10 +91,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=1, help="alternations (each runs both tools once)")
     parser.add_argument("--tolerance", type=float, default=0.10)
     parser.add_argument("--results", default="profile-throughput", help="benchmarks/results/<name>.json ('' = none)")
+    parser.add_argument("--batch", type=int, default=1, help="frames per call (> 1: a --dynamic-batch export)")
     args = parser.parse_args()
+    if args.batch > 1 and args.results:
+        args.results = f"{args.results}-b{args.batch}"  # never over the batch-1 result
     load_before = load_now()
 
-    xml = args.ir or export_ir(args.out)
+    xml = args.ir or export_ir(args.out, args.batch)
     print(f"IR: {xml}  seconds/tool={args.seconds:g}  rounds={args.rounds}  load before {load_before}", flush=True)
     ours: list[float] = []
     theirs: list[float] = []
@@ -92,12 +107,12 @@ def main() -> int:
         order = ("edgekit", "benchmark_app") if index % 2 == 0 else ("benchmark_app", "edgekit")
         for tool in order:
             if tool == "edgekit":
-                fps, last = edgekit_fps(xml, args.seconds)
+                fps, last = edgekit_fps(xml, args.seconds, args.batch)
                 ours.append(fps)
                 put = last.get("throughput") or {}
                 detail = f"{put.get('requests')} requests, {put.get('streams')} streams"
             else:
-                fps, app = benchmark_app_fps(xml, args.seconds)
+                fps, app = benchmark_app_fps(xml, args.seconds, args.batch)
                 theirs.append(fps)
                 detail = f"{app['requests']} requests, {app['streams']} streams"
             print(f"round {index + 1}: {tool:<13} {fps:9.1f} frames/s  ({detail})", flush=True)
@@ -115,7 +130,7 @@ def main() -> int:
         write_result(
             args.results,
             {
-                "source": "measured", "device": "CPU", "model": "mobilenetv2", "precision": "int8",
+                "source": "measured", "device": "CPU", "model": "mobilenetv2", "precision": "int8", "batch": args.batch,
                 "ir": str(xml), "seconds_per_tool": args.seconds, "rounds": args.rounds,
                 "edgekit_fps": [round(f, 2) for f in ours], "benchmark_app_fps": [round(f, 2) for f in theirs],
                 "ratio_paired_median": round(ratio, 4), "tolerance": args.tolerance, "agree": ok,
