@@ -95,16 +95,33 @@ def convert(job: ExportJob) -> list[Path]:
             model, job.calib, job.model_name, job.keep_float, onnx_path, device
         )
     xml = job.out_dir / "model.xml"
-    onnx_path = job.work_dir / "model-fp32.onnx"
-    if onnx_path.exists() and job.layer_scopes:
-        from edgekit.analyze.layernames import unnamed_node_layers
-
-        job.extra["node_layers"] = unnamed_node_layers(onnx_path, job.layer_scopes)
+    record_node_layers(job)
     from edgekit.exporting.stagelog import stage
 
     stage(f"openvino {job.precision}: save_model")
     ov.save_model(model, str(xml), compress_to_fp16=job.precision == "fp16")
     return [xml, xml.with_suffix(".bin")]
+
+
+# Above this the ONNX graph is not read a second time for names: export memory stays bounded (VGG19, ViT-B).
+NODE_LAYERS_MAX_BYTES = 256 * 2**20
+
+
+def record_node_layers(job: ExportJob) -> None:
+    """The manifest's node -> Keras layer map (edgekit.analyze.layernames.unnamed_node_layers) from the ONNX file the
+    IR was converted from; names never fail an export: what kept them out is recorded instead."""
+    onnx_path = job.work_dir / "model-fp32.onnx"
+    if not (onnx_path.exists() and job.layer_scopes):
+        return
+    if onnx_path.stat().st_size > NODE_LAYERS_MAX_BYTES:
+        job.extra["node_layers_note"] = "not recorded: the ONNX graph is over 256 MB (export memory stays bounded)"
+        return
+    from edgekit.analyze.layernames import unnamed_node_layers
+
+    try:
+        job.extra["node_layers"] = unnamed_node_layers(onnx_path, job.layer_scopes)
+    except Exception as exc:  # a graph the analyzer cannot read: the IR is still good
+        job.extra["node_layers_note"] = f"not recorded: {type(exc).__name__}: {str(exc)[:200]}"
 
 
 def compile_cpu(path: Path, precision: str | None, threads: int = 1):
