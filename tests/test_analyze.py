@@ -308,3 +308,29 @@ def test_a_node_named_after_its_output_tensor_finds_the_convolution(tiny_fp32):
     for clip in clips:
         conv = producer[clip.inputs[0].name]
         assert _layer_of(clip.outputs[0].name + "_nchwc", mapping) == mapping[conv.name] != mapping[clip.name]
+
+
+def test_openvino_node_layers_are_bounded_and_never_fail_an_export(tiny_fp32, tmp_path, monkeypatch):
+    """The IR's node -> layer map is read from the ONNX it came from; over the size bound, or from a graph the
+    analyzer cannot read, the export records why instead."""
+    import json as _json
+    import shutil as _shutil
+
+    from edgekit.exporting.base import ExportJob
+    from edgekit.exporting.formats import openvino as ov_format
+
+    onnx_path = Path(tiny_fp32["onnx"]["path"])
+    scopes = _json.loads((onnx_path.parent / "manifest.json").read_text())["layer_scopes"]
+    _shutil.copyfile(onnx_path, tmp_path / "model-fp32.onnx")
+    job = ExportJob(None, "tinynet", "int8", "int8", None, tmp_path, tmp_path, layer_scopes=scopes)
+    ov_format.record_node_layers(job)
+    assert job.extra["node_layers"] and "node_layers_note" not in job.extra
+    monkeypatch.setattr(ov_format, "NODE_LAYERS_MAX_BYTES", 10)
+    job = ExportJob(None, "tinynet", "int8", "int8", None, tmp_path, tmp_path, layer_scopes=scopes)
+    ov_format.record_node_layers(job)
+    assert "node_layers" not in job.extra and "over 256 MB" in job.extra["node_layers_note"]
+    monkeypatch.undo()
+    (tmp_path / "model-fp32.onnx").write_bytes(b"not an onnx file")
+    job = ExportJob(None, "tinynet", "int8", "int8", None, tmp_path, tmp_path, layer_scopes=scopes)
+    ov_format.record_node_layers(job)
+    assert "node_layers" not in job.extra and job.extra["node_layers_note"].startswith("not recorded: ")
