@@ -43,6 +43,14 @@ def op_layer_map(graph: Any, scopes: dict[str, list[str]] | None) -> dict[str, s
     if not scopes:
         return {}
     segment_layer, order = _segment_index(scopes)
+    out = _op_layers(graph, segment_layer, order)
+    for name, layer in _chain_layers(graph, out, order)[1].items():
+        out.setdefault(name, layer)
+    return out
+
+
+def _op_layers(graph: Any, segment_layer: dict[str, str], order: dict[str, int]) -> dict[str, str]:
+    """op name -> the earliest layer in its own names and its weights' names."""
     out = {}
     for op in graph.ops:
         own = _layers_in([op.name, *(t.name for t in op.outputs)], segment_layer)
@@ -50,8 +58,6 @@ def op_layer_map(graph: Any, scopes: dict[str, list[str]] | None) -> dict[str, s
         layers = own + _layers_in([t.name for t in op.inputs if t.const], segment_layer)
         if layers:
             out[op.name] = min(layers, key=lambda layer: order[layer])
-    for name, layer in _chain_layers(graph, out, order)[1].items():
-        out.setdefault(name, layer)
     return out
 
 
@@ -136,8 +142,7 @@ def unnamed_node_layers(onnx_path: Path, scopes: dict[str, list[str]]) -> dict[s
 
     segment_layer, order = _segment_index(scopes)
     graph = load_graph(onnx_path)
-    mapping = op_layer_map(graph, scopes)
-    by_op, by_tensor = _chain_layers(graph, mapping, order)
+    by_op, by_tensor = _chain_layers(graph, _op_layers(graph, segment_layer, order), order)
     named = {n: layer for n, layer in by_op.items() if _layers_in([n], segment_layer)[-1:] != [layer]}
     outputs = {t.name: by_tensor[t.name] for t in graph.outputs if t.name in by_tensor}  # OpenVINO's "Identity:0"
     return {**named, **outputs}
@@ -153,14 +158,19 @@ def _manifest_beside(path: Path) -> dict[str, Any]:
 
 def scopes_beside(path: Path) -> dict[str, list[str]] | None:
     """The keep-float trace an export recorded in the manifest beside a model file (None: none recorded)."""
-    scopes = _manifest_beside(path).get("layer_scopes")
+    return _scopes_of(_manifest_beside(path))
+
+
+def _scopes_of(manifest: dict[str, Any]) -> dict[str, list[str]] | None:
+    scopes = manifest.get("layer_scopes")
     return scopes if isinstance(scopes, dict) and scopes else None
 
 
 def name_artifact_layers(layers: list[dict[str, Any]], path: Path, graph: Any = None) -> list[dict[str, Any]]:
     """An artifact's per-layer rows with their Keras layers, from the trace its manifest recorded; unchanged when
     there is none or the file cannot be read (a per-layer view never fails over its labels)."""
-    scopes = scopes_beside(path)
+    manifest = _manifest_beside(path)
+    scopes = _scopes_of(manifest)
     if not layers or not scopes:
         return layers
     if graph is None:
@@ -172,5 +182,5 @@ def name_artifact_layers(layers: list[dict[str, Any]], path: Path, graph: Any = 
         except (EdgekitError, OSError, ValueError):
             return layers
     mapping = op_layer_map(graph, scopes)
-    mapping.update(_manifest_beside(path).get("node_layers") or {})  # the ONNX graph the IR came from knew better
+    mapping.update(manifest.get("node_layers") or {})  # the ONNX graph the IR came from knew better
     return with_keras_names(layers, mapping)
