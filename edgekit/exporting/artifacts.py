@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.errors import UsageError
+from edgekit.exporting.base import ANY_BATCH_SUFFIX
 from edgekit.exporting.formats import (
     format_names,
     format_of_suffix,
@@ -139,7 +140,8 @@ def prefer_for_batch(arts: list[Artifact], batch: int, named: Sequence[Artifact]
     wants: the symbolic one above batch 1, else the batch-1 one; one without a twin, or named, stays."""
     groups: dict[tuple[str, str], list[Artifact]] = {}
     for art in arts:
-        groups.setdefault((str(art.path.parent.parent), art.path.parent.name.replace("-anybatch", "")), []).append(art)
+        twin = art.path.parent.name.replace(ANY_BATCH_SUFFIX, "")
+        groups.setdefault((str(art.path.parent.parent), twin), []).append(art)
 
     def other_batch(art: Artifact) -> bool:
         return ((art.manifest or {}).get("batch") == "dynamic") != (batch > 1) and art not in named

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # numpy is only needed by type checkers here
     import numpy as np
 
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
+ANY_BATCH_SUFFIX = "-anybatch"  # of a --dynamic-batch export's folder: <format>-<precision>-anybatch[@targets]
 TIMING_BACKENDS = default_runtimes()  # each file suffix's runtime in edgekit.device's runtime table (runtimes.py)
 
 

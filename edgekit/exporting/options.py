@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit._version import __version__
+from edgekit.exporting.base import ANY_BATCH_SUFFIX
 from edgekit.ioutil import sha256_file
 from edgekit.models.registry import Preprocess
 from edgekit.safety import check_name
@@ -90,5 +91,6 @@ def artifact_dir(root: Path, model: str, fmt: str, precision: str, any_batch: bo
     artifact made with another setting than the host's: edgekit.exporting.targeting); <format>-<precision>-anybatch
     for a --dynamic-batch export, beside the batch-1 one."""
     base, _, targets = fmt.partition("@")
-    name = f"{base}-{precision}" + ("-anybatch" if any_batch else "") + (f"@{check_name(targets)}" if targets else "")
+    suffix = ANY_BATCH_SUFFIX if any_batch else ""
+    name = f"{base}-{precision}{suffix}" + (f"@{check_name(targets)}" if targets else "")
     return root / check_name(model) / name  # a foreign manifest's name must not climb out of root

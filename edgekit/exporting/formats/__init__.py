@@ -99,11 +99,11 @@ def companion_files(path: Path) -> list[Path]:
 
 def parse_export_dir(name: str) -> tuple[str, str] | None:
     """(format, precision) of an export folder name such as "onnx-int8" (edgekit-out/<model>/<format>-<precision>)."""
-    from edgekit.exporting.base import PRECISIONS
+    from edgekit.exporting.base import ANY_BATCH_SUFFIX, PRECISIONS
 
     names = "|".join(re.escape(n) for n in sorted(formats(), key=len, reverse=True))
     # "-anybatch": --dynamic-batch; "@rpi4+rpi5": an artifact made with those targets' settings (exporting.targeting)
-    match = re.fullmatch(rf"({names})-({'|'.join(PRECISIONS)})(?:-anybatch)?(?:@[A-Za-z0-9_.+-]+)?", name)
+    match = re.fullmatch(rf"({names})-({'|'.join(PRECISIONS)})(?:{ANY_BATCH_SUFFIX})?(?:@[A-Za-z0-9_.+-]+)?", name)
     return (match.group(1), match.group(2)) if match else None
 
 
