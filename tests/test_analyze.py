@@ -310,6 +310,25 @@ def test_a_node_named_after_its_output_tensor_finds_the_convolution(tiny_fp32):
         assert _layer_of(clip.outputs[0].name + "_nchwc", mapping) == mapping[conv.name] != mapping[clip.name]
 
 
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_a_convolution_fused_with_its_padding_is_the_convolutions_layer(precision, tiny_fp32, tiny_int8):
+    """The TFLite converter folds MobileNetV2's ZeroPadding2D into the strided depthwise convolution after it; the
+    fused op's names start with the pad's scope, but its MACs (and its time) are the convolution's: every op with
+    MACs names the layer that owns its kernel, never a padding, BatchNorm or activation layer."""
+    from edgekit.analyze.graph import load_graph
+    from edgekit.analyze.layernames import op_layer_map, scopes_beside
+
+    path = Path((tiny_fp32 if precision == "fp32" else tiny_int8)["tflite"]["path"])
+    graph = load_graph(path)
+    scopes = scopes_beside(path)
+    mapping = op_layer_map(graph, scopes)
+    assert any(layer.endswith("_pad") for layer in scopes)  # the network has paddings to fuse
+    owners = {op.name: mapping.get(op.name) for op in graph.ops if op.macs}
+    wrong = {name: layer for name, layer in owners.items() if not layer or layer.endswith(("_pad", "_BN", "relu"))}
+    assert owners and not wrong, wrong
+    assert {"block_1_depthwise", "block_3_depthwise"} <= set(owners.values())  # the strided, padded ones
+
+
 def test_openvino_node_layers_are_bounded_and_never_fail_an_export(tiny_fp32, tmp_path, monkeypatch):
     """The IR's node -> layer map is read from the ONNX it came from; over the size bound, or from a graph the
     analyzer cannot read, the export records why instead."""

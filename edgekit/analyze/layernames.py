@@ -5,8 +5,9 @@ name is not found in op names as such. edgekit's keep-float trace (edgekit.expor
 the exact scope segment each layer's ops carry; exports store it in their manifest ("layer_scopes") and compare keeps
 it with its cached graphs. An op is given the layer whose segment sits deepest in one of its own names (its name, its
 outputs) or in its weights' names (tf2onnx names a convolution with a folded BatchNorm with a made-up name, `t__109`,
-while its weights keep the convolution's scope). A fused op (convolution + BatchNorm + ReLU) takes the first of its
-layers in call order: the convolution. Without a recorded trace (a foreign file) the runtime's names
+while its weights keep the convolution's scope). An op with MACs takes the layer that owns its kernel (a TFLite
+depthwise convolution fused with the ZeroPadding before it is the convolution's time); any other fused op takes the
+first of its layers in call order. Without a recorded trace (a foreign file) the runtime's names
 stay, and the view says so.
 """
 
@@ -49,10 +50,23 @@ def op_layer_map(graph: Any, scopes: dict[str, list[str]] | None) -> dict[str, s
     return out
 
 
+def _kernel(op: Any) -> Any:
+    """The largest constant input of an op with MACs: its kernel (scales and zero points are scalars or vectors)."""
+    consts = [t for t in op.inputs if t.const] if getattr(op, "macs", 0) else []
+    return max(consts, key=lambda t: t.size, default=None)
+
+
 def _op_layers(graph: Any, segment_layer: dict[str, str], order: dict[str, int]) -> dict[str, str]:
-    """op name -> the earliest layer in its own names and its weights' names."""
+    """op name -> the layer that owns its kernel where the kernel's name tells it (a TFLite depthwise convolution
+    fused with the ZeroPadding before it is the convolution's time), else the earliest layer in its own names and
+    its weights' names."""
     out = {}
     for op in graph.ops:
+        kernel = _kernel(op)
+        owner = _layers_in([kernel.name], segment_layer) if kernel is not None else []
+        if owner:
+            out[op.name] = min(owner, key=lambda layer: order[layer])
+            continue
         own = _layers_in([op.name, *(t.name for t in op.outputs)], segment_layer)
         # its weights' layers too: a QDQ convolution whose ReLU6 was folded carries only the ReLU's scope in its names
         layers = own + _layers_in([t.name for t in op.inputs if t.const], segment_layer)
