@@ -131,6 +131,9 @@ def test_layer_report_names_the_worst_layers(export_root, capsys):
     layers = m["layer_errors"]
     assert len(layers) >= 3 and layers[0]["rmse_in_steps"] >= layers[-1]["rmse_in_steps"]
     assert all(layer["op"] and layer["tensor"] for layer in layers)
+    # each under the Keras layers fused into its op (the output op's tensor, StatefulPartitionedCall:0, names none)
+    assert all(layer["keras_layers"] and set(layer["keras_layers"]) <= set(m["layer_scopes"]) for layer in layers)
+    assert any(name.startswith(("block_", "Conv")) for layer in layers for name in layer["keras_layers"])
 
 
 def test_gate_exits_3_and_keeps_the_artifact(export_root, capsys):

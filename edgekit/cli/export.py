@@ -161,7 +161,8 @@ def render_export(records: list[dict[str, Any]]) -> None:
             console.info(f"{r['format']}: keep float: {r['keep_float_suggestion']['command']}")
         for layer in r.get("worst_layers") or []:
             console.info(
-                f"{r['format']}: worst int8 layer {layer['tensor']} ({layer['op']}): "
+                f"{r['format']}: worst int8 layer {' + '.join(layer.get('keras_layers') or []) or layer['tensor']} "
+                f"({layer['op']}): "
                 f"RMSE {layer['rmse_in_steps']:.2f} quantization steps"
             )
         for board in (r.get("fidelity_on_target") or {}).values():

@@ -290,7 +290,7 @@ def export_one(fmt, src: Source | None, shared: SharedInputs, unit: str | None =
             if wants_layer_report(opts, job, fidelity):
                 stage(f"{fmt.name} {opts.precision}: layer report (converts and calibrates again)")
                 t_report = time.perf_counter()
-                manifest["layer_errors"] = layer_report_safe(model, calib, holdout, job.io)
+                manifest["layer_errors"] = layer_report_safe(model, calib, holdout, job.io, job.layer_scopes)
                 manifest["timings_s"]["layer_report"] = round(time.perf_counter() - t_report, 2)
             write_json_atomic(tmp / "manifest.json", manifest)
     except EdgekitError:
@@ -351,14 +351,14 @@ def offer_keep_float(records: dict[str, dict[str, Any]], src: Source, shared: Sh
     for r in records.values():  # a TFLite artifact may have run the debugger already
         found = json.loads(Path(r["manifest"]).read_text()).get("layer_errors") if r.get("manifest") else None
         errors = found if isinstance(found, list) else errors
+    with quiet_tf():
+        scopes = shared.keep_float["all_scopes"] if shared.keep_float else layer_scopes(src.model)
     if errors is None:
         step("INT8 lost more accuracy than --max-accuracy-drop: per-layer INT8 report, to name layers to keep float")
         with quiet_tf():
-            errors = layer_report_safe(src.model, shared.calib, shared.holdout, opts.io)
+            errors = layer_report_safe(src.model, shared.calib, shared.holdout, opts.io, scopes)
     if not isinstance(errors, list):
         return  # the debugger failed: the gate's reason stands alone
-    with quiet_tf():
-        scopes = shared.keep_float["all_scopes"] if shared.keep_float else layer_scopes(src.model)
     import keras
 
     folded = [x.name for x in iter_layers(src.model) if isinstance(x, keras.layers.BatchNormalization)]
@@ -390,10 +390,16 @@ def wants_layer_report(opts: ExportOptions, job, fidelity: dict[str, Any]) -> bo
     return fidelity["cosine"] < AUTO_LAYER_REPORT_COSINE  # damaged enough that users will ask which layer did it
 
 
-def layer_report_safe(model, calib, holdout, io: str) -> list[dict[str, Any]] | dict[str, str]:
+def layer_report_safe(model, calib, holdout, io: str, scopes=None) -> list[dict[str, Any]] | dict[str, str]:
+    """The debugger's worst layers, each with the Keras layers fused into its op ("keras_layers"; the TFLite tensor
+    name stays in "tensor")."""
     from edgekit.exporting.formats.tflite import layer_error_report
+    from edgekit.exporting.keepfloat import layers_for_row, output_layer_name
 
     try:
-        return layer_error_report(model, calib, holdout.images[:16], io)
+        rows = layer_error_report(model, calib, holdout.images[:16], io)
     except Exception as exc:  # the debugger is a diagnostic: never fail an export because of it
         return {"error": f"quantization debugger failed: {type(exc).__name__}: {str(exc)[:200]}"}
+    scopes = scopes or traced_scopes(model) or {}
+    output = output_layer_name(model)
+    return [{**row, "keras_layers": layers_for_row(row, scopes, output)} for row in rows]
