@@ -227,7 +227,7 @@ def test_a_model_that_cannot_take_the_batch_says_so(tiny_int8, tmp_path, capsys)
         (["--xnnpack-fp16", "--no-xnnpack"], "not both"),
         (["--delegate", "coral"], "--delegate must be edgetpu"),
         (["--mode", "throughput", "--target", "rpi4"], "this profile predicts (rpi4)"),
-        (["--batch", "2", "--predict"], "this profile predicts"),
+        (["--batch", "2", "--predict"], "this profile predicts (host); predictions are for batch 1"),
         (["--device", "GPU", "--format", "tflite"], "--device GPU runs OpenVINO .xml artifacts"),
     ],
 )

@@ -278,8 +278,9 @@ def check_timing(req: ProfileRequest, target: Any = None, remote: bool = False) 
         return
     if not remote and (req.predict or req.emulate or not target.is_this_machine()):
         how = "emulates" if req.emulate else "predicts"
-        raise UsageError(f"{', '.join(given)} set how a measurement runs; this profile {how} ({target.id}): "
-                         "measure here, or on a board with --host")  # fmt: skip
+        why = "; predictions are for batch 1, as every published row they are fitted on" if "--batch" in given else ""
+        raise UsageError(f"{', '.join(given)} {'sets' if len(given) == 1 else 'set'} how a measurement runs; this "
+                         f"profile {how} ({target.id}){why}: measure here, or on a board with --host")  # fmt: skip
     allowed = req.timing.formats()
     if allowed is not None:
         wrong = [f for f in (req.formats or ()) if f not in allowed]
