@@ -168,6 +168,20 @@ def test_onnx_runtime_cells_are_fitted_on_its_rows_with_instructions_as_a_prior(
     assert int8["rows"] == ["rpi5/inceptionv3@299/int8/onnxruntime"] and int8["carried_over_from"] is None
 
 
+def test_an_onnx_runtime_cell_too_small_for_its_own_overhead_takes_the_boards_other_precision():
+    """One INT8 row cannot separate ONNX Runtime's per-node overhead from its kernels' speed; the target file's
+    generic 10 us/op made a small INT8 model on the Pi 5 all but free of the overhead its FP32 twin pays (the FP32
+    cell fits 5 rows). The INT8 cell takes the FP32 cell's overhead, says so, and its scales are fitted with it."""
+    rows = fit.published_rows()
+    fp32 = cpu.cpu_cell(rows, "rpi5", "onnxruntime", "fp32")
+    int8 = cpu.cpu_cell(rows, "rpi5", "onnxruntime", "int8")
+    assert len(int8["rows"]) < cpu.MIN_OVERHEAD_ROWS <= len(fp32["rows"])
+    assert int8["op_overhead_us"] == fp32["op_overhead_us"] and int8["op_overhead_from"] == "rpi5 onnxruntime fp32"
+    alone = cpu.cpu_cell([r for r in rows if r.label not in fp32["rows"]], "rpi5", "onnxruntime", "int8")
+    assert "op_overhead_from" not in alone and "op_overhead_us" not in alone  # no donor: the target file's figure
+    assert "op_overhead_from" not in fp32
+
+
 def test_every_row_is_predicted_without_its_model_in_leave_one_model_out(cv):
     """Leave-one-model-out: a row's prediction and band come from fits and errors without any row of its model."""
     rows, records = cv

@@ -238,12 +238,14 @@ def fit_cpu_cell(
 
 
 @cache
-def fit_ort_cell(rows: tuple[PublishedRow, ...], prior: float | None) -> tuple[float, float, float | None]:
+def fit_ort_cell(
+    rows: tuple[PublishedRow, ...], prior: float | None, given_op_us: float | None = None
+) -> tuple[float, float, float | None]:
     """An ONNX Runtime cell: the scales and, with rows enough (MIN_OVERHEAD_ROWS), its own per-op overhead (ONNX
     Runtime dispatches every node through its thread pool: a squeeze-excitation network's hundreds of small
-    elementwise nodes cost it more than XNNPACK's fused operators)."""
+    elementwise nodes cost it more than XNNPACK's fused operators); with fewer, `given_op_us` (or the target's)."""
     if len(rows) < MIN_OVERHEAD_ROWS:
-        return (*fit_cpu_cell(rows, prior), None)
+        return (*fit_cpu_cell(rows, prior, given_op_us), given_op_us)
     op_us = get_target(rows[0].target).cpu_cost.op_overhead_us
     for _ in range(3):
         dense, depthwise = fit_cpu_cell(rows, prior, op_us)
@@ -278,8 +280,11 @@ def cpu_cell(rows: list[PublishedRow], target: str, runtime: str, precision: str
 
     def cell(key, factor: float = 1.0, carried: str | None = None) -> dict[str, Any]:
         prior = _ort_prior(rows, key[0], key[2]) if key[1] == ORT else None
+        given_us, given_from = _overhead_elsewhere(cells, rows, key) if key[1] == ORT else (None, None)
         dense, depthwise, op_us = (
-            fit_ort_cell(cells[key], prior and prior["scale"]) if key[1] == ORT else (*fit_cpu_cell(cells[key]), None)
+            fit_ort_cell(cells[key], prior and prior["scale"], given_us)
+            if key[1] == ORT
+            else (*fit_cpu_cell(cells[key]), None)
         )
         out = {
             "scale": round(dense * factor, 4), "depthwise_scale": round(depthwise * factor, 4),
@@ -287,6 +292,8 @@ def cpu_cell(rows: list[PublishedRow], target: str, runtime: str, precision: str
         }  # fmt: skip
         if op_us is not None:
             out["op_overhead_us"] = op_us
+        if given_from:
+            out["op_overhead_from"] = given_from
         if prior:
             out["prior"] = {"scale": prior["scale"], "weight": ORT_PRIOR, "from": prior["carried_over_from"]}
         return out
@@ -319,6 +326,18 @@ def cpu_cell(rows: list[PublishedRow], target: str, runtime: str, precision: str
     if runtime == ORT:  # no ONNX Runtime row anywhere: the emulated instruction ratio alone
         return _ort_cell(rows, target, precision)
     return None
+
+
+def _overhead_elsewhere(cells, rows: list[PublishedRow], key: tuple[str, str, str]) -> tuple[float | None, str | None]:
+    """The per-node overhead an ONNX Runtime cell with too few rows to fit its own takes: that of the same board and
+    runtime at the other precision, where that cell has rows enough (dispatching a node through the thread pool
+    costs the same for an int8 and a float kernel; the target file's generic figure made a small int8 model on the
+    Pi 5 run 6x faster than the same model in float, all of it overhead)."""
+    donor = (key[0], key[1], "fp32" if key[2] == "int8" else "int8")
+    if len(cells[key]) >= MIN_OVERHEAD_ROWS or len(cells.get(donor, ())) < MIN_OVERHEAD_ROWS:
+        return None, None
+    prior = _ort_prior(rows, donor[0], donor[2])
+    return fit_ort_cell(cells[donor], prior and prior["scale"])[2], " ".join(donor)
 
 
 def _ort_prior(rows: list[PublishedRow], target: str, precision: str) -> dict[str, Any] | None:

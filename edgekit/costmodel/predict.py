@@ -80,8 +80,7 @@ def _with_fitted_constants(target: Target, runtime: str, precision: str) -> tupl
         return target, None
     # The published rows the constants rest on, by label: a user's own model is never among them.
     note = {"rows": len(cell["rows"]), "fitted_on": list(cell["rows"]), "carried_over_from": cell["carried_over_from"]}
-    if cell.get("prior"):
-        note["prior"] = cell["prior"]
+    note.update({k: cell[k] for k in ("prior", "op_overhead_from") if cell.get(k)})
     band = cell.get("band_log") if cell.get("band_log") is not None else constants["band_log"]
     fitted = fitted_target(target, constants, runtime, prec)
     return replace(fitted, uncertainty=math.exp(band)), note
