@@ -228,6 +228,10 @@ def test_a_model_that_cannot_take_the_batch_says_so(tiny_int8, tmp_path, capsys)
         (["--delegate", "coral"], "--delegate must be edgetpu"),
         (["--mode", "throughput", "--target", "rpi4"], "this profile predicts (rpi4)"),
         (["--batch", "2", "--predict"], "this profile predicts (host); predictions are for batch 1"),
+        (
+            ["--batch", "2", "--emulate", "--target", "rpi4"],
+            "--batch sets how a measurement runs; this profile emulates (rpi4): m",
+        ),
         (["--device", "GPU", "--format", "tflite"], "--device GPU runs OpenVINO .xml artifacts"),
     ],
 )

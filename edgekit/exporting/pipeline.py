@@ -345,14 +345,13 @@ def offer_keep_float(records: dict[str, dict[str, Any]], src: Source, shared: Sh
     ]
     if opts.precision != "int8" or not failing:
         return
-    from edgekit.exporting.keepfloat import layer_scopes, output_layer_name, rerun_command, suggest_layers
+    from edgekit.exporting.keepfloat import output_layer_name, rerun_command, suggest_layers
 
     errors = None
     for r in records.values():  # a TFLite artifact may have run the debugger already
         found = json.loads(Path(r["manifest"]).read_text()).get("layer_errors") if r.get("manifest") else None
         errors = found if isinstance(found, list) else errors
-    with quiet_tf():
-        scopes = shared.keep_float["all_scopes"] if shared.keep_float else layer_scopes(src.model)
+    scopes = shared.layer_scopes or {}  # the keep-float trace the export recorded (all_scopes under --keep-float)
     if errors is None:
         step("INT8 lost more accuracy than --max-accuracy-drop: per-layer INT8 report, to name layers to keep float")
         with quiet_tf():

@@ -278,7 +278,8 @@ def check_timing(req: ProfileRequest, target: Any = None, remote: bool = False) 
         return
     if not remote and (req.predict or req.emulate or not target.is_this_machine()):
         how = "emulates" if req.emulate else "predicts"
-        why = "; predictions are for batch 1, as every published row they are fitted on" if "--batch" in given else ""
+        batch = "--batch" in given and not req.emulate
+        why = "; predictions are for batch 1, as every published row they are fitted on" if batch else ""
         raise UsageError(f"{', '.join(given)} {'sets' if len(given) == 1 else 'set'} how a measurement runs; this "
                          f"profile {how} ({target.id}){why}: measure here, or on a board with --host")  # fmt: skip
     allowed = req.timing.formats()
