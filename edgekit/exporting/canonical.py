@@ -12,6 +12,7 @@ Keras gave to nodes and to weights used once stay as they are).
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -93,14 +94,75 @@ def merge_duplicates(graph) -> None:
     _refill(graph.value_info, [i for i in graph.value_info if i.name not in alias])  # less merged-away tensors
 
 
+def _static_shapes(model) -> dict[str, list[int]]:
+    """tensor -> its shape where ONNX's shape inference finds every dim a number. Inferred on a copy that holds only
+    the small constants (shapes, axes) and declares the weights as inputs: a VGG19 is not copied for it."""
+    import onnx
+    from onnx import helper
+
+    graph = model.graph
+    declared = {i.name for i in graph.input}
+    small = [t for t in graph.initializer if math.prod(t.dims) <= 64]
+    weights = [
+        helper.make_tensor_value_info(t.name, t.data_type, list(t.dims))
+        for t in graph.initializer
+        if math.prod(t.dims) > 64 and t.name not in declared
+    ]
+    light = helper.make_graph(graph.node, "shapes", [*graph.input, *weights], graph.output, small)
+    try:
+        inferred = onnx.shape_inference.infer_shapes(
+            helper.make_model(light, opset_imports=model.opset_import, ir_version=model.ir_version)
+        )
+    except Exception:  # a graph the checker cannot follow: nothing is dropped
+        return {}
+    out = {}
+    for info in (*inferred.graph.input, *inferred.graph.value_info):
+        dims = info.type.tensor_type.shape.dim
+        if dims and all(d.HasField("dim_value") for d in dims):
+            out[info.name] = [d.dim_value for d in dims]
+    return out
+
+
+def drop_identity_reshapes(model) -> None:
+    """Reshapes to the shape their input already has, removed: tf2onnx's transpose optimizer turns a layout transpose
+    of a 1x1 map into such a Reshape and removes it or not depending on the order it visits nodes (MobileNetV2 at 32
+    px: 336 or 333 nodes after INT8 quantization, from two exports in one process)."""
+    from onnx import numpy_helper
+
+    graph = model.graph
+    if any(a.type in (a.GRAPH, a.GRAPHS) for node in graph.node for a in node.attribute):
+        return  # subgraphs read outer names: renaming consumers here would miss theirs
+    shapes = _static_shapes(model)
+    consts = {t.name: t for t in graph.initializer}
+    outputs = {o.name for o in graph.output}
+    alias: dict[str, str] = {}
+    kept, targets = [], set()
+    for node in graph.node:  # in topological order: a node's inputs are final when it is looked at
+        node.input[:] = [alias.get(n, n) for n in node.input]
+        target = consts.get(node.input[1]) if node.op_type == "Reshape" and len(node.input) == 2 else None
+        same = target is not None and shapes.get(node.input[0]) == numpy_helper.to_array(target).tolist()
+        if same and node.output[0] not in outputs:
+            alias[node.output[0]] = node.input[0]
+            targets.add(node.input[1])
+            continue
+        kept.append(node)
+    if not alias:
+        return
+    _refill(graph.node, kept)
+    _refill(graph.value_info, [i for i in graph.value_info if i.name not in alias])
+    used = {name for node in graph.node for name in node.input}
+    _refill(graph.initializer, [t for t in graph.initializer if t.name in used or t.name not in targets])
+
+
 def canonicalize_onnx(path: Path) -> None:
-    """Rewrite path in place: nodes in structural order, equal nodes merged, made-up names renumbered in that order,
-    initializers sorted."""
+    """Rewrite path in place: identity reshapes dropped, nodes in structural order, equal nodes merged, made-up names
+    renumbered in that order, initializers sorted."""
     import onnx
 
     model = onnx.load(str(path))
     graph = model.graph
     _refill(graph.node, structural_order(graph))
+    drop_identity_reshapes(model)
     merge_duplicates(graph)
     rename, mapping = _renamer()
     initializers = {t.name for t in graph.initializer}
