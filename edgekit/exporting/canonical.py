@@ -132,8 +132,10 @@ def drop_identity_reshapes(model) -> None:
     graph = model.graph
     if any(a.type in (a.GRAPH, a.GRAPHS) for node in graph.node for a in node.attribute):
         return  # subgraphs read outer names: renaming consumers here would miss theirs
-    shapes = _static_shapes(model)
     consts = {t.name: t for t in graph.initializer}
+    if not any(n.op_type == "Reshape" and len(n.input) == 2 and n.input[1] in consts for n in graph.node):
+        return  # nothing to drop: no shape inference
+    shapes = _static_shapes(model)
     outputs = {o.name for o in graph.output}
     alias: dict[str, str] = {}
     kept, targets = [], set()

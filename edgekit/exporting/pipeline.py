@@ -389,9 +389,9 @@ def wants_layer_report(opts: ExportOptions, job, fidelity: dict[str, Any]) -> bo
     return fidelity["cosine"] < AUTO_LAYER_REPORT_COSINE  # damaged enough that users will ask which layer did it
 
 
-def layer_report_safe(model, calib, holdout, io: str, scopes=None) -> list[dict[str, Any]] | dict[str, str]:
+def layer_report_safe(model, calib, holdout, io: str, scopes) -> list[dict[str, Any]] | dict[str, str]:
     """The debugger's worst layers, each with the Keras layers fused into its op ("keras_layers"; the TFLite tensor
-    name stays in "tensor")."""
+    name stays in "tensor"). scopes: the export's trace (SharedInputs.layer_scopes; None where it failed)."""
     from edgekit.exporting.formats.tflite import layer_error_report
     from edgekit.exporting.keepfloat import layers_for_row, output_layer_name
 
@@ -399,6 +399,5 @@ def layer_report_safe(model, calib, holdout, io: str, scopes=None) -> list[dict[
         rows = layer_error_report(model, calib, holdout.images[:16], io)
     except Exception as exc:  # the debugger is a diagnostic: never fail an export because of it
         return {"error": f"quantization debugger failed: {type(exc).__name__}: {str(exc)[:200]}"}
-    scopes = scopes or traced_scopes(model) or {}
     output = output_layer_name(model)
-    return [{**row, "keras_layers": layers_for_row(row, scopes, output)} for row in rows]
+    return [{**row, "keras_layers": layers_for_row(row, scopes or {}, output)} for row in rows]
